@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "drkit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "drkit", targets: ["drkit"]),
+        .library(name: "DRKit", targets: ["DRKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries, found through pkg-config; no Swift in these targets.
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Typed wrappers for C APIs Swift cannot call directly (macros, variadics).
+        .target(name: "CShims", dependencies: ["CZlib"]),
+
+        .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
+        .target(name: "Archive", dependencies: ["COpenSSL", "CZlib", "CShims"]),
+        .target(name: "ObjectStorage", dependencies: ["Archive"]),
+        .target(name: "DRKit", dependencies: ["PostgresClient", "Archive", "ObjectStorage"]),
+        .executableTarget(name: "drkit", dependencies: [
+            "DRKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .target(name: "TestSupport", dependencies: ["DRKit", "PostgresClient"]),
+
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive"], resources: [.copy("Vectors")]),
+        .testTarget(name: "DRKitTests", dependencies: ["DRKit", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

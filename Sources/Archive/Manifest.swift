@@ -1,0 +1,266 @@
+import Foundation
+
+/// One stored object of a backup, as the manifest records it.
+public struct ObjectRecord: Codable, Equatable, Sendable {
+    /// Name relative to the backup's folder, e.g. `data/00003.0001.gz.enc`.
+    public var name: String
+    /// Stored bytes (after compression and encryption) and their SHA-256.
+    public var size: Int64
+    public var sha256: String
+    /// Bytes of the plain content (SQL or COPY text) before compression.
+    public var plainBytes: Int64
+    /// COPY rows in the object (0 for DDL).
+    public var rows: Int64
+
+    public init(name: String, size: Int64, sha256: String, plainBytes: Int64, rows: Int64) {
+        self.name = name
+        self.size = size
+        self.sha256 = sha256
+        self.plainBytes = plainBytes
+        self.rows = rows
+    }
+}
+
+public struct TableRecord: Codable, Equatable, Sendable {
+    public var schema: String
+    public var name: String
+    /// "table", "partition" or "unlogged table"
+    public var kind: String
+    /// Columns carried, in order (generated columns are recomputed on restore and so left out).
+    public var columns: [String]
+    public var rows: Int64
+    public var plainBytes: Int64
+    public var objects: [ObjectRecord]
+
+    public init(schema: String, name: String, kind: String, columns: [String], rows: Int64, plainBytes: Int64, objects: [ObjectRecord]) {
+        self.schema = schema
+        self.name = name
+        self.kind = kind
+        self.columns = columns
+        self.rows = rows
+        self.plainBytes = plainBytes
+        self.objects = objects
+    }
+}
+
+public struct SequenceRecord: Codable, Equatable, Sendable {
+    public var schema: String
+    public var name: String
+    /// Kept as text: sequences may be bigint at their limits.
+    public var lastValue: String
+    public var isCalled: Bool
+
+    public init(schema: String, name: String, lastValue: String, isCalled: Bool) {
+        self.schema = schema
+        self.name = name
+        self.lastValue = lastValue
+        self.isCalled = isCalled
+    }
+}
+
+public struct MaterializedViewRecord: Codable, Equatable, Sendable {
+    public var schema: String
+    public var name: String
+    public var populated: Bool
+
+    public init(schema: String, name: String, populated: Bool) {
+        self.schema = schema
+        self.name = name
+        self.populated = populated
+    }
+}
+
+public struct SourceRecord: Codable, Equatable, Sendable {
+    public var database: String
+    public var serverVersion: String
+    public var serverVersionNum: Int
+    public var systemIdentifier: String?
+    public var encoding: String
+
+    public init(database: String, serverVersion: String, serverVersionNum: Int, systemIdentifier: String?, encoding: String) {
+        self.database = database
+        self.serverVersion = serverVersion
+        self.serverVersionNum = serverVersionNum
+        self.systemIdentifier = systemIdentifier
+        self.encoding = encoding
+    }
+}
+
+/// The full description of a backup. Encrypted inside the manifest file when encryption is on.
+public struct BackupManifest: Codable, Equatable, Sendable {
+    public var backupId: String
+    public var toolVersion: String
+    public var source: SourceRecord
+    /// The snapshot's `now()`: every row, count and sequence value is as of this instant.
+    public var snapshotTime: Date
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var compression: Compression
+    public var preData: ObjectRecord
+    public var postData: ObjectRecord
+    public var tables: [TableRecord]
+    public var sequences: [SequenceRecord]
+    public var materializedViews: [MaterializedViewRecord]
+
+    public struct Compression: Codable, Equatable, Sendable {
+        public var algorithm: String
+        public var level: Int
+        public init(algorithm: String, level: Int) {
+            self.algorithm = algorithm
+            self.level = level
+        }
+    }
+
+    public init(backupId: String, toolVersion: String, source: SourceRecord, snapshotTime: Date, startedAt: Date,
+                finishedAt: Date, compression: Compression, preData: ObjectRecord, postData: ObjectRecord,
+                tables: [TableRecord], sequences: [SequenceRecord], materializedViews: [MaterializedViewRecord]) {
+        self.backupId = backupId
+        self.toolVersion = toolVersion
+        self.source = source
+        self.snapshotTime = snapshotTime
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.compression = compression
+        self.preData = preData
+        self.postData = postData
+        self.tables = tables
+        self.sequences = sequences
+        self.materializedViews = materializedViews
+    }
+
+    public var allObjects: [ObjectRecord] { [preData, postData] + tables.flatMap(\.objects) }
+}
+
+/// What `list` shows without the key: no table names, no data.
+public struct BackupSummary: Codable, Equatable, Sendable {
+    public var backupId: String
+    public var toolVersion: String
+    public var database: String
+    public var serverVersion: String
+    public var snapshotTime: Date
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var tableCount: Int
+    public var objectCount: Int
+    public var storedBytes: Int64
+    public var encrypted: Bool
+    public var keyFingerprint: String?
+
+    public init(backupId: String, toolVersion: String, database: String, serverVersion: String, snapshotTime: Date,
+                startedAt: Date, finishedAt: Date, tableCount: Int, objectCount: Int, storedBytes: Int64,
+                encrypted: Bool, keyFingerprint: String?) {
+        self.backupId = backupId
+        self.toolVersion = toolVersion
+        self.database = database
+        self.serverVersion = serverVersion
+        self.snapshotTime = snapshotTime
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.tableCount = tableCount
+        self.objectCount = objectCount
+        self.storedBytes = storedBytes
+        self.encrypted = encrypted
+        self.keyFingerprint = keyFingerprint
+    }
+}
+
+/// The manifest file, `<backup-id>/manifest.json`. Writing it is the commit point of a backup.
+public struct ManifestFile: Codable, Sendable {
+    public static let formatName = "drkit-backup"
+    public static let currentVersion = 1
+    public static let objectName = "manifest.json"
+
+    public var format: String
+    public var formatVersion: Int
+    public var summary: BackupSummary
+    public var encryption: KeyEnvelope?
+    /// The manifest, sealed with the data key (base64) when encrypted...
+    public var sealedManifest: String?
+    /// ...or in the clear when the backup was made with `--no-encrypt`.
+    public var manifest: BackupManifest?
+
+    public static func make(_ manifest: BackupManifest, summary: BackupSummary, envelope: KeyEnvelope?, dataKey: [UInt8]?) throws -> ManifestFile {
+        var file = ManifestFile(format: formatName, formatVersion: currentVersion, summary: summary,
+                                encryption: envelope, sealedManifest: nil, manifest: nil)
+        if let dataKey {
+            let plain = try JSONCoding.encoder.encode(manifest)
+            let sealed = try StreamingAEAD.seal([UInt8](plain), dataKey: dataKey, objectName: "\(manifest.backupId)/\(objectName)")
+            file.sealedManifest = Data(sealed).base64EncodedString()
+        } else {
+            file.manifest = manifest
+        }
+        return file
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> ManifestFile {
+        let file: ManifestFile
+        do {
+            file = try JSONCoding.decoder.decode(ManifestFile.self, from: Data(bytes))
+        } catch {
+            throw ArchiveError(.malformed, "manifest is not valid JSON of the drkit-backup format")
+        }
+        guard file.format == formatName else { throw ArchiveError(.malformed, "not a drkit manifest (format \(file.format))") }
+        guard file.formatVersion <= currentVersion else {
+            throw ArchiveError(.malformed, "manifest format version \(file.formatVersion) is newer than this drkit understands (\(currentVersion))")
+        }
+        return file
+    }
+
+    public func encoded() throws -> [UInt8] { [UInt8](try JSONCoding.encoder.encode(self)) }
+
+    /// The full manifest; `dataKey` is needed when the backup is encrypted.
+    public func open(dataKey: [UInt8]?) throws -> BackupManifest {
+        if let manifest { return manifest }
+        guard let sealedManifest, let sealed = Data(base64Encoded: sealedManifest) else {
+            throw ArchiveError(.malformed, "manifest of \(summary.backupId) has no body")
+        }
+        guard let dataKey else { throw ArchiveError(.wrongKey, "backup \(summary.backupId) is encrypted: give --key-file, DRKIT_KEY or --passphrase-env") }
+        let plain = try StreamingAEAD.open([UInt8](sealed), dataKey: dataKey, objectName: "\(summary.backupId)/\(ManifestFile.objectName)")
+        let manifest = try JSONCoding.decoder.decode(BackupManifest.self, from: Data(plain))
+        guard manifest.backupId == summary.backupId else {
+            throw ArchiveError(.authenticationFailed, "manifest body belongs to backup \(manifest.backupId), not \(summary.backupId)")
+        }
+        return manifest
+    }
+}
+
+public enum JSONCoding {
+    public static var encoder: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(Timestamps.iso8601(date))
+        }
+        return e
+    }
+
+    public static var decoder: JSONDecoder {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let date = Timestamps.parse(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad timestamp \(text)"))
+            }
+            return date
+        }
+        return d
+    }
+}
+
+public enum Timestamps {
+    /// ISO 8601 UTC with milliseconds, e.g. 2026-11-22T16:01:02.345Z
+    public static func iso8601(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: date)
+    }
+
+    public static func parse(_ text: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: text) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: text)
+    }
+}

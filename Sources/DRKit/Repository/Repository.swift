@@ -1,0 +1,98 @@
+import Foundation
+import Archive
+import ObjectStorage
+
+/// A backup repository: a store plus the layout `<backup-id>/manifest.json`, `<backup-id>/...objects`.
+public final class Repository: @unchecked Sendable {
+    public let store: ObjectStore
+
+    public init(store: ObjectStore) { self.store = store }
+
+    /// Opens `file:///dir`, a plain directory path, or (with the S3 driver) `s3://bucket/prefix`.
+    public static func open(_ location: String, create: Bool) throws -> Repository {
+        if location.hasPrefix("file://") {
+            let path = String(location.dropFirst("file://".count))
+            guard path.hasPrefix("/") else { throw DRKitError(.usage, "file:// repositories need an absolute path, e.g. file:///var/backups/drkit") }
+            return Repository(store: try storeOrError { try FileStore(root: URL(fileURLWithPath: path), create: create) })
+        }
+        if let scheme = location.range(of: "://"), !location.hasPrefix("/") {
+            let name = location[..<scheme.lowerBound]
+            throw DRKitError(.usage, "repository scheme \"\(name)://\" is not supported (use a directory path or file:///path)")
+        }
+        let url = URL(fileURLWithPath: location, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        return Repository(store: try storeOrError { try FileStore(root: url, create: create) })
+    }
+
+    private static func storeOrError(_ make: () throws -> ObjectStore) throws -> ObjectStore {
+        do { return try make() } catch let e as StorageError {
+            throw DRKitError(.repository, e.message)
+        }
+    }
+
+    public static func newBackupId(now: Date = Date()) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return f.string(from: now) + "-" + SecureRandom.hex(3)
+    }
+
+    static func isBackupId(_ text: String) -> Bool {
+        text.range(of: #"^\d{8}T\d{6}Z-[0-9a-f]{6}$"#, options: .regularExpression) != nil
+    }
+
+    /// Completed backups (those with a manifest), newest first. Folders without a manifest are
+    /// interrupted or in-progress backups and are not listed.
+    public func backups() throws -> [ManifestFile] {
+        let objects: [ObjectInfo]
+        do { objects = try store.list(prefix: "") } catch {
+            throw DRKitError(.repository, "cannot list \(store.location): \(error)")
+        }
+        let ids = objects.compactMap { info -> String? in
+            let parts = info.key.split(separator: "/")
+            guard parts.count == 2, parts[1] == ManifestFile.objectName, Repository.isBackupId(String(parts[0])) else { return nil }
+            return String(parts[0])
+        }
+        return try ids.sorted(by: >).map { try manifestFile(id: $0) }
+    }
+
+    public func manifestFile(id: String) throws -> ManifestFile {
+        let bytes: [UInt8]
+        do {
+            bytes = try store.get(key: "\(id)/\(ManifestFile.objectName)")
+        } catch let e as StorageError where e.kind == .notFound {
+            throw DRKitError(.repository, "backup \(id) not found in \(store.location) (no manifest: it does not exist or never completed)")
+        } catch {
+            throw DRKitError.wrap(error, "reading manifest of \(id)")
+        }
+        do { return try ManifestFile.decode(bytes) } catch {
+            throw DRKitError(.integrity, "manifest of backup \(id) is unreadable: \(error)")
+        }
+    }
+
+    /// `latest` or an id (a unique prefix of one is accepted).
+    public func resolve(_ reference: String) throws -> ManifestFile {
+        let all = try backups()
+        if reference == "latest" {
+            guard let newest = all.first else {
+                throw DRKitError(.repository, "no completed backup in \(store.location)")
+            }
+            return newest
+        }
+        let matches = all.filter { $0.summary.backupId.hasPrefix(reference) }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty {
+            throw DRKitError(.repository, "backup \(reference) not found in \(store.location) (run `drkit list --repo ...` to see the backups)")
+        }
+        throw DRKitError(.usage, "\"\(reference)\" matches \(matches.count) backups; give more of the id")
+    }
+
+    public func writeManifest(_ file: ManifestFile) throws {
+        try store.put(key: "\(file.summary.backupId)/\(ManifestFile.objectName)", bytes: try file.encoded())
+    }
+
+    /// Every stored object of a backup folder, manifest included.
+    public func objects(of backupId: String) throws -> [ObjectInfo] {
+        try store.list(prefix: backupId + "/")
+    }
+}

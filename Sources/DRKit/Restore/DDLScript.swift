@@ -1,0 +1,59 @@
+/// A pg_dump plain-text DDL script split into its entries, so post-data can run in phases.
+///
+/// pg_dump heads every entry with a comment block: `--\n-- Name: x; Type: INDEX; Schema: s; Owner: o\n--`.
+/// The text before the first entry is the preamble of session settings, which every connection
+/// running entries must apply first.
+struct DDLScript: Equatable {
+    struct Entry: Equatable {
+        var type: String
+        var sql: String
+    }
+
+    var preamble: String
+    var entries: [Entry]
+
+    init(_ text: String) {
+        var preambleLines: [Substring] = []
+        var entries: [Entry] = []
+        var currentType: String?
+        var currentLines: [Substring] = []
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var index = 0
+        func flush() {
+            if let type = currentType { entries.append(Entry(type: type, sql: currentLines.joined(separator: "\n"))) }
+            currentLines = []
+        }
+        while index < lines.count {
+            let line = lines[index]
+            // psql meta-commands (\restrict, \unrestrict, \connect) are not SQL; the server must not see them.
+            if line.hasPrefix("\\") {
+                index += 1
+                continue
+            }
+            if line == "--", index + 1 < lines.count, lines[index + 1].hasPrefix("-- Name: ") || lines[index + 1].hasPrefix("-- Data for Name: ") {
+                flush()
+                currentType = DDLScript.type(of: lines[index + 1])
+                currentLines = [line]
+                index += 1
+                continue
+            }
+            if currentType == nil { preambleLines.append(line) } else { currentLines.append(line) }
+            index += 1
+        }
+        flush()
+        self.preamble = preambleLines.joined(separator: "\n")
+        self.entries = entries
+    }
+
+    static func type(of header: Substring) -> String {
+        guard let start = header.range(of: "; Type: ") else { return "UNKNOWN" }
+        let rest = header[start.upperBound...]
+        return String(rest.prefix { $0 != ";" })
+    }
+
+    /// The whole script without meta-commands, for running in one go.
+    var sql: String { ([preamble] + entries.map(\.sql)).joined(separator: "\n") }
+
+    /// Entry types that only build structures on one table and can run side by side.
+    static let parallelTypes: Set<String> = ["INDEX", "CONSTRAINT"]
+}

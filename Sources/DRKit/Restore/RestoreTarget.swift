@@ -1,0 +1,86 @@
+import PostgresClient
+import Archive
+
+/// Chooses and prepares the database a restore writes into, enforcing the safety rules:
+/// never into a database with user tables unless `clean`, never into the backup's own source.
+struct RestoreTarget {
+    let conninfo: String
+    let database: String
+    let redacted: String
+    let maintenanceConninfo: String
+    /// True when drkit created the database, so a failed restore may drop it again.
+    private(set) var created = false
+
+    init(conninfo: String) throws {
+        let options: ConnectionOptions
+        do { options = try ConnectionOptions(conninfo) } catch { throw DRKitError(.usage, "--target: \(error)") }
+        guard let database = options["dbname"], !database.isEmpty else {
+            throw DRKitError(.usage, "--target must name a database (dbname=... or postgres://host/dbname)")
+        }
+        self.conninfo = conninfo
+        self.database = database
+        self.redacted = options.redacted
+        var maintenance = options
+        maintenance["dbname"] = "postgres"
+        maintenanceConninfo = maintenance.conninfo
+    }
+
+    func connectMaintenance() throws -> Connection {
+        do { return try Connection(conninfo: maintenanceConninfo) } catch {
+            throw DRKitError.wrap(error, "cannot connect to the target server (\(redacted))")
+        }
+    }
+
+    static func systemIdentifier(_ connection: Connection) -> String? {
+        try? connection.query("""
+            SELECT CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+                        THEN (SELECT system_identifier::text FROM pg_control_system()) END
+            """).scalar
+    }
+
+    mutating func prepare(source: SourceRecord, encoding: String, clean: Bool) throws {
+        let maintenance = try connectMaintenance()
+        let targetSystem = RestoreTarget.systemIdentifier(maintenance)
+        let sameServer = targetSystem != nil && targetSystem == source.systemIdentifier
+        let unknownServer = targetSystem == nil || source.systemIdentifier == nil
+        if database == source.database && (sameServer || unknownServer) {
+            throw DRKitError(.refused, "refusing to restore into \(database): it is the database the backup came from (restore into a new scratch database instead)")
+        }
+        let exists: Bool
+        do { exists = try maintenance.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).count > 0 } catch {
+            throw DRKitError.wrap(error, "checking the target database")
+        }
+        let quoted = Connection.quoteIdentifier(database)
+        if exists {
+            let userRelations: Int
+            do {
+                let target = try Connection(conninfo: conninfo)
+                userRelations = Int(try target.query("""
+                    SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND \(Catalog.userRelationFilter)
+                    """).scalar ?? "0") ?? 0
+            } catch {
+                throw DRKitError.wrap(error, "inspecting target database \(database)")
+            }
+            if userRelations == 0 { return }
+            guard clean else {
+                throw DRKitError(.refused, "target database \(database) is not empty (\(userRelations) user relations); restore into a new database, or pass --clean to drop and recreate it")
+            }
+            do { try maintenance.execute("DROP DATABASE \(quoted)") } catch {
+                throw DRKitError.wrap(error, "--clean: dropping target database \(database)")
+            }
+        }
+        do {
+            try maintenance.execute("CREATE DATABASE \(quoted) TEMPLATE template0 ENCODING \(Connection.quoteLiteral(encoding))")
+        } catch {
+            throw DRKitError.wrap(error, "creating target database \(database)")
+        }
+        created = true
+    }
+
+    /// Drops the database if this restore created it (a failed restore leaves nothing half-written).
+    func discard() -> Bool {
+        guard created, let maintenance = try? connectMaintenance() else { return false }
+        return (try? maintenance.execute("DROP DATABASE IF EXISTS \(Connection.quoteIdentifier(database))")) != nil
+    }
+}

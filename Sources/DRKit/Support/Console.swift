@@ -1,0 +1,134 @@
+import Foundation
+
+/// Where drkit writes human-facing output. Results go to stdout; progress and notes go to stderr
+/// so that `--json` output and `drkit cat` stay clean.
+public final class Console: @unchecked Sendable {
+    public static let shared = Console()
+    private let lock = NSLock()
+    public let stderrIsTerminal = isatty(STDERR_FILENO) == 1
+    public var quiet = false
+    /// Lines also appended here (the run's log), when set.
+    public var logSink: ((String) -> Void)?
+    private var statusLineShown = false
+
+    public func note(_ line: String) {
+        lock.lock(); defer { lock.unlock() }
+        clearStatusLocked()
+        logSink?(line)
+        guard !quiet else { return }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    public func output(_ text: String) {
+        lock.lock(); defer { lock.unlock() }
+        clearStatusLocked()
+        FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    }
+
+    /// A progress line: redrawn in place on a terminal, a plain line otherwise.
+    public func status(_ line: String) {
+        lock.lock(); defer { lock.unlock() }
+        logSink?(line)
+        guard !quiet else { return }
+        if stderrIsTerminal {
+            FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
+            statusLineShown = true
+        } else {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    public func endStatus() {
+        lock.lock(); defer { lock.unlock() }
+        clearStatusLocked()
+    }
+
+    private func clearStatusLocked() {
+        if statusLineShown {
+            FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+            statusLineShown = false
+        }
+    }
+}
+
+/// Counts work done and prints it periodically: every second on a terminal, every 10 s otherwise.
+public final class ProgressReporter: @unchecked Sendable {
+    private let label: String
+    private let totalBytes: Int64
+    private let counters = Locked((bytes: Int64(0), rows: Int64(0), objects: 0, estimatedDone: Int64(0)))
+    private let start = Date()
+    private var timer: DispatchSourceTimer?
+    private let totalObjects: Int
+
+    /// `totalBytes` is an estimate of the work in the units passed to `advance(estimate:)`.
+    public init(label: String, totalBytes: Int64, totalObjects: Int) {
+        self.label = label
+        self.totalBytes = totalBytes
+        self.totalObjects = totalObjects
+    }
+
+    public func start(console: Console = .shared) {
+        let interval: Double = console.stderrIsTerminal ? 1 : 10
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global())
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            console.status(self.line())
+        }
+        timer.resume()
+        self.timer = timer
+    }
+
+    public func stop(console: Console = .shared) {
+        timer?.cancel()
+        timer = nil
+        console.endStatus()
+    }
+
+    public func add(bytes: Int64, rows: Int64) {
+        counters.withLock { $0.bytes += bytes; $0.rows += rows }
+    }
+
+    public func objectDone(estimate: Int64) {
+        counters.withLock { $0.objects += 1; $0.estimatedDone += estimate }
+    }
+
+    func line() -> String {
+        let c = counters.current
+        let elapsed = max(Date().timeIntervalSince(start), 0.001)
+        let rate = Double(c.bytes) / elapsed
+        var text = "\(label): \(Format.bytes(c.bytes)), \(Format.count(c.rows)) rows, \(Format.bytes(Int64(rate)))/s, objects \(c.objects)/\(totalObjects)"
+        if totalBytes > 0 && c.estimatedDone > 0 && c.estimatedDone < totalBytes {
+            let fraction = Double(c.estimatedDone) / Double(totalBytes)
+            text += ", ETA \(Format.duration(elapsed / fraction - elapsed))"
+        }
+        return text
+    }
+}
+
+public enum Format {
+    public static func bytes(_ n: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(n)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(n) B" : String(format: "%.1f %@", value, units[unit])
+    }
+
+    public static func count(_ n: Int64) -> String {
+        if n >= 1_000_000 { return String(format: "%.2fM", Double(n) / 1_000_000) }
+        if n >= 10_000 { return String(format: "%.1fk", Double(n) / 1_000) }
+        return "\(n)"
+    }
+
+    public static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        if s < 60 { return String(format: "%.1fs", seconds) }
+        return String(format: "%d:%02d", s / 60, s % 60)
+    }
+
+    public static func seconds(_ seconds: Double) -> String { String(format: "%.2f", seconds) }
+}

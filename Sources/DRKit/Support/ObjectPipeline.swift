@@ -1,0 +1,105 @@
+import Archive
+import ObjectStorage
+
+/// Writes one backup object: plain bytes → gzip → (AES-256-GCM stream) → SHA-256 → store.
+/// Plain bytes are batched so zlib sees large writes even when COPY hands over one row at a time.
+final class ObjectWriterPipeline {
+    let name: String
+    private let storeWriter: ObjectWriter
+    private let hasher: HashingSink
+    private let compressor: GzipCompressor
+    private var batch: [UInt8] = []
+    private let batchSize = 256 * 1024
+    private(set) var plainBytes: Int64 = 0
+    private(set) var rows: Int64 = 0
+
+    init(repository: Repository, backupId: String, name: String, compressLevel: Int, dataKey: [UInt8]?) throws {
+        self.name = name
+        storeWriter = try repository.store.makeWriter(key: "\(backupId)/\(name)")
+        let hasher = HashingSink(next: storeWriter)
+        self.hasher = hasher
+        var sealed: ByteSink = hasher
+        if let dataKey {
+            sealed = try StreamSealer(dataKey: dataKey, objectName: "\(backupId)/\(name)", next: hasher)
+        }
+        compressor = try GzipCompressor(level: compressLevel, next: sealed)
+        batch.reserveCapacity(batchSize + 64 * 1024)
+    }
+
+    static func objectName(_ base: String, encrypted: Bool) -> String {
+        base + ".gz" + (encrypted ? ".enc" : "")
+    }
+
+    func write(row: UnsafeRawBufferPointer) throws {
+        rows += 1
+        try write(row)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        plainBytes += Int64(bytes.count)
+        batch.append(contentsOf: bytes)
+        if batch.count >= batchSize { try flushBatch() }
+    }
+
+    private func flushBatch() throws {
+        guard !batch.isEmpty else { return }
+        try batch.withUnsafeBytes { try compressor.write($0) }
+        batch.removeAll(keepingCapacity: true)
+    }
+
+    /// Commits the object and returns its manifest record.
+    func finish() throws -> ObjectRecord {
+        try flushBatch()
+        try compressor.finish()
+        return ObjectRecord(name: name, size: hasher.byteCount, sha256: hasher.hexDigest, plainBytes: plainBytes, rows: rows)
+    }
+
+    func abort() { storeWriter.abort() }
+}
+
+/// Reads one backup object back: store → SHA-256 and size check → decrypt → gunzip → line count → `destination`.
+/// Throws before finishing `destination` when any check fails, so a COPY fed by it can be aborted.
+enum ObjectReaderPipeline {
+    struct Outcome {
+        var rows: Int64
+        var plainBytes: Int64
+    }
+
+    /// `isCopyData`: the object holds COPY rows, whose count must match the manifest.
+    static func read(_ record: ObjectRecord, backupId: String, repository: Repository, dataKey: [UInt8]?,
+                     isCopyData: Bool = true, destination: ByteSink) throws -> Outcome {
+        let counter = LineCountingSink(next: destination)
+        let gunzip = try GzipDecompressor(next: counter)
+        let opened: ByteSink = dataKey.map { StreamOpener(dataKey: $0, objectName: "\(backupId)/\(record.name)", next: gunzip) } ?? gunzip
+        let gate = DeferredFinishSink(next: opened)
+        let hasher = HashingSink(next: gate)
+        do {
+            try repository.store.read(key: "\(backupId)/\(record.name)", into: hasher)
+            try hasher.finish()
+        } catch let e as StorageError where e.kind == .notFound {
+            throw DRKitError(.integrity, "object \(record.name) of backup \(backupId) is missing from the repository")
+        } catch {
+            throw DRKitError.wrap(error, "object \(record.name)")
+        }
+        guard hasher.byteCount == record.size else {
+            throw DRKitError(.integrity, "object \(record.name): size is \(hasher.byteCount) bytes, the manifest says \(record.size) (truncated or altered)")
+        }
+        guard hasher.hexDigest == record.sha256 else {
+            throw DRKitError(.integrity, "object \(record.name): SHA-256 does not match the manifest (altered in the repository)")
+        }
+        do { try gate.release() } catch { throw DRKitError.wrap(error, "object \(record.name)") }
+        guard !isCopyData || counter.lines == record.rows else {
+            throw DRKitError(.integrity, "object \(record.name): holds \(counter.lines) rows, the manifest says \(record.rows)")
+        }
+        return Outcome(rows: counter.lines, plainBytes: counter.byteCount)
+    }
+}
+
+/// Holds back `finish()` until the caller has checked what passed through (the object's hash).
+final class DeferredFinishSink: ByteSink {
+    private let next: ByteSink
+    init(next: ByteSink) { self.next = next }
+    func write(_ bytes: UnsafeRawBufferPointer) throws { try next.write(bytes) }
+    func finish() throws {}
+    func release() throws { try next.finish() }
+}

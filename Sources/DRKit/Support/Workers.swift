@@ -1,0 +1,67 @@
+import Foundation
+
+/// A set of threads pulling items from one queue. The first error stops the others from taking
+/// new items and is rethrown by `run`. Blocking libpq and file I/O run well on plain threads.
+public final class WorkQueue<Item>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Item]
+    private var next = 0
+    private var firstError: Error?
+
+    public init(_ items: [Item]) { self.items = items }
+
+    public var failed: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return firstError != nil
+    }
+
+    func take() -> Item? {
+        lock.lock(); defer { lock.unlock() }
+        guard firstError == nil, next < items.count else { return nil }
+        defer { next += 1 }
+        return items[next]
+    }
+
+    func record(_ error: Error) {
+        lock.lock(); defer { lock.unlock() }
+        if firstError == nil { firstError = error }
+    }
+
+    /// Starts `workers` threads; each calls `setUp` once (e.g. to open its connection), then `body` per item.
+    public func run<Context>(workers: Int, setUp: @escaping (Int) throws -> Context,
+                             body: @escaping (Context, Item) throws -> Void) throws {
+        let group = DispatchGroup()
+        let count = max(1, min(workers, max(items.count, 1)))
+        for index in 0..<count {
+            group.enter()
+            let thread = Thread { [self] in
+                defer { group.leave() }
+                do {
+                    let context = try setUp(index)
+                    while let item = take() {
+                        try body(context, item)
+                    }
+                } catch {
+                    record(error)
+                }
+            }
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+        group.wait()
+        lock.lock(); defer { lock.unlock() }
+        if let firstError { throw firstError }
+    }
+}
+
+/// A value guarded by a lock, for results gathered from worker threads.
+public final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    public init(_ value: Value) { self.value = value }
+    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock(); defer { lock.unlock() }
+        return try body(&value)
+    }
+    public var current: Value { withLock { $0 } }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import Archive
+
+/// A repository in a local directory. Objects are written to a hidden temporary file beside the
+/// target and renamed into place after fsync, so a crash never leaves a partial object under its key.
+public final class FileStore: ObjectStore, @unchecked Sendable {
+    public let root: URL
+    static let partialMarker = ".partial-"
+
+    public init(root: URL, create: Bool) throws {
+        self.root = root.standardizedFileURL
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: self.root.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw StorageError(.failed, "repository \(self.root.path) is not a directory") }
+        } else if create {
+            do {
+                try FileManager.default.createDirectory(at: self.root, withIntermediateDirectories: true)
+            } catch {
+                throw StorageError(.denied, "cannot create repository directory \(self.root.path): \(error.localizedDescription)")
+            }
+        } else {
+            throw StorageError(.notFound, "repository directory \(self.root.path) does not exist")
+        }
+    }
+
+    public var location: String { "file://" + root.path }
+
+    func path(_ key: String) throws -> String {
+        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+        guard !key.isEmpty, !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+            throw StorageError(.failed, "invalid object key \"\(key)\"")
+        }
+        return root.path + "/" + key
+    }
+
+    public func makeWriter(key: String) throws -> ObjectWriter {
+        let target = try path(key)
+        let directory = (target as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let name = (target as NSString).lastPathComponent
+        let temporary = directory + "/." + name + FileStore.partialMarker + SecureRandom.hex(6)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard fd >= 0 else {
+            throw StorageError(errno == EACCES ? .denied : .failed,
+                               "cannot create \(temporary): \(String(cString: strerror(errno)))")
+        }
+        return FileObjectWriter(fd: fd, temporary: temporary, target: target, key: key)
+    }
+
+    public func read(key: String, into sink: ByteSink) throws {
+        let file = try path(key)
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw StorageError(.notFound, "object \(key) is missing from \(location)") }
+            throw StorageError(.failed, "cannot open \(file): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError(.failed, "cannot read \(file): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { return }
+            try buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        var results: [ObjectInfo] = []
+        let base = root.path
+        guard let enumerator = FileManager.default.enumerator(atPath: base) else { return [] }
+        while let relative = enumerator.nextObject() as? String {
+            let name = (relative as NSString).lastPathComponent
+            if name.hasPrefix(".") { continue }  // temporary files of writes in progress or interrupted
+            guard relative.hasPrefix(prefix) else { continue }
+            let attributes = enumerator.fileAttributes
+            guard (attributes?[.type] as? FileAttributeType) == .typeRegular else { continue }
+            let size = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+            let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            results.append(ObjectInfo(key: relative, size: size, modified: modified))
+        }
+        return results.sorted { $0.key < $1.key }
+    }
+
+    /// Hidden temporary files left by interrupted writes, for clean-up.
+    public func listPartials() -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: root.path) else { return [] }
+        var out: [String] = []
+        while let relative = enumerator.nextObject() as? String {
+            if relative.contains(FileStore.partialMarker) { out.append(relative) }
+        }
+        return out
+    }
+
+    public func delete(keys: [String]) throws {
+        var directories = Set<String>()
+        for key in keys {
+            let file = try path(key)
+            if unlink(file) != 0 && errno != ENOENT {
+                throw StorageError(.failed, "cannot delete \(file): \(String(cString: strerror(errno)))")
+            }
+            directories.insert((file as NSString).deletingLastPathComponent)
+        }
+        // Remove folders the deletes emptied, deepest first; rmdir refuses non-empty ones.
+        for directory in directories.sorted(by: { $0.count > $1.count }) {
+            var current = directory
+            while current.count > root.path.count, rmdir(current) == 0 {
+                current = (current as NSString).deletingLastPathComponent
+            }
+        }
+    }
+}
+
+final class FileObjectWriter: ObjectWriter {
+    private var fd: Int32
+    private let temporary: String
+    private let target: String
+    private let key: String
+    private var buffer: [UInt8] = []
+    private let flushThreshold = 1 << 20
+
+    init(fd: Int32, temporary: String, target: String, key: String) {
+        self.fd = fd
+        self.temporary = temporary
+        self.target = target
+        self.key = key
+        buffer.reserveCapacity(flushThreshold + 128 * 1024)
+    }
+
+    deinit { abort() }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard fd >= 0 else { throw StorageError(.failed, "write to \(key) after it was finished") }
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= flushThreshold { try flush() }
+    }
+
+    private func flush() throws {
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StorageError(.failed, "cannot write \(temporary): \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws {
+        guard fd >= 0 else { return }
+        try flush()
+        guard fsync(fd) == 0 else { throw StorageError(.failed, "fsync \(temporary): \(String(cString: strerror(errno)))") }
+        close(fd)
+        fd = -1
+        guard rename(temporary, target) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw StorageError(.failed, "cannot move \(temporary) into place: \(reason)")
+        }
+        let directory = (target as NSString).deletingLastPathComponent
+        let dirFd = open(directory, O_RDONLY)
+        if dirFd >= 0 {
+            fsync(dirFd)
+            close(dirFd)
+        }
+    }
+
+    func abort() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+        unlink(temporary)
+    }
+}

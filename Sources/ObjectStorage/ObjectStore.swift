@@ -1,0 +1,70 @@
+import Archive
+
+/// Metadata of one stored object.
+public struct ObjectInfo: Equatable, Sendable {
+    public var key: String
+    public var size: Int64
+    public var modified: Double  // seconds since 1970
+
+    public init(key: String, size: Int64, modified: Double) {
+        self.key = key
+        self.size = size
+        self.modified = modified
+    }
+}
+
+public struct StorageError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable { case notFound, unreachable, denied, failed }
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// A streaming upload. Bytes written are not visible under the key until `finish()` returns;
+/// `abort()` discards them. Either `finish` or `abort` must be called.
+public protocol ObjectWriter: ByteSink {
+    func abort()
+}
+
+/// A repository's storage. Keys are `/`-separated paths relative to the repository root.
+///
+/// Contracts every store keeps:
+/// - `makeWriter`/`finish` is atomic: readers see the whole object or nothing, never a prefix.
+/// - `read` streams the object's bytes to `sink` in order and does not call `sink.finish()`;
+///   a missing key throws `StorageError` of kind `.notFound`.
+/// - `list` returns every committed object under `prefix`, in key order.
+/// - `delete` ignores keys that do not exist.
+/// - Every method may be called from several threads at once.
+public protocol ObjectStore: AnyObject, Sendable {
+    /// Where the store is, for messages; never contains credentials.
+    var location: String { get }
+    func makeWriter(key: String) throws -> ObjectWriter
+    func read(key: String, into sink: ByteSink) throws
+    func list(prefix: String) throws -> [ObjectInfo]
+    func delete(keys: [String]) throws
+}
+
+extension ObjectStore {
+    public func put(key: String, bytes: [UInt8]) throws {
+        let writer = try makeWriter(key: key)
+        do {
+            try writer.write(bytes)
+            try writer.finish()
+        } catch {
+            writer.abort()
+            throw error
+        }
+    }
+
+    public func get(key: String) throws -> [UInt8] {
+        let sink = BufferSink()
+        try read(key: key, into: sink)
+        return sink.bytes
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import PostgresClient
+
+/// The services integration tests need, as started by `scripts/test.sh`. A missing service is an
+/// error, never a reason to skip.
+public enum TestServices {
+    public struct Missing: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    static func environment(_ name: String) throws -> String {
+        guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+            throw Missing(description: "\(name) is not set: start the test services with scripts/test.sh (PostgreSQL is required)")
+        }
+        return value
+    }
+
+    /// conninfo for `database` on the test PostgreSQL server, with password auth.
+    public static func postgres(database: String = "postgres") throws -> String {
+        let host = try environment("DRKIT_TEST_PGHOST")
+        let port = try environment("DRKIT_TEST_PGPORT")
+        let user = try environment("DRKIT_TEST_PGUSER")
+        let password = try environment("DRKIT_TEST_PGPASSWORD")
+        return "host=\(host) port=\(port) user=\(user) password=\(password) dbname=\(Connection.quoteLiteral(database).dropFirst().dropLast()) connect_timeout=10"
+    }
+
+    public static var password: String { (try? environment("DRKIT_TEST_PGPASSWORD")) ?? "" }
+
+    /// A fresh, uniquely named database; dropped first if it exists.
+    public static func createDatabase(_ prefix: String) throws -> String {
+        let name = "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
+        let admin = try Connection(conninfo: try postgres())
+        try admin.execute("CREATE DATABASE \(Connection.quoteIdentifier(name)) TEMPLATE template0 ENCODING 'UTF8'")
+        return name
+    }
+
+    public static func dropDatabase(_ name: String) {
+        guard let admin = try? Connection(conninfo: (try? postgres()) ?? "") else { return }
+        _ = try? admin.execute("DROP DATABASE IF EXISTS \(Connection.quoteIdentifier(name)) WITH (FORCE)")
+    }
+
+    public static func databaseExists(_ name: String) throws -> Bool {
+        let admin = try Connection(conninfo: try postgres())
+        return try admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]).count > 0
+    }
+
+    /// Path of the built `drkit` executable (beside the test bundle).
+    public static var drkitExecutable: String {
+        if let configured = ProcessInfo.processInfo.environment["DRKIT_BIN"] { return configured }
+        let bundleDirectory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        var candidate = bundleDirectory.appendingPathComponent("drkit").path
+        if !FileManager.default.isExecutableFile(atPath: candidate) {
+            candidate = bundleDirectory.deletingLastPathComponent().appendingPathComponent("drkit").path
+        }
+        return candidate
+    }
+}
+
+/// Runs a command and captures its output.
+public struct CommandResult {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    public var stdoutBytes: Data
+}
+
+public enum Command {
+    @discardableResult
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                           stdin: Data? = nil) throws -> CommandResult {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.removeValue(forKey: "DRKIT_KEY")
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let input = Pipe()
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try? input.fileHandleForWriting.close()
+        let errData = Locked(Data())
+        let errThread = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        errThread.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errThread.isFinished { usleep(1000) }
+        return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                             stderr: String(decoding: errData.get(), as: UTF8.self), stdoutBytes: outData)
+    }
+
+    public static func drkit(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
+        try run(TestServices.drkitExecutable, arguments, environment: environment)
+    }
+}
+
+final class Locked<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ value: T) { self.value = value }
+    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
+    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster on 127.0.0.1 with scram-sha-256 password auth.
+#
+#   eval "$(scripts/pg-cluster.sh start [DIR])"   prints export lines: DRKIT_PG_DIR, DRKIT_TEST_PG{HOST,PORT,USER,PASSWORD}
+#   scripts/pg-cluster.sh stop DIR                 stops it and deletes DIR
+#
+# DRKIT_PG_PORT picks the port (default: a free one). DRKIT_PG_DURABLE=1 keeps fsync on (benchmarks).
+set -euo pipefail
+
+bindir=$(pg_config --bindir)
+[ -x "$bindir/initdb" ] || bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+case "${1:-}" in
+start)
+    dir=${2:-$(mktemp -d /tmp/drkit-pg.XXXXXX)}
+    mkdir -p "$dir"
+    port=${DRKIT_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+    password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+    printf '%s\n' "$password" > "$dir/pwfile"
+    if [ "$(id -u)" -eq 0 ]; then chown -R postgres:postgres "$dir"; fi
+    chmod 700 "$dir"
+    as_postgres "$bindir/initdb" -D "$dir/data" -U postgres --pwfile="$dir/pwfile" \
+        --auth-host=scram-sha-256 --auth-local=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    rm -f "$dir/pwfile"
+    {
+        echo "listen_addresses = '127.0.0.1'"
+        echo "port = $port"
+        echo "unix_socket_directories = '$dir'"
+        echo "max_connections = 100"
+        echo "shared_buffers = 256MB"
+        echo "max_wal_size = 2GB"
+        if [ "${DRKIT_PG_DURABLE:-0}" != 1 ]; then
+            echo "fsync = off"
+            echo "synchronous_commit = off"
+            echo "full_page_writes = off"
+        fi
+    } >> "$dir/data/postgresql.conf"
+    as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+        || { cat "$dir/server.log" >&2; exit 1; }
+    echo "export DRKIT_PG_DIR='$dir'"
+    echo "export DRKIT_TEST_PGHOST=127.0.0.1"
+    echo "export DRKIT_TEST_PGPORT=$port"
+    echo "export DRKIT_TEST_PGUSER=postgres"
+    echo "export DRKIT_TEST_PGPASSWORD='$password'"
+    ;;
+stop)
+    dir=${2:?usage: pg-cluster.sh stop DIR}
+    if [ -d "$dir/data" ]; then
+        as_postgres "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    ;;
+*)
+    echo "usage: $0 start [DIR] | stop DIR" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what drkit needs to build and test, only where missing. Idempotent; needs root (or sudo)
+# when something is missing.
+set -euo pipefail
+
+packages=(pkg-config libpq-dev libcurl4-openssl-dev libssl-dev zlib1g-dev postgresql-15 postgresql-client-15 gzip)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, starts the test services (a throwaway PostgreSQL
+# cluster with password auth), builds, and runs every test against them. Services stop on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+eval "$(bash scripts/pg-cluster.sh start)"
+cleanup() { bash scripts/pg-cluster.sh stop "$DRKIT_PG_DIR"; }
+trap cleanup EXIT
+
+swift build --build-tests
+swift test --skip-build "$@"
