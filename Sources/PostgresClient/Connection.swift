@@ -12,8 +12,8 @@ public final class Connection {
         }
         self.handle = handle
         guard PQstatus(handle) == CONNECTION_OK else {
+            // deinit runs for a fully initialised instance whose init throws; it calls PQfinish.
             let message = PostgresError.oneLine(String(cString: PQerrorMessage(handle)))
-            PQfinish(handle)
             throw PostgresError(.connectionFailed, message)
         }
     }

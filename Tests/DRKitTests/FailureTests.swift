@@ -1,0 +1,144 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import DRKit
+
+/// Bad input gives one clear error line, the documented exit code, and never a partial restore
+/// reported as success.
+final class FailureTests: DRKitTestCase {
+    let smallSchema = "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, repeat('x', g % 100) FROM generate_series(1, 20000) g; CREATE TABLE u (id int); INSERT INTO u VALUES (1);"
+
+    func testWrongKeyAndWrongPassphrase() throws {
+        let source = try newDatabase("drkit_wk", sql: smallSchema)
+        let id = try backup(source)
+        let otherKey = workDirectory.appendingPathComponent("other").path
+        _ = try Command.drkit(["key", "generate", "--out", otherKey])
+        let target = scratchName("drkit_wk_t")
+        assertFailure(try restore(id, into: target, extra: ["--key-file", otherKey]), exitCode: 5, mentions: "wrong key")
+        XCTAssertFalse(try TestServices.databaseExists(target), "nothing created on a key failure")
+        assertFailure(try restore(id, into: target), exitCode: 2, mentions: "is encrypted")
+
+        let env = ["PP": "right passphrase", "WRONG": "wrong passphrase"]
+        let pp = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--passphrase-env", "PP"], environment: env)
+        XCTAssertEqual(pp.status, 0, pp.stderr)
+        let wrong = try Command.drkit(["restore", "latest", "--repo", repo, "--target", try conninfo(target), "--passphrase-env", "WRONG"], environment: env)
+        assertFailure(wrong, exitCode: 5, mentions: "wrong key")
+        XCTAssertFalse(wrong.stderr.contains("wrong passphrase"), "passphrase never printed")
+    }
+
+    func testFlippedByteTruncatedAndMissingObjects() throws {
+        let source = try newDatabase("drkit_corrupt", sql: smallSchema)
+        for damage in ["flip", "truncate", "delete"] {
+            let id = try backup(source)
+            let victim = try XCTUnwrap(try objectPaths(id).first)
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: victim))
+            switch damage {
+            case "flip": bytes[bytes.count / 2] ^= 0x01
+            case "truncate": bytes = bytes.prefix(bytes.count - 100)
+            default: try FileManager.default.removeItem(atPath: victim)
+            }
+            if damage != "delete" { try bytes.write(to: URL(fileURLWithPath: victim)) }
+            let target = scratchName("drkit_corrupt_t")
+            let result = try restore(id, into: target, extra: ["--key-file", keyFile])
+            assertFailure(result, exitCode: 5, mentions: (victim as NSString).lastPathComponent)
+            XCTAssertFalse(try TestServices.databaseExists(target), "\(damage): the partial restore was dropped")
+        }
+    }
+
+    func testUnreachableOrWrongDatabase() throws {
+        let unreachable = try Command.drkit(["backup", "--db", "host=127.0.0.1 port=1 user=postgres dbname=x connect_timeout=3", "--repo", repo, "--key-file", keyFile])
+        assertFailure(unreachable, exitCode: 3, mentions: "cannot connect")
+        let badPassword = try conninfo("postgres").replacingOccurrences(of: "password=\(TestServices.password)", with: "password=not-the-password")
+        assertFailure(try Command.drkit(["backup", "--db", badPassword, "--repo", repo, "--key-file", keyFile]),
+                      exitCode: 3, mentions: "password authentication failed")
+        assertFailure(try Command.drkit(["backup", "--db", try conninfo("no_such_database_here"), "--repo", repo, "--key-file", keyFile]),
+                      exitCode: 3, mentions: "does not exist")
+        XCTAssertEqual(try Command.drkit(["list", "--repo", repo]).stdout.contains("no completed backups"), true)
+    }
+
+    func testRestoreRefusesNonEmptyTargetAndTheSource() throws {
+        let source = try newDatabase("drkit_ne", sql: smallSchema)
+        let id = try backup(source)
+        let occupied = try newDatabase("drkit_occupied", sql: "CREATE TABLE keep_me (id int); INSERT INTO keep_me VALUES (42);")
+        assertFailure(try restore(id, into: occupied, extra: ["--key-file", keyFile]), exitCode: 6, mentions: "not empty")
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT id FROM keep_me", in: occupied), "42", "untouched")
+        assertFailure(try restore(id, into: source, extra: ["--key-file", keyFile]), exitCode: 6, mentions: "came from")
+
+        let cleaned = try restore(id, into: occupied, extra: ["--key-file", keyFile, "--clean"])
+        XCTAssertEqual(cleaned.status, 0, cleaned.stderr)
+        try assertSameDatabase(source, occupied)
+
+        let empty = try newDatabase("drkit_empty", sql: "")
+        XCTAssertEqual(try restore(id, into: empty, extra: ["--key-file", keyFile]).status, 0, "an empty database is used as is")
+    }
+
+    func testUsageErrors() throws {
+        let source = try newDatabase("drkit_usage", sql: smallSchema)
+        assertFailure(try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo]), exitCode: 2, mentions: "no key")
+        assertFailure(try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", "/nonexistent/key"]),
+                      exitCode: 2, mentions: "cannot read key file")
+        let badKey = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--no-encrypt", "--jobs", "0"])
+        XCTAssertEqual(badKey.status, 2, badKey.stderr)
+        assertFailure(try Command.drkit(["restore", "nope", "--repo", repo, "--target", try conninfo("x")]), exitCode: 4, mentions: "does not exist")
+        try backup(source)
+        assertFailure(try Command.drkit(["restore", "nope", "--repo", repo, "--target", try conninfo("x")]), exitCode: 4, mentions: "not found")
+        assertFailure(try Command.drkit(["list", "--repo", "s3x://bucket"]), exitCode: 2, mentions: "not supported")
+    }
+
+    func testLargeObjectsAreRefusedNotDropped() throws {
+        let source = try newDatabase("drkit_lo", sql: "CREATE TABLE t (id int); SELECT lo_from_bytea(0, '\\x0102'::bytea);")
+        let result = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile])
+        assertFailure(result, exitCode: 6, mentions: "large object")
+        XCTAssertTrue(try Command.drkit(["list", "--repo", repo]).stdout.contains("no completed backups"))
+    }
+}
+
+/// A backup killed mid-way is never listed and never picked by `restore latest`.
+final class InterruptedBackupTests: DRKitTestCase {
+    func testSIGKILLDuringBackupLeavesNothingListedOrRestored() throws {
+        let source = try newDatabase("drkit_kill", sql: """
+            CREATE TABLE small (id int); INSERT INTO small VALUES (1);
+            """)
+        let goodId = try backup(source)
+        try PostgresClientBridge.execute("""
+            CREATE TABLE large (id int, payload text);
+            INSERT INTO large SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 400000) g;
+            """, in: source)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
+        process.arguments = ["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile,
+                             "--jobs", "1", "--compress-level", "9", "--split-size", "1", "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until the second backup has written data objects, then kill it without warning.
+        let deadline = Date().addingTimeInterval(60)
+        var killedMidway = false
+        while Date() < deadline && process.isRunning {
+            let folders = (try? FileManager.default.contentsOfDirectory(atPath: repo)) ?? []
+            if let running = folders.first(where: { $0 != goodId }),
+               let data = try? FileManager.default.contentsOfDirectory(atPath: "\(repo)/\(running)/data"), data.count >= 3 {
+                kill(process.processIdentifier, SIGKILL)
+                killedMidway = true
+                break
+            }
+            usleep(5_000)
+        }
+        process.waitUntilExit()
+        XCTAssertTrue(killedMidway, "the backup was still running when killed")
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+
+        let folders = try FileManager.default.contentsOfDirectory(atPath: repo)
+        XCTAssertEqual(folders.count, 2, "the interrupted backup left its objects (for `repo clean`)")
+        let list = try Command.drkit(["list", "--repo", repo, "--json"])
+        let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(entries.compactMap { $0["backupId"] as? String }, [goodId])
+
+        let target = scratchName("drkit_kill_t")
+        let restored = try restore("latest", into: target, extra: ["--key-file", keyFile])
+        XCTAssertEqual(restored.status, 0, restored.stderr)
+        XCTAssertTrue(restored.stdout.contains(goodId))
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM pg_tables WHERE tablename = 'large'", in: target), "0")
+    }
+}
