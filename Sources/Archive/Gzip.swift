@@ -1,62 +1,63 @@
 internal import CZlib
 internal import CShims
+internal import CLibDeflate
 
-/// Compresses everything written into one gzip (RFC 1952) member and forwards it downstream,
-/// so a decrypted object is readable by `gunzip`.
+/// Compresses everything written as a series of gzip (RFC 1952) members of `blockSize` input bytes
+/// each. Concatenated members are one valid gzip stream (`gunzip` reads it whole), and whole-block
+/// compression lets libdeflate run at about 2.5x zlib's speed with a smaller output.
 public final class GzipCompressor: ByteSink {
-    private var stream = z_stream()
+    public static let defaultBlockSize = 1 << 20
+    private let compressor: OpaquePointer
     private let next: ByteSink
+    private let blockSize: Int
+    private var block: [UInt8] = []
     private var output: [UInt8]
+    private var wroteMember = false
     private var finished = false
 
-    public init(level: Int, next: ByteSink, outputBufferSize: Int = 256 * 1024) throws {
-        self.next = next
-        self.output = [UInt8](repeating: 0, count: outputBufferSize)
+    public init(level: Int, next: ByteSink, blockSize: Int = GzipCompressor.defaultBlockSize) throws {
         guard (0...9).contains(level) else { throw ArchiveError(.library, "compression level must be 0...9, got \(level)") }
-        guard drkit_deflate_init_gzip(&stream, Int32(level)) == Z_OK else {
-            throw ArchiveError(.library, "zlib could not start a gzip stream")
+        guard let compressor = libdeflate_alloc_compressor(Int32(level)) else {
+            throw ArchiveError(.library, "libdeflate could not allocate a compressor")
         }
+        self.compressor = compressor
+        self.next = next
+        self.blockSize = blockSize
+        self.output = [UInt8](repeating: 0, count: libdeflate_gzip_compress_bound(compressor, blockSize))
+        block.reserveCapacity(blockSize)
     }
 
-    deinit { deflateEnd(&stream) }
+    deinit { libdeflate_free_compressor(compressor) }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        stream.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
-        stream.avail_in = uInt(bytes.count)
-        try pump(flush: Z_NO_FLUSH)
+        var input = bytes
+        while !input.isEmpty {
+            let take = min(blockSize - block.count, input.count)
+            block.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[0..<take]))
+            input = UnsafeRawBufferPointer(rebasing: input[take...])
+            if block.count == blockSize { try compressBlock() }
+        }
     }
 
     public func finish() throws {
         guard !finished else { return }
         finished = true
-        stream.next_in = nil
-        stream.avail_in = 0
-        try pump(flush: Z_FINISH)
+        // An empty input still becomes one (empty) member, so readers see a valid gzip stream.
+        if !block.isEmpty || !wroteMember { try compressBlock() }
         try next.finish()
     }
 
-    private func pump(flush: Int32) throws {
+    private func compressBlock() throws {
         let capacity = output.count
-        while true {
-            let (status, produced): (Int32, Int) = output.withUnsafeMutableBufferPointer { out in
-                stream.next_out = out.baseAddress
-                stream.avail_out = uInt(capacity)
-                let status = deflate(&stream, flush)
-                return (status, capacity - Int(stream.avail_out))
-            }
-            guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
-                throw ArchiveError(.library, "zlib deflate failed (\(status))")
-            }
-            if produced > 0 {
-                try output.withUnsafeBytes { try next.write(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
-            }
-            if flush == Z_FINISH {
-                if status == Z_STREAM_END { return }
-            } else if stream.avail_in == 0 && produced < capacity {
-                return
+        let produced = block.withUnsafeBytes { input in
+            output.withUnsafeMutableBytes { out in
+                libdeflate_gzip_compress(compressor, input.baseAddress, input.count, out.baseAddress, capacity)
             }
         }
+        guard produced > 0 else { throw ArchiveError(.library, "libdeflate failed to compress a block") }
+        block.removeAll(keepingCapacity: true)
+        wroteMember = true
+        try output.withUnsafeBytes { try next.write(UnsafeRawBufferPointer(rebasing: $0[0..<produced])) }
     }
 }
 

@@ -3,10 +3,8 @@
 
 #include <zlib.h>
 
-/* deflateInit2/inflateInit2 are macros; these give Swift typed entry points.
-   windowBits 15 + 16 selects the gzip (RFC 1952) wrapper. */
-int drkit_deflate_init_gzip(z_stream *stream, int level);
-/* 15 + 32: accept gzip or zlib headers, and concatenated gzip members are handled by the caller. */
+/* inflateInit2 is a macro; this gives Swift a typed entry point. windowBits 15 + 32 accepts
+   gzip or zlib headers; concatenated gzip members are handled by the caller. */
 int drkit_inflate_init_gzip(z_stream *stream);
 
 #endif

@@ -99,13 +99,12 @@ public final class BackupEngine {
             throw DRKitError.wrap(error, "reading sequence values")
         }
 
-        var envelope: KeyEnvelope?
-        var dataKey: [UInt8]?
-        if let key = options.key {
-            do { (envelope, dataKey) = try KeyEnvelope.create(backupId: backupId, source: key) } catch {
-                throw DRKitError.wrap(error, "preparing encryption")
-            }
+        let encryption: (envelope: KeyEnvelope, dataKey: [UInt8])?
+        do { encryption = try options.key.map { try KeyEnvelope.create(backupId: backupId, source: $0) } } catch {
+            throw DRKitError.wrap(error, "preparing encryption")
         }
+        let envelope = encryption?.envelope
+        let dataKey = encryption?.dataKey
         let pgDump = try PgDump.locate(serverMajor: snapshot.source.serverVersionNum / 10000)
         let tasks = BackupPlanner.plan(catalog, splitBytes: options.splitBytes,
                                        tidRangeScans: snapshot.source.serverVersionNum >= 140000)
@@ -117,19 +116,16 @@ public final class BackupEngine {
         if options.showProgress { progress.start(console: console) }
         let results = Locked((ddl: [String: ObjectRecord](), chunks: [Int: [(Int, ObjectRecord)]]()))
         let encrypted = dataKey != nil
-        let queue = WorkQueue(tasks)
-        do {
-            defer { progress.stop(console: console) }
-            try queue.run(workers: options.jobs, setUp: { _ -> Connection in
-                let worker = try Connection(conninfo: self.options.conninfo)
-                try worker.execute(BackupEngine.sessionSettings)
-                try worker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                try worker.execute("SET TRANSACTION SNAPSHOT \(Connection.quoteLiteral(snapshot.id))")
-                return worker
-            }, body: { worker, task in
-                switch task {
-                case .ddl(let section):
-                    let name = ObjectWriterPipeline.objectName("schema/\(section).sql", encrypted: encrypted)
+        let queue = WorkQueue(tasks.filter { if case .tableChunk = $0 { return true } else { return false } })
+        // pg_dump runs on its own thread beside the data workers: it mostly waits on its child process.
+        let ddlDone = DispatchGroup()
+        let ddlError = Locked<Error?>(nil)
+        ddlDone.enter()
+        Thread {
+            defer { ddlDone.leave() }
+            for case .ddl(let section) in tasks where !queue.failed {
+                let name = ObjectWriterPipeline.objectName("schema/\(section).sql", encrypted: encrypted)
+                do {
                     let pipeline = try ObjectWriterPipeline(repository: self.repository, backupId: backupId, name: name,
                                                             compressLevel: self.options.compressLevel, dataKey: dataKey)
                     do {
@@ -142,6 +138,24 @@ public final class BackupEngine {
                         pipeline.abort()
                         throw error
                     }
+                } catch {
+                    ddlError.withLock { $0 = error }
+                    return
+                }
+            }
+        }.start()
+        do {
+            defer { progress.stop(console: console) }
+            try queue.run(workers: options.jobs, setUp: { _ -> Connection in
+                let worker = try Connection(conninfo: self.options.conninfo)
+                try worker.execute(BackupEngine.sessionSettings)
+                try worker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                try worker.execute("SET TRANSACTION SNAPSHOT \(Connection.quoteLiteral(snapshot.id))")
+                return worker
+            }, body: { worker, task in
+                switch task {
+                case .ddl:
+                    break  // on the DDL thread
                 case .tableChunk(let chunk):
                     let table = catalog.tables[chunk.tableIndex]
                     let base = String(format: "data/%05d.%04d.copy", chunk.tableIndex, chunk.chunkIndex)
@@ -171,7 +185,10 @@ public final class BackupEngine {
                     }
                 }
             })
+            ddlDone.wait()
+            if let error = ddlError.current { throw error }
         } catch {
+            ddlDone.wait()
             discardPartialBackup(backupId)
             throw DRKitError.wrap(error, "backup failed")
         }

@@ -48,7 +48,8 @@ public final class RestoreEngine {
         """
         SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;
         SET client_encoding = \(Connection.quoteLiteral(encoding)); SET DateStyle = ISO; SET IntervalStyle = postgres;
-        SET synchronous_commit = off; SET check_function_bodies = false; SET client_min_messages = warning
+        SET synchronous_commit = off; SET check_function_bodies = false; SET client_min_messages = warning;
+        SET maintenance_work_mem = '256MB'
         """
     }
 
@@ -89,13 +90,11 @@ public final class RestoreEngine {
                     try main.execute("SELECT pg_catalog.setval(\(name), \(sequence.lastValue), \(sequence.isCalled))")
                 } catch { throw DRKitError.wrap(error, "setting sequence \(sequence.schema).\(sequence.name)") }
             }
-            try runPostData(postData, main: main, target: target, settings: settings)
-            endPhase("post-data")
+            try runPostData(postData, analyzing: manifest.tables, main: main, target: target, settings: settings)
+            endPhase("post-data+analyze")
 
             try refreshMaterializedViews(manifest.materializedViews.filter(\.populated), on: main)
             endPhase("refresh")
-            try analyze(manifest.tables, target: target, settings: settings)
-            endPhase("analyze")
         } catch {
             let dropped = target.discard()
             let wrapped = DRKitError.wrap(error)
@@ -156,8 +155,17 @@ public final class RestoreEngine {
         }
     }
 
-    private func runPostData(_ script: DDLScript, main: Connection, target: RestoreTarget, settings: String) throws {
-        let parallel = script.entries.filter { DDLScript.parallelTypes.contains($0.type) }
+    private enum PostDataTask {
+        case ddl(DDLScript.Entry)
+        case analyze(TableRecord)
+    }
+
+    /// Indexes and constraints build side by side, and ANALYZE of each table shares the same workers
+    /// (it waits on a table's index builds, not on the others); the rest of post-data then runs in order.
+    private func runPostData(_ script: DDLScript, analyzing tables: [TableRecord], main: Connection,
+                             target: RestoreTarget, settings: String) throws {
+        let parallel = script.entries.filter { DDLScript.parallelTypes.contains($0.type) }.map(PostDataTask.ddl)
+            + tables.map(PostDataTask.analyze)
         let serial = script.entries.filter { !DDLScript.parallelTypes.contains($0.type) }
         // Deadlocks between concurrent ALTER TABLEs (partitioned tables) are retried one by one.
         let retry = Locked([DDLScript.Entry]())
@@ -166,11 +174,18 @@ public final class RestoreEngine {
             let connection = try self.connect(target, settings: settings)
             try connection.execute(script.preamble)
             return connection
-        }) { connection, entry in
-            do { try connection.execute(entry.sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
-                retry.withLock { $0.append(entry) }
-            } catch {
-                throw DRKitError.wrap(error, "post-data DDL")
+        }) { connection, task in
+            switch task {
+            case .ddl(let entry):
+                do { try connection.execute(entry.sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
+                    retry.withLock { $0.append(entry) }
+                } catch {
+                    throw DRKitError.wrap(error, "post-data DDL")
+                }
+            case .analyze(let table):
+                do { try connection.execute("ANALYZE \(Connection.qualified(table.schema, table.name))") } catch {
+                    throw DRKitError.wrap(error, "ANALYZE \(table.schema).\(table.name)")
+                }
             }
         }
         do {
@@ -197,15 +212,6 @@ public final class RestoreEngine {
                 throw DRKitError.wrap(lastError, "refreshing materialized view \(failed[0].schema).\(failed[0].name)")
             }
             pending = failed
-        }
-    }
-
-    private func analyze(_ tables: [TableRecord], target: RestoreTarget, settings: String) throws {
-        let queue = WorkQueue(tables)
-        try queue.run(workers: options.jobs, setUp: { _ in try self.connect(target, settings: settings) }) { connection, table in
-            do { try connection.execute("ANALYZE \(Connection.qualified(table.schema, table.name))") } catch {
-                throw DRKitError.wrap(error, "ANALYZE \(table.schema).\(table.name)")
-            }
         }
     }
 }

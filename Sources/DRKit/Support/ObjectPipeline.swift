@@ -2,14 +2,11 @@ import Archive
 import ObjectStorage
 
 /// Writes one backup object: plain bytes → gzip → (AES-256-GCM stream) → SHA-256 → store.
-/// Plain bytes are batched so zlib sees large writes even when COPY hands over one row at a time.
 final class ObjectWriterPipeline {
     let name: String
     private let storeWriter: ObjectWriter
     private let hasher: HashingSink
     private let compressor: GzipCompressor
-    private var batch: [UInt8] = []
-    private let batchSize = 256 * 1024
     private(set) var plainBytes: Int64 = 0
     private(set) var rows: Int64 = 0
 
@@ -23,7 +20,6 @@ final class ObjectWriterPipeline {
             sealed = try StreamSealer(dataKey: dataKey, objectName: "\(backupId)/\(name)", next: hasher)
         }
         compressor = try GzipCompressor(level: compressLevel, next: sealed)
-        batch.reserveCapacity(batchSize + 64 * 1024)
     }
 
     static func objectName(_ base: String, encrypted: Bool) -> String {
@@ -37,19 +33,11 @@ final class ObjectWriterPipeline {
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         plainBytes += Int64(bytes.count)
-        batch.append(contentsOf: bytes)
-        if batch.count >= batchSize { try flushBatch() }
-    }
-
-    private func flushBatch() throws {
-        guard !batch.isEmpty else { return }
-        try batch.withUnsafeBytes { try compressor.write($0) }
-        batch.removeAll(keepingCapacity: true)
+        try compressor.write(bytes)
     }
 
     /// Commits the object and returns its manifest record.
     func finish() throws -> ObjectRecord {
-        try flushBatch()
         try compressor.finish()
         return ObjectRecord(name: name, size: hasher.byteCount, sha256: hasher.hexDigest, plainBytes: plainBytes, rows: rows)
     }

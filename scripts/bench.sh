@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# drkit against pg_dump / pg_restore on the same data, in one run, on a throwaway cluster.
+#
+#   bash scripts/bench.sh            ~400 MB of COPY text (1.5M-row events table + 600k-row items table)
+#   BENCH_SCALE=0.1 bash scripts/bench.sh   a smaller dataset for a quick look
+#
+# Prints each time, archive size and peak RSS, and the ratios drkit / pg_dump that issue targets use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scale=${BENCH_SCALE:-1}
+bash scripts/setup.sh
+echo "bench: building release" >&2
+swift build -c release --product drkit >/dev/null
+drkit=$(swift build -c release --show-bin-path)/drkit
+bindir=$(pg_config --bindir)
+
+export DRKIT_PG_DURABLE=1
+eval "$(bash scripts/pg-cluster.sh start)"
+work=$(mktemp -d /tmp/drkit-bench.XXXXXX)
+cleanup() { bash scripts/pg-cluster.sh stop "$DRKIT_PG_DIR"; rm -rf "$work"; }
+trap cleanup EXIT
+
+export PGHOST=$DRKIT_TEST_PGHOST PGPORT=$DRKIT_TEST_PGPORT PGUSER=$DRKIT_TEST_PGUSER PGPASSWORD=$DRKIT_TEST_PGPASSWORD
+conn="host=$PGHOST port=$PGPORT user=$PGUSER password=$PGPASSWORD"
+psql_q() { "$bindir/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+events=$(python3 -c "print(int(1500000 * $scale))")
+items=$(python3 -c "print(int(600000 * $scale))")
+echo "bench: generating dataset ($events events, $items items)" >&2
+psql_q -d postgres -c "CREATE DATABASE bench"
+psql_q -d bench <<SQL
+CREATE TABLE bench_events (id bigserial PRIMARY KEY, at timestamptz NOT NULL, payload jsonb, note text);
+INSERT INTO bench_events (at, payload, note)
+  SELECT '2026-01-01'::timestamptz - g * interval '1 second',
+         jsonb_build_object('user', g % 10000, 'kind', (ARRAY['click','view','buy'])[1 + g % 3],
+                            'score', round((random() * 100)::numeric, 3), 'tags', jsonb_build_array(md5(g::text), g % 7)),
+         md5(random()::text) || ' ' || md5(random()::text) || ' ' || repeat(chr(97 + g % 26), g % 40)
+  FROM generate_series(1, $events) g;
+CREATE INDEX bench_events_at ON bench_events (at);
+CREATE TABLE bench_items (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), price numeric(14,4), dims int[], label text);
+INSERT INTO bench_items (price, dims, label)
+  SELECT (random() * 100000)::numeric(14,4), ARRAY[g % 100, g % 1000, g], 'item ' || md5(g::text)
+  FROM generate_series(1, $items) g;
+VACUUM ANALYZE;
+SQL
+
+measure() { python3 scripts/measure.py "$@"; }
+declare -A secs rss size
+
+run() {  # run NAME CMD...: records wall time and peak RSS
+    local name=$1; shift
+    local out
+    out=$(measure "$@" 2>>"$work/bench.log" | tail -n 1) || { echo "bench: $name failed; see log:" >&2; tail -n 20 "$work/bench.log" >&2; exit 1; }
+    secs[$name]=${out% *}
+    rss[$name]=${out#* }
+    echo "bench: $name ${secs[$name]} s" >&2
+}
+
+copy_bytes=$( { "$bindir/psql" -X -d bench -c "COPY bench_events TO STDOUT"; "$bindir/psql" -X -d bench -c "COPY bench_items TO STDOUT"; } | wc -c)
+
+run raw_copy sh -c "'$bindir/psql' -X -d bench -c 'COPY bench_events TO STDOUT' >/dev/null && '$bindir/psql' -X -d bench -c 'COPY bench_items TO STDOUT' >/dev/null"
+run pg_dump_fc "$bindir/pg_dump" -Fc -f "$work/bench.dump" -d bench
+size[pg_dump_fc]=$(stat -c %s "$work/bench.dump")
+run pg_dump_fd_j2 "$bindir/pg_dump" -Fd -j2 -f "$work/bench.dir" -d bench
+size[pg_dump_fd_j2]=$(du -sb "$work/bench.dir" | cut -f1)
+
+"$drkit" key generate --out "$work/key" >/dev/null
+run drkit_backup "$drkit" backup --db "$conn dbname=bench" --repo "$work/repo" --key-file "$work/key" --jobs 2 --quiet
+size[drkit_backup]=$(du -sb "$work/repo" | cut -f1)
+
+psql_q -d postgres -c "CREATE DATABASE bench_pgrestore"
+run pg_restore_j2 "$bindir/pg_restore" -j2 -d bench_pgrestore "$work/bench.dump"
+run drkit_restore "$drkit" restore latest --repo "$work/repo" --key-file "$work/key" --target "$conn dbname=bench_drkit" --jobs 2 --quiet
+
+# Correctness of what was timed: the same rows on both restores.
+for db in bench_pgrestore bench_drkit; do
+    psql_q -d $db -tAc "SELECT (SELECT count(*) FROM bench_events) || '/' || (SELECT count(*) FROM bench_items)" > "$work/$db.count"
+done
+cmp -s "$work/bench_pgrestore.count" "$work/bench_drkit.count" || { echo "bench: restored row counts differ" >&2; exit 1; }
+
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+mib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
+echo
+echo "dataset: $events + $items rows, $(mib "$copy_bytes") MiB of COPY text; 2 cores; PostgreSQL $(psql_q -d bench -tAc 'SHOW server_version')"
+printf '%-16s %9s %11s %12s\n' step seconds "size MiB" "peak RSS MiB"
+for k in raw_copy pg_dump_fc pg_dump_fd_j2 drkit_backup pg_restore_j2 drkit_restore; do
+    s=${size[$k]:-}
+    printf '%-16s %9s %11s %12s\n' "$k" "${secs[$k]}" "${s:+$(mib "$s")}" "$(python3 -c "print(f'{${rss[$k]} / 1024:.0f}')")"
+done
+echo
+echo "ratio backup time  drkit / pg_dump -Fc      = $(ratio "${secs[drkit_backup]}" "${secs[pg_dump_fc]}")  (target <= 0.55)"
+echo "ratio backup time  drkit / raw COPY         = $(ratio "${secs[drkit_backup]}" "${secs[raw_copy]}")"
+echo "ratio archive size drkit / pg_dump -Fc      = $(ratio "${size[drkit_backup]}" "${size[pg_dump_fc]}")  (target <= 1.05)"
+echo "ratio restore time drkit / pg_restore -j2   = $(ratio "${secs[drkit_restore]}" "${secs[pg_restore_j2]}")  (target <= 0.80)"
+echo "peak RSS drkit backup / restore (MiB)       = $(python3 -c "print(f'{${rss[drkit_backup]} / 1024:.0f} / {${rss[drkit_restore]} / 1024:.0f}')")  (target < 256)"
