@@ -1,0 +1,94 @@
+import Foundation
+import Archive
+import ObjectStorage
+
+public struct VerifyReport: Codable, Sendable {
+    public struct Failure: Codable, Sendable, Equatable {
+        public var object: String
+        /// schema.table for data objects, "pre-data"/"post-data" for DDL.
+        public var content: String
+        public var reason: String
+    }
+
+    public var backupId: String
+    public var passed: Bool
+    public var objectsChecked: Int
+    public var rowsChecked: Int64
+    public var storedBytes: Int64
+    public var plainBytes: Int64
+    public var durationSeconds: Double
+    public var failures: [Failure]
+    /// Objects in the backup folder that the manifest does not name (not a failure).
+    public var unlistedObjects: [String]
+}
+
+/// Reads back every object of a backup with no database: authenticates and decrypts, decompresses,
+/// and checks size, SHA-256 and COPY row counts against the manifest.
+public final class VerifyEngine {
+    let repository: Repository
+    let keys: KeyOptions
+    let jobs: Int
+    let showProgress: Bool
+    let console: Console
+
+    public init(repository: Repository, keys: KeyOptions, jobs: Int = 2, showProgress: Bool = true, console: Console = .shared) {
+        self.repository = repository
+        self.keys = keys
+        self.jobs = jobs
+        self.showProgress = showProgress
+        self.console = console
+    }
+
+    public func run(reference: String) throws -> VerifyReport {
+        let start = Date()
+        let file = try repository.resolve(reference)
+        let backupId = file.summary.backupId
+        let dataKey = try keys.dataKey(for: file)
+        let manifest: BackupManifest
+        do { manifest = try file.open(dataKey: dataKey) } catch {
+            throw DRKitError.wrap(error, "manifest of \(backupId) fails authentication or is unreadable")
+        }
+        var work: [(record: ObjectRecord, content: String, isCopyData: Bool)] = [
+            (manifest.preData, "pre-data", false), (manifest.postData, "post-data", false),
+        ]
+        var failures: [VerifyReport.Failure] = []
+        for table in manifest.tables {
+            let name = "\(table.schema).\(table.name)"
+            work += table.objects.map { ($0, name, true) }
+            let sum = table.objects.reduce(0) { $0 + $1.rows }
+            if sum != table.rows {
+                failures.append(.init(object: "manifest", content: name,
+                                      reason: "table row count \(table.rows) differs from its objects' total \(sum)"))
+            }
+        }
+        let progress = ProgressReporter(label: "verify \(backupId)", totalBytes: work.reduce(0) { $0 + $1.record.size },
+                                        totalObjects: work.count)
+        if showProgress { progress.start(console: console) }
+        let found = Locked((failures: failures, rows: Int64(0), plain: Int64(0)))
+        let queue = WorkQueue(work)
+        try queue.run(workers: jobs, setUp: { _ in () }) { _, item in
+            do {
+                let outcome = try ObjectReaderPipeline.read(item.record, backupId: backupId, repository: self.repository,
+                                                            dataKey: dataKey, isCopyData: item.isCopyData, destination: DiscardingSink())
+                found.withLock { $0.rows += item.isCopyData ? outcome.rows : 0; $0.plain += outcome.plainBytes }
+                progress.add(bytes: outcome.plainBytes, rows: item.isCopyData ? outcome.rows : 0)
+            } catch let error as DRKitError where error.code == .integrity {
+                found.withLock { $0.failures.append(.init(object: item.record.name, content: item.content, reason: error.message)) }
+            }
+            progress.objectDone(estimate: item.record.size)
+        }
+        progress.stop(console: console)
+        let listed = Set(manifest.allObjects.map { "\(backupId)/\($0.name)" } + ["\(backupId)/\(ManifestFile.objectName)"])
+        let unlisted = try repository.objects(of: backupId).map(\.key).filter { !listed.contains($0) }
+        let result = found.current
+        return VerifyReport(backupId: backupId, passed: result.failures.isEmpty, objectsChecked: work.count,
+                            rowsChecked: result.rows, storedBytes: work.reduce(0) { $0 + $1.record.size },
+                            plainBytes: result.plain, durationSeconds: Date().timeIntervalSince(start),
+                            failures: result.failures.sorted { $0.object < $1.object }, unlistedObjects: unlisted)
+    }
+}
+
+final class DiscardingSink: ByteSink {
+    func write(_ bytes: UnsafeRawBufferPointer) throws {}
+    func finish() throws {}
+}
