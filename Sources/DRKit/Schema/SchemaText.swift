@@ -1,0 +1,104 @@
+import Foundation
+
+/// A pg_dump schema script reduced to what is schema: the statements, without what varies between
+/// runs and machines (headers, "Dumped from/by", \restrict lines, pg_dump's object-header comments,
+/// the SET preamble, trailing whitespace, blank-line runs, CRLF). Text inside dollar-quoted bodies
+/// is never touched, so a change anywhere in a function body still shows.
+public struct SchemaText: Equatable, Sendable {
+    public struct Statement: Equatable, Sendable {
+        public var text: String
+        public var object: SchemaObject
+    }
+
+    public var statements: [Statement]
+
+    public init(pgDumpOutput text: String) {
+        statements = SchemaText.split(SchemaText.normalizedLines(text)).map {
+            Statement(text: $0, object: SchemaObject.classify($0))
+        }
+    }
+
+    public var normalized: String { statements.map(\.text).joined(separator: "\n\n") + (statements.isEmpty ? "" : "\n") }
+
+    public func excluding(_ globs: [String]) -> SchemaText {
+        guard !globs.isEmpty else { return self }
+        var copy = self
+        copy.statements.removeAll { statement in
+            globs.contains { Glob.matches($0, statement.object.owner) || Glob.matches($0, statement.object.name) }
+        }
+        return copy
+    }
+
+    static let droppedComment = try! NSRegularExpression(pattern:
+        #"^--( Name: .*; Type: .*| Dumped (from|by) .*| PostgreSQL database dump( complete)?| TOC entry .*| Dependencies: .*| Data for Name: .*)?$"#)
+    static let preamble = try! NSRegularExpression(pattern:
+        #"^(SET [a-z_]+ = .*;|SELECT pg_catalog\.set_config\('search_path', '', false\);)$"#)
+
+    static func normalizedLines(_ text: String) -> [String] {
+        var out: [String] = []
+        var quote = DollarQuoteTracker()
+        var inHeader = false
+        for raw in text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false) {
+            var line = String(raw)
+            while let last = line.last, last == " " || last == "\t" || last == "\r" { line.removeLast() }
+            if quote.isOpen {
+                out.append(line)
+                quote.scan(line)
+                continue
+            }
+            if line == SchemaSnapshot.headerFirstLine { inHeader = true }
+            if inHeader {
+                if line == SchemaSnapshot.headerLastLine { inHeader = false }
+                continue
+            }
+            let range = NSRange(line.startIndex..., in: line)
+            if line.hasPrefix("\\restrict") || line.hasPrefix("\\unrestrict")
+                || droppedComment.firstMatch(in: line, range: range) != nil
+                || preamble.firstMatch(in: line, range: range) != nil {
+                continue
+            }
+            if line.isEmpty && (out.last?.isEmpty ?? true) { continue }
+            out.append(line)
+            quote.scan(line)
+        }
+        while out.last?.isEmpty == true { out.removeLast() }
+        return out
+    }
+
+    /// Statements end with `;` at the end of a line outside dollar quotes.
+    static func split(_ lines: [String]) -> [String] {
+        var statements: [String] = []
+        var current: [String] = []
+        var quote = DollarQuoteTracker()
+        for line in lines {
+            if current.isEmpty && line.isEmpty { continue }
+            current.append(line)
+            quote.scan(line)
+            if !quote.isOpen && line.hasSuffix(";") {
+                statements.append(current.joined(separator: "\n"))
+                current = []
+            }
+        }
+        if !current.isEmpty { statements.append(current.joined(separator: "\n")) }
+        return statements
+    }
+}
+
+/// Follows `$tag$ ... $tag$` quoting across lines.
+struct DollarQuoteTracker {
+    private(set) var openTag: String?
+    var isOpen: Bool { openTag != nil }
+    static let tag = try! NSRegularExpression(pattern: #"\$[A-Za-z_][A-Za-z0-9_]*\$|\$\$"#)
+
+    mutating func scan(_ line: String) {
+        let ns = line as NSString
+        for match in DollarQuoteTracker.tag.matches(in: line, range: NSRange(location: 0, length: ns.length)) {
+            let tag = ns.substring(with: match.range)
+            if let open = openTag {
+                if tag == open { openTag = nil }
+            } else {
+                openTag = tag
+            }
+        }
+    }
+}
