@@ -20,11 +20,11 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // Typed wrappers for C APIs Swift cannot call directly (macros, variadics).
-        .target(name: "CShims", dependencies: ["CZlib"]),
+        .target(name: "CShims", dependencies: ["CZlib", "CCurl"]),
 
         .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
         .target(name: "Archive", dependencies: ["COpenSSL", "CZlib", "CLibDeflate", "CShims"]),
-        .target(name: "ObjectStorage", dependencies: ["Archive"]),
+        .target(name: "ObjectStorage", dependencies: ["Archive", "CCurl", "CShims"]),
         .target(name: "DRKit", dependencies: ["PostgresClient", "Archive", "ObjectStorage"]),
         .executableTarget(name: "drkit", dependencies: [
             "DRKit",
@@ -33,6 +33,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["DRKit", "PostgresClient"]),
 
         .testTarget(name: "ArchiveTests", dependencies: ["Archive"], resources: [.copy("Vectors")]),
+        .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage", "Archive", "TestSupport"], resources: [.copy("Vectors")]),
         .testTarget(name: "DRKitTests", dependencies: ["DRKit", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"]),
     ],
     swiftLanguageModes: [.v5]
