@@ -24,7 +24,7 @@ let package = Package(
 
         .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
         .target(name: "Archive", dependencies: ["COpenSSL", "CZlib", "CLibDeflate", "CShims"]),
-        .target(name: "ObjectStorage", dependencies: ["Archive", "CCurl", "CShims"]),
+        .target(name: "ObjectStorage", dependencies: ["Archive", "CCurl", "CShims", "COpenSSL"]),
         .target(name: "DRKit", dependencies: ["PostgresClient", "Archive", "ObjectStorage"]),
         .executableTarget(name: "drkit", dependencies: [
             "DRKit",

@@ -42,7 +42,7 @@ struct Backup: ParsableCommand {
             if !noEncrypt && key == nil {
                 throw DRKitError(.usage, "no key: give --key-file, DRKIT_KEY or --passphrase-env (or --no-encrypt to store the backup in the clear)")
             }
-            let repo = try Repository.open(repository.repo, create: true)
+            let repo = try repository.open(create: true)
             var options = BackupOptions(conninfo: db, key: key)
             options.jobs = jobs
             options.compressLevel = compressLevel
@@ -104,7 +104,7 @@ struct List: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let repo = try Repository.open(repository.repo, create: false)
+            let repo = try repository.open(create: false)
             let summaries = try repo.backups().map(\.summary)
             if output.json {
                 Console.shared.output(try JSONText.encode(summaries))
@@ -164,7 +164,7 @@ struct Restore: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Console.shared.quiet = output.quiet
-            let repo = try Repository.open(repository.repo, create: false)
+            let repo = try repository.open(create: false)
             var options = RestoreOptions(reference: backup, targetConninfo: target, keys: keys.keyOptions)
             options.jobs = jobs
             options.clean = clean
@@ -223,7 +223,7 @@ struct Cat: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let repo = try Repository.open(repository.repo, create: false)
+            let repo = try repository.open(create: false)
             try ObjectCat.run(repository: repo, reference: backup, object: object, keys: keys.keyOptions,
                               output: FileDescriptorSink(fd: STDOUT_FILENO))
         }

@@ -23,7 +23,7 @@ struct Verify: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Console.shared.quiet = output.quiet
-            let repo = try Repository.open(repository.repo, create: false)
+            let repo = try repository.open(create: false)
             let report = try VerifyEngine(repository: repo, keys: keys.keyOptions, jobs: jobs,
                                           showProgress: !output.quiet && !output.json).run(reference: backup)
             if output.json {
@@ -55,6 +55,7 @@ struct Parity: ParsableCommand {
     var sourceBackup: String?
     @Option(name: .long, help: ArgumentHelp("Repository of --source-backup.", valueName: "repo"))
     var repo: String?
+    @OptionGroup var s3: S3Flags
     @OptionGroup var keys: KeyFlags
     @Option(name: .long, help: ArgumentHelp("Target database (conninfo or URL).", valueName: "conninfo"))
     var target: String
@@ -83,7 +84,7 @@ struct Parity: ParsableCommand {
                 if let source {
                     sourceSide = .database(source)
                 } else {
-                    sourceSide = .backup(reference: sourceBackup!, repository: try Repository.open(repo!, create: false), keys: keys.keyOptions)
+                    sourceSide = .backup(reference: sourceBackup!, repository: try Repository.open(repo!, create: false, s3: s3.options), keys: keys.keyOptions)
                 }
                 var options = ParityOptions(source: sourceSide, target: .database(target))
                 options.checksum = checksum

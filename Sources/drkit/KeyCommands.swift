@@ -56,7 +56,7 @@ struct Key: ParsableCommand {
                 guard let new = try KeyOptions(keyFile: newKeyFile, passphraseEnv: newPassphraseEnv, environment: ProcessInfo.processInfo.environment.filter { $0.key != "DRKIT_KEY" }).resolve() else {
                     throw DRKitError(.usage, "the new key could not be read")
                 }
-                let repo = try Repository.open(repository.repo, create: false)
+                let repo = try repository.open(create: false)
                 let outcome = try KeyRotation.run(repository: repo, from: old, to: new)
                 Console.shared.output("re-wrapped the data keys of \(outcome.rotated.count) backup(s)" +
                                       (outcome.skipped.isEmpty ? "" : "; \(outcome.skipped.count) unencrypted backup(s) left as they are"))

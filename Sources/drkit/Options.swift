@@ -2,8 +2,44 @@ import ArgumentParser
 import DRKit
 
 struct RepositoryOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Backup repository: a directory path or file:///path.", valueName: "repo"))
+    @Option(name: .long, help: ArgumentHelp("Backup repository: a directory path, file:///path, or s3://bucket/prefix.", valueName: "repo"))
     var repo: String
+    @OptionGroup var s3: S3Flags
+
+    func open(create: Bool) throws -> Repository {
+        try Repository.open(repo, create: create, s3: s3.options)
+    }
+}
+
+struct S3Flags: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("S3 endpoint URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's endpoint_url, else AWS for the region).", valueName: "url"))
+    var s3Endpoint: String?
+    @Option(name: .long, help: ArgumentHelp("S3 region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1).", valueName: "region"))
+    var s3Region: String?
+    @Flag(name: .long, inversion: .prefixedNo, help: "Path-style S3 addressing (default: path-style for IP and localhost endpoints, virtual-hosted otherwise).")
+    var s3PathStyle: Bool?
+    @Option(name: .long, help: ArgumentHelp("Multipart part size in MiB (grows automatically past 1000 parts).", valueName: "MiB"))
+    var partSize: Int?
+    @Option(name: .long, help: "Parts uploaded at once per object.")
+    var uploadConcurrency: Int?
+    @Flag(name: .long, help: "Print one line per S3 request to stderr (method, URL, status, time; never credentials).")
+    var verbose = false
+
+    var options: Repository.S3Options {
+        var o = Repository.S3Options()
+        o.endpoint = s3Endpoint
+        o.region = s3Region
+        o.pathStyle = s3PathStyle
+        o.partSizeMiB = partSize
+        o.uploadConcurrency = uploadConcurrency
+        if verbose { o.trace = { Console.shared.note("s3: \($0)") } }
+        return o
+    }
+
+    func validate() throws {
+        if let partSize, partSize < 5 { throw ValidationError("--part-size must be at least 5 MiB (S3's minimum)") }
+        if let uploadConcurrency, !(1...64).contains(uploadConcurrency) { throw ValidationError("--upload-concurrency must be between 1 and 64") }
+    }
 }
 
 struct KeyFlags: ParsableArguments {

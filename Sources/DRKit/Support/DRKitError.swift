@@ -47,6 +47,8 @@ public struct DRKitError: Error, CustomStringConvertible, Sendable {
             return DRKitError(.integrity, prefix + e.message)
         case let e as StorageError:
             return DRKitError(e.kind == .notFound ? .integrity : .repository, prefix + e.message)
+        case let e as TransportError:
+            return DRKitError(.repository, prefix + e.message)
         default:
             return DRKitError(.tool, prefix + String(describing: error))
         }

@@ -1,0 +1,305 @@
+import Foundation
+import Archive
+internal import COpenSSL
+
+/// An S3 error response or a failure after retries, with what the operator needs to act on it.
+struct S3Failure {
+    var status: Int?
+    var code: String?
+    var message: String
+}
+
+/// Signed, retried S3 requests. Every method blocks the calling thread.
+final class S3Client: @unchecked Sendable {
+    let config: S3Configuration
+    let http: HTTPClient
+    let signer: SigV4Signer
+    private let clockSkew = Locked(0.0)
+
+    init(config: S3Configuration, trace: (@Sendable (String) -> Void)? = nil) {
+        self.config = config
+        self.http = HTTPClient(timeouts: config.timeouts)
+        self.http.trace = trace
+        self.signer = SigV4Signer(region: config.region)
+    }
+
+    /// The key in the bucket for a repository key.
+    func bucketKey(_ key: String) -> String { config.prefix.isEmpty ? key : "\(config.prefix)/\(key)" }
+
+    private var hostHeader: String {
+        let host = config.endpoint.host ?? ""
+        let bracketed = host.contains(":") ? "[\(host)]" : host
+        let base = config.pathStyle ? bracketed : "\(config.bucket).\(bracketed)"
+        if let port = config.endpoint.port, !((config.endpoint.scheme == "http" && port == 80) || (config.endpoint.scheme == "https" && port == 443)) {
+            return "\(base):\(port)"
+        }
+        return base
+    }
+
+    /// Path as signed (decoded) for an object key, or the bucket itself when `key` is nil.
+    private func signedPath(_ key: String?) -> String {
+        let objectPart = key.map { "/" + $0 } ?? (config.pathStyle ? "" : "/")
+        return config.pathStyle ? "/\(config.bucket)\(objectPart)" : objectPart
+    }
+
+    struct Result {
+        var response: HTTPResponse
+    }
+
+    /// Sends one request, signed, retrying what `RetryPolicy` allows. Non-2xx final answers throw
+    /// `StorageError` naming the operation, key and last status. `sink` receives a 2xx body; on a
+    /// retry after part of it was delivered, `resume` says from which byte to continue.
+    func send(_ operation: String, method: String, key: String?, query: [(String, String)] = [],
+              headers extraHeaders: [(String, String)] = [], body: [UInt8]? = nil,
+              accept: Set<Int> = [], sink: ((UnsafeRawBufferPointer) throws -> Void)? = nil,
+              onRetryAfterPartialBody: ((Int64, String?) -> [(String, String)])? = nil) throws -> HTTPResponse {
+        let payloadHash = body.map { SHA256.hex($0) } ?? SHA256.hex("")
+        let path = signedPath(key)
+        let urlQuery = query.isEmpty ? "" : "?" + SigV4Signer.canonicalQuery(query)
+        let scheme = config.endpoint.scheme ?? "https"
+        let url = "\(scheme)://\(hostHeader)\(SigV4Signer.uriEncode(path, keepSlash: true))\(urlQuery)"
+        var attempt = 0
+        var resumeHeaders: [(String, String)] = []
+        var delivered: Int64 = 0
+        var firstETag: String?
+        var last = S3Failure(status: nil, code: nil, message: "")
+        while true {
+            attempt += 1
+            let request = SigV4Signer.Request(method: method, path: path, query: query,
+                                              headers: [("host", hostHeader)] + extraHeaders + resumeHeaders, payloadHash: payloadHash)
+            let now = Date().addingTimeInterval(clockSkew.current)
+            var signed = signer.signS3(request, credentials: config.credentials, date: now)
+            signed.removeAll { $0.0 == "host" }
+            signed.append(("Host", hostHeader))
+            if body != nil && !signed.contains(where: { $0.0.lowercased() == "content-type" }) {
+                signed.append(("Content-Type", "application/octet-stream"))
+            }
+            var retryAfter: Double?
+            let offset = delivered
+            do {
+                let response = try http.perform(method: method, url: url, headers: signed, body: body, sink: sink.map { s in
+                    { bytes in try s(bytes) }
+                })
+                if (200..<300).contains(response.status) || accept.contains(response.status) { return response }
+                let error = XMLNodeTree.parse(response.body)
+                last = S3Failure(status: response.status, code: error?.value("Code"), message: error?.value("Message") ?? "")
+                retryAfter = RetryPolicy.parseRetryAfter(response.headers["retry-after"])
+                if last.code == "RequestTimeTooSkewed", let serverDate = response.headers["date"].flatMap(HTTPDate.parse) {
+                    clockSkew.withLock { $0 = serverDate.timeIntervalSince(Date()) }
+                    if attempt < config.retry.maxAttempts { continue }
+                }
+                guard config.retry.shouldRetry(status: response.status, errorCode: last.code, transportRetryable: false, attempt: attempt) else {
+                    throw failure(operation, key: key, last: last, attempts: attempt)
+                }
+            } catch let error as TransportError {
+                last = S3Failure(status: nil, code: nil, message: error.message)
+                delivered = offset + error.bytesDelivered
+                if firstETag == nil { firstETag = error.headers["etag"] }
+                guard config.retry.shouldRetry(status: nil, errorCode: nil, transportRetryable: error.retryable, attempt: attempt) else {
+                    throw failure(operation, key: key, last: last, attempts: attempt)
+                }
+                if delivered > 0 {
+                    // Part of the body reached the sink: ask only for the rest.
+                    guard let onRetryAfterPartialBody else { throw failure(operation, key: key, last: last, attempts: attempt) }
+                    resumeHeaders = onRetryAfterPartialBody(delivered, firstETag)
+                }
+            }
+            let wait = config.retry.delay(attempt: attempt, retryAfter: retryAfter, unit: Double.random(in: 0..<1))
+            http.trace?("retrying \(operation) \(key ?? config.bucket) in \(String(format: "%.2f", wait)) s (attempt \(attempt) failed: \(describe(last)))")
+            Thread.sleep(forTimeInterval: wait)
+        }
+    }
+
+    private func describe(_ f: S3Failure) -> String {
+        var parts: [String] = []
+        if let status = f.status { parts.append("HTTP \(status)") }
+        if let code = f.code { parts.append(code) }
+        if !f.message.isEmpty { parts.append(f.message) }
+        return parts.joined(separator: " ")
+    }
+
+    private func failure(_ operation: String, key: String?, last: S3Failure, attempts: Int) -> StorageError {
+        let target = key.map { "s3://\(config.bucket)/\($0)" } ?? "s3://\(config.bucket)"
+        let tries = attempts > 1 ? " after \(attempts) attempts" : ""
+        let detail = describe(last)
+        switch (last.status, last.code) {
+        case (404, _), (_, "NoSuchKey"?):
+            return StorageError(.notFound, "\(operation) \(target): not found")
+        case (_, "NoSuchBucket"?):
+            return StorageError(.unreachable, "\(operation) \(target): bucket \(config.bucket) does not exist at \(config.endpoint.absoluteString)")
+        case (_, "SignatureDoesNotMatch"?), (_, "InvalidAccessKeyId"?), (_, "InvalidClientTokenId"?), (_, "ExpiredToken"?):
+            return StorageError(.denied, "\(operation) \(target): S3 authentication failed (\(last.code!)): check the access key and secret (credentials from \(config.credentials.source))")
+        case (403, _):
+            return StorageError(.denied, "\(operation) \(target): access denied (\(detail))")
+        case (nil, _):
+            return StorageError(.unreachable, "\(operation) \(target) failed\(tries): \(detail) (endpoint \(config.endpoint.absoluteString))")
+        default:
+            return StorageError(.failed, "\(operation) \(target) failed\(tries): \(detail)")
+        }
+    }
+
+    // MARK: Operations
+
+    func putObject(_ key: String, body: [UInt8]) throws {
+        _ = try send("PutObject", method: "PUT", key: bucketKey(key), body: body)
+    }
+
+    func createMultipartUpload(_ key: String) throws -> String {
+        let response = try send("CreateMultipartUpload", method: "POST", key: bucketKey(key), query: [("uploads", "")])
+        guard let id = XMLNodeTree.parse(response.body)?.value("UploadId"), !id.isEmpty else {
+            throw StorageError(.failed, "CreateMultipartUpload s3://\(config.bucket)/\(bucketKey(key)): no UploadId in the answer")
+        }
+        return id
+    }
+
+    /// Uploads one part; S3 checks the payload against the signed x-amz-content-sha256.
+    func uploadPart(_ key: String, uploadId: String, partNumber: Int, body: [UInt8]) throws -> String {
+        let response = try send("UploadPart \(partNumber)", method: "PUT", key: bucketKey(key),
+                                query: [("partNumber", String(partNumber)), ("uploadId", uploadId)], body: body)
+        guard let etag = response.headers["etag"] else {
+            throw StorageError(.failed, "UploadPart \(partNumber) of s3://\(config.bucket)/\(bucketKey(key)): no ETag in the answer")
+        }
+        return etag
+    }
+
+    func completeMultipartUpload(_ key: String, uploadId: String, parts: [(Int, String)]) throws {
+        let xml = "<CompleteMultipartUpload>" + parts.map {
+            "<Part><PartNumber>\($0.0)</PartNumber><ETag>\(XMLText.escape($0.1))</ETag></Part>"
+        }.joined() + "</CompleteMultipartUpload>"
+        let response = try send("CompleteMultipartUpload", method: "POST", key: bucketKey(key),
+                                query: [("uploadId", uploadId)], headers: [("Content-Type", "application/xml")], body: Array(xml.utf8))
+        // S3 may answer 200 with an <Error> body when completion fails late.
+        if let root = XMLNodeTree.parse(response.body), root.name == "Error" {
+            throw StorageError(.failed, "CompleteMultipartUpload s3://\(config.bucket)/\(bucketKey(key)): \(root.value("Code") ?? "error") \(root.value("Message") ?? "")")
+        }
+    }
+
+    func abortMultipartUpload(bucketKey fullKey: String, uploadId: String) throws {
+        _ = try send("AbortMultipartUpload", method: "DELETE", key: fullKey, query: [("uploadId", uploadId)], accept: [404])
+    }
+
+    func getObject(_ key: String, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        // An interrupted download continues where it stopped, and only from the same object version.
+        _ = try send("GetObject", method: "GET", key: bucketKey(key), sink: sink, onRetryAfterPartialBody: { offset, etag in
+            var headers = [("Range", "bytes=\(offset)-")]
+            if let etag { headers.append(("If-Match", etag)) }
+            return headers
+        })
+    }
+
+    struct ListedObject {
+        var key: String
+        var size: Int64
+        var modified: Double
+    }
+
+    /// Every object under `prefix` (a bucket key prefix), following continuation tokens.
+    func listObjects(prefix: String) throws -> [ListedObject] {
+        var out: [ListedObject] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", "1000")]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try send("ListObjectsV2", method: "GET", key: nil, query: query)
+            guard let root = XMLNodeTree.parse(response.body) else {
+                throw StorageError(.failed, "ListObjectsV2 s3://\(config.bucket)/\(prefix): unreadable answer")
+            }
+            for item in root.all("Contents") {
+                guard let key = item.value("Key") else { continue }
+                out.append(ListedObject(key: key, size: Int64(item.value("Size") ?? "0") ?? 0,
+                                        modified: item.value("LastModified").flatMap(ISODate.parse)?.timeIntervalSince1970 ?? 0))
+            }
+            token = root.value("IsTruncated") == "true" ? root.value("NextContinuationToken") : nil
+        } while token != nil
+        return out
+    }
+
+    /// Deletes up to 1000 bucket keys per request (DeleteObjects needs a Content-MD5).
+    func deleteObjects(bucketKeys keys: [String]) throws {
+        for start in stride(from: 0, to: keys.count, by: 1000) {
+            let batch = keys[start..<min(start + 1000, keys.count)]
+            let xml = "<Delete><Quiet>true</Quiet>" + batch.map { "<Object><Key>\(XMLText.escape($0))</Key></Object>" }.joined() + "</Delete>"
+            let body = Array(xml.utf8)
+            let response = try send("DeleteObjects", method: "POST", key: nil, query: [("delete", "")],
+                                    headers: [("Content-MD5", MD5.base64(body)), ("Content-Type", "application/xml")], body: body)
+            if let root = XMLNodeTree.parse(response.body), let error = root.all("Error").first {
+                throw StorageError(.failed, "DeleteObjects: \(error.value("Key") ?? "?"): \(error.value("Code") ?? "") \(error.value("Message") ?? "")")
+            }
+        }
+    }
+
+    struct MultipartUpload {
+        var key: String
+        var uploadId: String
+        var initiated: Double
+    }
+
+    func listMultipartUploads(prefix: String) throws -> [MultipartUpload] {
+        var out: [MultipartUpload] = []
+        var keyMarker: String?, idMarker: String?
+        repeat {
+            var query = [("uploads", ""), ("prefix", prefix)]
+            if let keyMarker { query.append(("key-marker", keyMarker)) }
+            if let idMarker { query.append(("upload-id-marker", idMarker)) }
+            let response = try send("ListMultipartUploads", method: "GET", key: nil, query: query)
+            guard let root = XMLNodeTree.parse(response.body) else { break }
+            for upload in root.all("Upload") {
+                guard let key = upload.value("Key"), let id = upload.value("UploadId") else { continue }
+                out.append(MultipartUpload(key: key, uploadId: id,
+                                           initiated: upload.value("Initiated").flatMap(ISODate.parse)?.timeIntervalSince1970 ?? 0))
+            }
+            if root.value("IsTruncated") == "true" {
+                keyMarker = root.value("NextKeyMarker")
+                idMarker = root.value("NextUploadIdMarker")
+            } else {
+                keyMarker = nil
+            }
+        } while keyMarker != nil
+        return out
+    }
+}
+
+enum MD5 {
+    static func base64(_ bytes: [UInt8]) -> String {
+        var digest = [UInt8](repeating: 0, count: 16)
+        var length: UInt32 = 0
+        let context = EVP_MD_CTX_new()
+        EVP_DigestInit_ex(context, EVP_md5(), nil)
+        bytes.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
+        EVP_DigestFinal_ex(context, &digest, &length)
+        EVP_MD_CTX_free(context)
+        return Data(digest).base64EncodedString()
+    }
+}
+
+enum ISODate {
+    static func parse(_ text: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: text) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: text)
+    }
+}
+
+enum HTTPDate {
+    static func parse(_ text: String) -> Date? {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return f.date(from: text)
+    }
+}
+
+/// A lock-guarded value (ObjectStorage has no dependency on DRKit's helpers).
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock(); defer { lock.unlock() }
+        return try body(&value)
+    }
+    var current: Value { withLock { $0 } }
+}

@@ -1,0 +1,123 @@
+import Foundation
+
+/// Where an S3 repository is and how to reach it, resolved the way the AWS CLI resolves it.
+public struct S3Configuration: Sendable {
+    public var bucket: String
+    /// Key prefix of the repository inside the bucket, without leading or trailing slash ("" for the root).
+    public var prefix: String
+    public var region: String
+    /// e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:9000
+    public var endpoint: URL
+    public var pathStyle: Bool
+    public var credentials: AWSCredentials
+    public var partSize: Int = 8 << 20
+    public var uploadConcurrency: Int = 4
+    public var retry = RetryPolicy()
+    public var timeouts = HTTPClient.Timeouts()
+
+    public struct Overrides: Sendable {
+        public var endpoint: String?
+        public var region: String?
+        public var pathStyle: Bool?
+        public init(endpoint: String? = nil, region: String? = nil, pathStyle: Bool? = nil) {
+            self.endpoint = endpoint
+            self.region = region
+            self.pathStyle = pathStyle
+        }
+    }
+
+    /// Parses `s3://bucket/prefix` and resolves credentials, region and endpoint from the overrides,
+    /// the environment and the shared AWS files.
+    public static func resolve(url: String, overrides: Overrides = Overrides(),
+                               environment: [String: String] = ProcessInfo.processInfo.environment) throws -> S3Configuration {
+        guard url.hasPrefix("s3://") else { throw StorageError(.failed, "not an s3:// URL: \(url)") }
+        let rest = url.dropFirst(5)
+        let bucket = String(rest.prefix { $0 != "/" })
+        guard !bucket.isEmpty else { throw StorageError(.failed, "s3:// URL needs a bucket: s3://bucket/prefix") }
+        let prefix = rest.dropFirst(bucket.count).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        let profiles = AWSSharedConfig(environment: environment)
+        let credentials = try profiles.credentials()
+        let region = overrides.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
+            ?? profiles.setting("region") ?? "us-east-1"
+        let endpointText = overrides.endpoint ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
+            ?? profiles.setting("endpoint_url") ?? "https://s3.\(region).amazonaws.com"
+        guard let endpoint = URL(string: endpointText), let scheme = endpoint.scheme, ["http", "https"].contains(scheme),
+              endpoint.host != nil else {
+            throw StorageError(.failed, "S3 endpoint \"\(endpointText)\" is not an http(s) URL")
+        }
+        let host = endpoint.host ?? ""
+        let looksLocal = host == "localhost" || host.allSatisfy { $0.isNumber || $0 == "." } || host.contains(":")
+        let pathStyle = overrides.pathStyle ?? (environment["DRKIT_S3_ADDRESSING"].map { $0 == "path" } ?? (looksLocal || bucket.contains(".")))
+        return S3Configuration(bucket: bucket, prefix: prefix, region: region, endpoint: endpoint, pathStyle: pathStyle,
+                               credentials: credentials)
+    }
+
+    /// `s3://bucket/prefix`, for messages: never holds credentials.
+    public var location: String { "s3://\(bucket)" + (prefix.isEmpty ? "" : "/\(prefix)") }
+}
+
+/// `~/.aws/credentials` and `~/.aws/config` (or AWS_SHARED_CREDENTIALS_FILE / AWS_CONFIG_FILE), for
+/// the profile in AWS_PROFILE (else "default").
+struct AWSSharedConfig {
+    let environment: [String: String]
+    let profile: String
+    let credentialsFile: [String: [String: String]]
+    let configFile: [String: [String: String]]
+    let credentialsPath: String
+    let configPath: String
+
+    init(environment: [String: String]) {
+        self.environment = environment
+        profile = environment["AWS_PROFILE"] ?? environment["AWS_DEFAULT_PROFILE"] ?? "default"
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        credentialsPath = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
+        configPath = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
+        credentialsFile = AWSSharedConfig.parseINI(path: credentialsPath)
+        configFile = AWSSharedConfig.parseINI(path: configPath)
+    }
+
+    static func parseINI(path: String) -> [String: [String: String]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var sections: [String: [String: String]] = [:]
+        var current: String?
+        for raw in text.split(whereSeparator: \.isNewline) {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
+            if line.hasPrefix("[") && line.hasSuffix("]") {
+                current = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
+                continue
+            }
+            guard let current, let eq = line.firstIndex(of: "=") else { continue }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
+            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            sections[current, default: [:]][key] = value
+        }
+        return sections
+    }
+
+    /// A setting of the profile in the config file (`[profile name]`, or `[default]`).
+    func setting(_ key: String) -> String? {
+        let section = profile == "default" ? configFile["default"] : (configFile["profile \(profile)"] ?? configFile[profile])
+        return section?[key]
+    }
+
+    func credentials() throws -> AWSCredentials {
+        if let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty {
+            guard let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {
+                throw StorageError(.denied, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
+            }
+            return AWSCredentials(accessKeyId: id, secretAccessKey: secret,
+                                  sessionToken: environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 },
+                                  source: "environment")
+        }
+        let fromCredentials = credentialsFile[profile]
+        let fromConfig = profile == "default" ? configFile["default"] : configFile["profile \(profile)"]
+        for (section, file) in [(fromCredentials, credentialsPath), (fromConfig, configPath)] {
+            if let id = section?["aws_access_key_id"], let secret = section?["aws_secret_access_key"] {
+                return AWSCredentials(accessKeyId: id, secretAccessKey: secret, sessionToken: section?["aws_session_token"],
+                                      source: "profile \(profile) in \(file)")
+            }
+        }
+        throw StorageError(.denied, "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with \(credentialsPath)")
+    }
+}

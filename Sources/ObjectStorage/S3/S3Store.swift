@@ -1,0 +1,153 @@
+import Foundation
+import Archive
+
+/// A repository in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, R2, moto), under a key prefix.
+public final class S3Store: ObjectStore, @unchecked Sendable {
+    let client: S3Client
+    public var configuration: S3Configuration { client.config }
+
+    public init(configuration: S3Configuration, trace: (@Sendable (String) -> Void)? = nil) {
+        client = S3Client(config: configuration, trace: trace)
+    }
+
+    public var location: String { client.config.location }
+
+    public func makeWriter(key: String) throws -> ObjectWriter {
+        S3ObjectWriter(client: client, key: key)
+    }
+
+    public func read(key: String, into sink: ByteSink) throws {
+        try client.getObject(key) { try sink.write($0) }
+    }
+
+    public func list(prefix: String) throws -> [ObjectInfo] {
+        let base = client.config.prefix.isEmpty ? "" : client.config.prefix + "/"
+        return try client.listObjects(prefix: base + prefix).map {
+            ObjectInfo(key: String($0.key.dropFirst(base.count)), size: $0.size, modified: $0.modified)
+        }.sorted { $0.key < $1.key }
+    }
+
+    public func delete(keys: [String]) throws {
+        try client.deleteObjects(bucketKeys: keys.map(client.bucketKey))
+    }
+
+    /// Multipart uploads under the repository prefix that were started and never completed or aborted.
+    public func incompleteUploads() throws -> [(key: String, uploadId: String, initiated: Double)] {
+        let base = client.config.prefix.isEmpty ? "" : client.config.prefix + "/"
+        return try client.listMultipartUploads(prefix: base).map { (String($0.key.dropFirst(base.count)), $0.uploadId, $0.initiated) }
+    }
+
+    public func abortUpload(key: String, uploadId: String) throws {
+        try client.abortMultipartUpload(bucketKey: client.bucketKey(key), uploadId: uploadId)
+    }
+
+    /// The part size for part `number`: the configured size for the first 1000 parts, then doubling every
+    /// 1000 parts (capped at 5 GiB), so a stream of unknown length fits in S3's 10,000 parts
+    /// (about 1000 × size × 1023 bytes: 8 TiB with 8 MiB parts).
+    public static func partSize(base: Int, partNumber: Int) -> Int {
+        let doublings = min((partNumber - 1) / 1000, 20)
+        return min(base << doublings, 5 << 30)
+    }
+}
+
+/// Streams one object: a single PUT when it fits in one part, else a multipart upload with parts
+/// sent concurrently. Memory: at most `uploadConcurrency + 1` parts. Any failed part aborts the upload;
+/// success is only reported after CompleteMultipartUpload.
+final class S3ObjectWriter: ObjectWriter {
+    private let client: S3Client
+    private let key: String
+    private var buffer: [UInt8] = []
+    private var partNumber = 1
+    private var uploadId: String?
+    private let slots: DispatchSemaphore
+    private let inFlight = DispatchGroup()
+    private let state = Locked((etags: [Int: String](), error: Error?.none))
+    private var done = false
+
+    init(client: S3Client, key: String) {
+        self.client = client
+        self.key = key
+        self.slots = DispatchSemaphore(value: max(1, client.config.uploadConcurrency))
+    }
+
+    deinit { abort() }
+
+    private var currentPartSize: Int { S3Store.partSize(base: client.config.partSize, partNumber: partNumber) }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if let error = state.current.error { throw error }
+        var input = bytes
+        while !input.isEmpty {
+            let take = min(currentPartSize - buffer.count, input.count)
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[0..<take]))
+            input = UnsafeRawBufferPointer(rebasing: input[take...])
+            if buffer.count == currentPartSize { try sendPart() }
+        }
+    }
+
+    private func sendPart() throws {
+        if uploadId == nil { uploadId = try client.createMultipartUpload(key) }
+        guard partNumber <= 10_000 else {
+            throw StorageError(.failed, "s3://\(client.config.bucket)/\(client.bucketKey(key)) needs more than 10,000 parts")
+        }
+        let body = buffer
+        buffer = []
+        buffer.reserveCapacity(currentPartSize)
+        let number = partNumber
+        partNumber += 1
+        slots.wait()
+        if let error = state.current.error {
+            slots.signal()
+            throw error
+        }
+        inFlight.enter()
+        let uploadId = self.uploadId!
+        Thread { [client, key, state, slots, inFlight] in
+            defer {
+                slots.signal()
+                inFlight.leave()
+            }
+            do {
+                let etag = try client.uploadPart(key, uploadId: uploadId, partNumber: number, body: body)
+                state.withLock { $0.etags[number] = etag }
+            } catch {
+                state.withLock { if $0.error == nil { $0.error = error } }
+            }
+        }.start()
+    }
+
+    func finish() throws {
+        guard !done else { return }
+        if uploadId == nil {
+            done = true
+            try client.putObject(key, body: buffer)
+            buffer = []
+            return
+        }
+        do {
+            if !buffer.isEmpty { try sendPart() }
+            inFlight.wait()
+            let result = state.current
+            if let error = result.error { throw error }
+            let parts = result.etags.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            guard parts.count == partNumber - 1 else {
+                throw StorageError(.failed, "multipart upload of \(key): \(parts.count) of \(partNumber - 1) parts confirmed")
+            }
+            try client.completeMultipartUpload(key, uploadId: uploadId!, parts: parts)
+            done = true
+        } catch {
+            abort()
+            throw error
+        }
+    }
+
+    func abort() {
+        guard !done else { return }
+        done = true
+        inFlight.wait()
+        if let uploadId {
+            try? client.abortMultipartUpload(bucketKey: client.bucketKey(key), uploadId: uploadId)
+        }
+        buffer = []
+    }
+}
