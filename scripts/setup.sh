@@ -15,4 +15,9 @@ if ((${#missing[@]})); then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# The S3 test server (moto with its Flask server) and the AWS CLI used as an interoperability peer.
+if ! python3 -c "import moto.server, flask, werkzeug" 2>/dev/null || ! command -v aws >/dev/null; then
+    echo "setup: installing moto[server] and awscli" >&2
+    python3 -m pip install -q "moto[server]" awscli
+fi
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }

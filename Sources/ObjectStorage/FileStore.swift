@@ -84,16 +84,6 @@ public final class FileStore: ObjectStore, @unchecked Sendable {
         return results.sorted { $0.key < $1.key }
     }
 
-    /// Hidden temporary files left by interrupted writes, for clean-up.
-    public func listPartials() -> [String] {
-        guard let enumerator = FileManager.default.enumerator(atPath: root.path) else { return [] }
-        var out: [String] = []
-        while let relative = enumerator.nextObject() as? String {
-            if relative.contains(FileStore.partialMarker) { out.append(relative) }
-        }
-        return out
-    }
-
     public func delete(keys: [String]) throws {
         var directories = Set<String>()
         for key in keys {
@@ -109,6 +99,27 @@ public final class FileStore: ObjectStore, @unchecked Sendable {
             while current.count > root.path.count, rmdir(current) == 0 {
                 current = (current as NSString).deletingLastPathComponent
             }
+        }
+    }
+}
+
+extension FileStore: IncompleteWriteListing {
+    /// Hidden temporary files left by interrupted writes.
+    public func incompleteWrites() throws -> [IncompleteWrite] {
+        guard let enumerator = FileManager.default.enumerator(atPath: root.path) else { return [] }
+        var out: [IncompleteWrite] = []
+        while let relative = enumerator.nextObject() as? String {
+            guard (relative as NSString).lastPathComponent.contains(FileStore.partialMarker) else { continue }
+            let modified = (enumerator.fileAttributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            out.append(IncompleteWrite(key: relative, id: relative, started: modified))
+        }
+        return out
+    }
+
+    public func discard(_ write: IncompleteWrite) throws {
+        let file = try path(write.id)
+        if unlink(file) != 0 && errno != ENOENT {
+            throw StorageError(.failed, "cannot delete \(file): \(String(cString: strerror(errno)))")
         }
     }
 }

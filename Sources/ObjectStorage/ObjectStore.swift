@@ -50,6 +50,28 @@ public protocol ObjectStore: AnyObject, Sendable {
     func delete(keys: [String]) throws
 }
 
+/// A write that started and never finished: an S3 multipart upload never completed or aborted,
+/// or a local temporary file left by a killed process.
+public struct IncompleteWrite: Sendable, Equatable {
+    public var key: String
+    /// The multipart upload id, or the temporary file's key.
+    public var id: String
+    /// Seconds since 1970.
+    public var started: Double
+
+    public init(key: String, id: String, started: Double) {
+        self.key = key
+        self.id = id
+        self.started = started
+    }
+}
+
+/// Stores that can find and discard incomplete writes (for `drkit repo clean`).
+public protocol IncompleteWriteListing {
+    func incompleteWrites() throws -> [IncompleteWrite]
+    func discard(_ write: IncompleteWrite) throws
+}
+
 extension ObjectStore {
     public func put(key: String, bytes: [UInt8]) throws {
         let writer = try makeWriter(key: key)

@@ -26,6 +26,28 @@ public enum TestServices {
 
     public static var password: String { (try? environment("DRKIT_TEST_PGPASSWORD")) ?? "" }
 
+    /// The signature-checking S3 server started by scripts/s3-server.sh.
+    public struct S3 {
+        public var endpoint: String
+        public var bucket: String
+        public var accessKey: String
+        public var secretKey: String
+        public var port: Int { Int(endpoint.split(separator: ":").last ?? "") ?? 0 }
+
+        /// Environment for a drkit or aws process talking to it (optionally through another endpoint).
+        public func environment(endpoint: String? = nil, secret: String? = nil) -> [String: String] {
+            ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secret ?? secretKey, "AWS_REGION": "us-east-1",
+             "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint ?? self.endpoint]
+        }
+    }
+
+    public static func s3() throws -> S3 {
+        S3(endpoint: try environment("DRKIT_TEST_S3_ENDPOINT"), bucket: try environment("DRKIT_TEST_S3_BUCKET"),
+           accessKey: try environment("DRKIT_TEST_S3_ACCESS_KEY"), secretKey: try environment("DRKIT_TEST_S3_SECRET_KEY"))
+    }
+
+    public static var s3Secret: String { (try? environment("DRKIT_TEST_S3_SECRET_KEY")) ?? "" }
+
     /// A fresh, uniquely named database; dropped first if it exists.
     public static func createDatabase(_ prefix: String) throws -> String {
         let name = "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
@@ -104,4 +126,8 @@ final class Locked<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
     func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
     func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
+    func lockAndRun<R>(_ body: (inout T) -> R) -> R {
+        lock.lock(); defer { lock.unlock() }
+        return body(&value)
+    }
 }

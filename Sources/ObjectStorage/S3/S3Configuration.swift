@@ -48,8 +48,10 @@ public struct S3Configuration: Sendable {
         let host = endpoint.host ?? ""
         let looksLocal = host == "localhost" || host.allSatisfy { $0.isNumber || $0 == "." } || host.contains(":")
         let pathStyle = overrides.pathStyle ?? (environment["DRKIT_S3_ADDRESSING"].map { $0 == "path" } ?? (looksLocal || bucket.contains(".")))
-        return S3Configuration(bucket: bucket, prefix: prefix, region: region, endpoint: endpoint, pathStyle: pathStyle,
-                               credentials: credentials)
+        var config = S3Configuration(bucket: bucket, prefix: prefix, region: region, endpoint: endpoint, pathStyle: pathStyle,
+                                     credentials: credentials)
+        if let attempts = environment["AWS_MAX_ATTEMPTS"].flatMap(Int.init), attempts >= 1 { config.retry.maxAttempts = attempts }
+        return config
     }
 
     /// `s3://bucket/prefix`, for messages: never holds credentials.

@@ -31,15 +31,6 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         try client.deleteObjects(bucketKeys: keys.map(client.bucketKey))
     }
 
-    /// Multipart uploads under the repository prefix that were started and never completed or aborted.
-    public func incompleteUploads() throws -> [(key: String, uploadId: String, initiated: Double)] {
-        let base = client.config.prefix.isEmpty ? "" : client.config.prefix + "/"
-        return try client.listMultipartUploads(prefix: base).map { (String($0.key.dropFirst(base.count)), $0.uploadId, $0.initiated) }
-    }
-
-    public func abortUpload(key: String, uploadId: String) throws {
-        try client.abortMultipartUpload(bucketKey: client.bucketKey(key), uploadId: uploadId)
-    }
 
     /// The part size for part `number`: the configured size for the first 1000 parts, then doubling every
     /// 1000 parts (capped at 5 GiB), so a stream of unknown length fits in S3's 10,000 parts
@@ -47,6 +38,20 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
     public static func partSize(base: Int, partNumber: Int) -> Int {
         let doublings = min((partNumber - 1) / 1000, 20)
         return min(base << doublings, 5 << 30)
+    }
+}
+
+extension S3Store: IncompleteWriteListing {
+    /// Multipart uploads under the repository prefix that were started and never completed or aborted.
+    public func incompleteWrites() throws -> [IncompleteWrite] {
+        let base = client.config.prefix.isEmpty ? "" : client.config.prefix + "/"
+        return try client.listMultipartUploads(prefix: base).map {
+            IncompleteWrite(key: String($0.key.dropFirst(base.count)), id: $0.uploadId, started: $0.initiated)
+        }
+    }
+
+    public func discard(_ write: IncompleteWrite) throws {
+        try client.abortMultipartUpload(bucketKey: client.bucketKey(write.key), uploadId: write.id)
     }
 }
 

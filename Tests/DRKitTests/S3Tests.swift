@@ -1,0 +1,178 @@
+import XCTest
+import Foundation
+import Archive
+import ObjectStorage
+import TestSupport
+@testable import DRKit
+
+/// drkit against the signature-checking S3 server (moto, started by scripts/test.sh).
+final class S3Tests: DRKitTestCase {
+    var s3: TestServices.S3!
+    var prefix = ""
+    var s3Repo: String { "s3://\(s3.bucket)/\(prefix)" }
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        s3 = try TestServices.s3()
+        prefix = "test-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    func drkit(_ args: [String], endpoint: String? = nil, extraEnv: [String: String] = [:]) throws -> CommandResult {
+        try Command.drkit(args, environment: s3.environment(endpoint: endpoint).merging(extraEnv) { $1 })
+    }
+
+    func aws(_ args: [String], stdin: Data? = nil) throws -> CommandResult {
+        try Command.run("/bin/sh", ["-c", "aws --endpoint-url \(s3.endpoint) " + args.map { "'\($0)'" }.joined(separator: " ")],
+                        environment: s3.environment(), stdin: stdin)
+    }
+
+    /// A store talking to moto directly, to inspect what drkit left there.
+    func directStore() throws -> S3Store {
+        let config = try S3Configuration.resolve(url: s3Repo, environment: s3.environment())
+        return S3Store(configuration: config)
+    }
+
+    /// A database whose main table compresses to a bit over 5 MiB, so its object is a multipart upload.
+    func multipartDatabase() throws -> String {
+        try newDatabase("drkit_s3_big", sql: """
+            CREATE TABLE blobs (id int PRIMARY KEY, a text, b text);
+            INSERT INTO blobs SELECT g, md5(g::text) || md5((g * 3)::text), md5((g * 7)::text) FROM generate_series(1, 160000) g;
+            CREATE TABLE small (id int); INSERT INTO small VALUES (1), (2);
+            """)
+    }
+
+    func testBackupListVerifyRestoreThroughS3() throws {
+        let source = try SharedFixture.database()
+        let backup = try drkit(["backup", "--db", try conninfo(source), "--repo", s3Repo, "--key-file", keyFile, "--split-size", "1", "--json"])
+        XCTAssertEqual(backup.status, 0, backup.stderr)
+        let list = try drkit(["list", "--repo", s3Repo, "--json"])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [Any])?.count, 1)
+        XCTAssertEqual(try drkit(["verify", "latest", "--repo", s3Repo, "--key-file", keyFile]).status, 0)
+        let target = scratchName("drkit_s3_rt")
+        let restore = try drkit(["restore", "latest", "--repo", s3Repo, "--key-file", keyFile, "--target", try conninfo(target)])
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        try assertSameDatabase(source, target)
+    }
+
+    func testWrongSecretIsAClearAuthenticationError() throws {
+        let source = try newDatabase("drkit_s3_auth", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        let wrong = s3.environment(secret: "definitely-not-the-secret")
+        let backup = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", s3Repo, "--key-file", keyFile], environment: wrong)
+        assertFailure(backup, exitCode: 4, mentions: "S3 authentication failed (SignatureDoesNotMatch)")
+        XCTAssertFalse(backup.stderr.contains("definitely-not-the-secret"))
+        let list = try Command.drkit(["list", "--repo", s3Repo, "--verbose"], environment: wrong)
+        assertFailure(list, exitCode: 4, mentions: "SignatureDoesNotMatch")
+        XCTAssertTrue(list.stderr.contains("s3: GET"), "verbose trace shown")
+        XCTAssertFalse(list.stderr.contains("definitely-not-the-secret"))
+        XCTAssertFalse(list.stderr.contains("Signature="), "no signatures in traces")
+    }
+
+    func testMultipartObjectDownloadsIdenticallyWithAwsCli() throws {
+        let store = try directStore()
+        var config = store.configuration
+        config.partSize = 5 << 20
+        config.uploadConcurrency = 3
+        let writerStore = S3Store(configuration: config)
+        let payload = SecureRandom.bytes(13 << 20 + 12345)
+        let writer = try writerStore.makeWriter(key: "interop/object.bin")
+        for start in stride(from: 0, to: payload.count, by: 1 << 20) {
+            try writer.write(Array(payload[start..<min(start + (1 << 20), payload.count)]))
+        }
+        try writer.finish()
+        let download = workDirectory.appendingPathComponent("download.bin")
+        let cp = try aws(["s3", "cp", "s3://\(s3.bucket)/\(prefix)/interop/object.bin", download.path])
+        XCTAssertEqual(cp.status, 0, cp.stderr)
+        XCTAssertEqual([UInt8](try Data(contentsOf: download)), payload, "byte-identical")
+        let head = try aws(["s3api", "head-object", "--bucket", s3.bucket, "--key", "\(prefix)/interop/object.bin"])
+        let etag = (try JSONSerialization.jsonObject(with: Data(head.stdout.utf8)) as? [String: Any])?["ETag"] as? String
+        XCTAssertEqual(etag?.hasSuffix("-3\""), true, "uploaded as 3 parts: \(head.stdout)")
+        XCTAssertEqual(try writerStore.get(key: "interop/object.bin"), payload, "and drkit reads it back")
+        XCTAssertTrue(try store.incompleteWrites().isEmpty)
+    }
+
+    func testCatAndVerifyReadObjectsUploadedByAwsCli() throws {
+        let source = try multipartDatabase()
+        let backup = try drkit(["backup", "--db", try conninfo(source), "--repo", s3Repo, "--key-file", keyFile,
+                                "--part-size", "5", "--json"])
+        XCTAssertEqual(backup.status, 0, backup.stderr)
+        let id = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(backup.stdout.utf8)) as? [String: Any])?["backupId"] as? String)
+        let objects = try directStore().list(prefix: "\(id)/data/")
+        let largest = try XCTUnwrap(objects.max { $0.size < $1.size })
+        XCTAssertGreaterThan(largest.size, 5 << 20, "the large table's object went up in parts")
+        // Replace the object with a copy that the AWS CLI downloaded and uploaded again.
+        let local = workDirectory.appendingPathComponent("object")
+        XCTAssertEqual(try aws(["s3", "cp", "s3://\(s3.bucket)/\(prefix)/\(largest.key)", local.path]).status, 0)
+        XCTAssertEqual(try aws(["s3", "rm", "s3://\(s3.bucket)/\(prefix)/\(largest.key)"]).status, 0)
+        XCTAssertEqual(try aws(["s3", "cp", local.path, "s3://\(s3.bucket)/\(prefix)/\(largest.key)"]).status, 0)
+
+        let object = String(largest.key.dropFirst(id.count + 1))
+        let cat = try Command.run("/bin/sh", ["-c", "'\(TestServices.drkitExecutable)' cat \(id) \(object) --repo '\(s3Repo)' --key-file '\(keyFile)' | gzip -dc | wc -l"],
+                                  environment: s3.environment())
+        XCTAssertEqual(cat.status, 0, cat.stderr)
+        XCTAssertEqual(cat.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "160000")
+        XCTAssertEqual(try drkit(["verify", id, "--repo", s3Repo, "--key-file", keyFile]).status, 0)
+    }
+
+    func testBackupAndRestoreSurviveInjectedFaults() throws {
+        let source = try multipartDatabase()
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 0.25))
+        defer { proxy.stop() }
+        let backup = try drkit(["backup", "--db", try conninfo(source), "--repo", s3Repo, "--key-file", keyFile,
+                                "--part-size", "5", "--split-size", "4", "--json"], endpoint: proxy.endpoint)
+        XCTAssertEqual(backup.status, 0, backup.stderr)
+        let target = scratchName("drkit_s3_faults")
+        let restore = try drkit(["restore", "latest", "--repo", s3Repo, "--key-file", keyFile, "--target", try conninfo(target)],
+                                endpoint: proxy.endpoint)
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        try assertSameDatabase(source, target)
+        let injected = proxy.injected
+        XCTAssertGreaterThanOrEqual(injected.values.reduce(0, +), 5, "faults were injected: \(injected)")
+        XCTAssertGreaterThanOrEqual(injected.keys.count, 4, "several kinds: \(injected)")
+        XCTAssertTrue(try directStore().incompleteWrites().isEmpty, "no multipart upload left open")
+    }
+
+    func testFaultsThatNeverClearFailCleanlyAndAbortUploads() throws {
+        let source = try multipartDatabase()
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 1.0, faults: [.internalError, .slowDown], match: "partNumber="))
+        defer { proxy.stop() }
+        let backup = try drkit(["backup", "--db", try conninfo(source), "--repo", s3Repo, "--key-file", keyFile, "--part-size", "5"],
+                               endpoint: proxy.endpoint, extraEnv: ["AWS_MAX_ATTEMPTS": "3"])
+        assertFailure(backup, exitCode: 4, mentions: "UploadPart")
+        XCTAssertTrue(backup.stderr.contains("after 3 attempts"), backup.stderr)
+        XCTAssertTrue(backup.stderr.contains("HTTP 500") || backup.stderr.contains("HTTP 503"), backup.stderr)
+        XCTAssertTrue(try directStore().incompleteWrites().isEmpty, "every multipart upload was aborted (ListMultipartUploads is empty)")
+        XCTAssertTrue(try directStore().list(prefix: "").filter { $0.key.hasSuffix("manifest.json") }.isEmpty, "no manifest")
+        XCTAssertTrue(try drkit(["list", "--repo", s3Repo]).stdout.contains("no completed backups"))
+    }
+
+    func testRepoCleanRemovesIncompleteBackupsAndUploads() throws {
+        let store = try directStore()
+        // An interrupted backup from two days ago: objects but no manifest; and an upload never completed.
+        let oldId = Repository.newBackupId(now: Date().addingTimeInterval(-2 * 86400))
+        try store.put(key: "\(oldId)/data/00000.0000.copy.gz.enc", bytes: [1, 2, 3])
+        let recentId = Repository.newBackupId()
+        try store.put(key: "\(recentId)/data/00000.0000.copy.gz.enc", bytes: [4])
+        var config = store.configuration
+        config.partSize = 5 << 20
+        let writer = try S3Store(configuration: config).makeWriter(key: "\(oldId)/data/00001.0000.copy.gz.enc")
+        try writer.write(SecureRandom.bytes(6 << 20))  // first part sent, upload left open
+        XCTAssertEqual(try store.incompleteWrites().count, 1)
+
+        let dryRun = try drkit(["repo", "clean", "--repo", s3Repo, "--grace", "0s"])
+        XCTAssertEqual(dryRun.status, 0, dryRun.stderr)
+        XCTAssertTrue(dryRun.stdout.contains("would remove incomplete backup \(oldId)"), dryRun.stdout)
+        XCTAssertTrue(dryRun.stdout.contains("would abort incomplete upload"), dryRun.stdout)
+        XCTAssertEqual(try store.incompleteWrites().count, 1, "dry run changes nothing")
+
+        let graced = try drkit(["repo", "clean", "--repo", s3Repo, "--grace", "1d", "--execute"])
+        XCTAssertTrue(graced.stdout.contains("removed incomplete backup \(oldId)"), graced.stdout)
+        XCTAssertFalse(graced.stdout.contains(recentId), "younger than the grace period: left alone")
+        XCTAssertTrue(try store.list(prefix: "\(oldId)/").isEmpty)
+        XCTAssertFalse(try store.list(prefix: "\(recentId)/").isEmpty)
+        // The open upload is younger than a day, so only a zero grace aborts it.
+        XCTAssertEqual(try drkit(["repo", "clean", "--repo", s3Repo, "--grace", "0s", "--execute"]).status, 0)
+        XCTAssertTrue(try store.incompleteWrites().isEmpty)
+        writer.abort()
+    }
+}
