@@ -1,0 +1,152 @@
+import XCTest
+import Foundation
+import Archive
+import TestSupport
+@testable import ObjectStorage
+
+final class RetryPolicyTests: XCTestCase {
+    let policy = RetryPolicy(maxAttempts: 5, baseDelay: 0.2, maxDelay: 20)
+
+    func testWhatIsRetried() {
+        for status in [500, 502, 503, 504, 429] {
+            XCTAssertTrue(policy.shouldRetry(status: status, errorCode: nil, transportRetryable: false, attempt: 1), "\(status)")
+        }
+        for status in [400, 403, 404, 409] {
+            XCTAssertFalse(policy.shouldRetry(status: status, errorCode: nil, transportRetryable: false, attempt: 1), "\(status)")
+        }
+        XCTAssertTrue(policy.shouldRetry(status: 400, errorCode: "RequestTimeout", transportRetryable: false, attempt: 1))
+        XCTAssertTrue(policy.shouldRetry(status: 503, errorCode: "SlowDown", transportRetryable: false, attempt: 4))
+        XCTAssertFalse(policy.shouldRetry(status: 503, errorCode: "SlowDown", transportRetryable: false, attempt: 5), "bounded")
+        XCTAssertTrue(policy.shouldRetry(status: nil, errorCode: nil, transportRetryable: true, attempt: 1))
+        XCTAssertFalse(policy.shouldRetry(status: nil, errorCode: nil, transportRetryable: false, attempt: 1))
+    }
+
+    func testFullJitterBackoffAndRetryAfter() {
+        XCTAssertEqual(policy.delay(attempt: 1, retryAfter: nil, unit: 0.999), 0.2 * 0.999, accuracy: 1e-9)
+        XCTAssertEqual(policy.delay(attempt: 4, retryAfter: nil, unit: 0.5), 1.6 * 0.5, accuracy: 1e-9)
+        XCTAssertEqual(policy.delay(attempt: 30, retryAfter: nil, unit: 0.5), 10, accuracy: 1e-9, "capped")
+        XCTAssertEqual(policy.delay(attempt: 1, retryAfter: nil, unit: 0), 0)
+        XCTAssertEqual(policy.delay(attempt: 1, retryAfter: 3, unit: 0.5), 3, "never shorter than Retry-After")
+        XCTAssertEqual(RetryPolicy.parseRetryAfter("2"), 2)
+        let now = Date(timeIntervalSince1970: 1_700_000_000)
+        XCTAssertEqual(RetryPolicy.parseRetryAfter("Tue, 14 Nov 2023 22:13:25 GMT", now: now)!, 5, accuracy: 1)
+        XCTAssertNil(RetryPolicy.parseRetryAfter("soon"))
+    }
+
+    func testPartSizeGrowsToStayUnder10000Parts() {
+        XCTAssertEqual(S3Store.partSize(base: 8 << 20, partNumber: 1), 8 << 20)
+        XCTAssertEqual(S3Store.partSize(base: 8 << 20, partNumber: 1000), 8 << 20)
+        XCTAssertEqual(S3Store.partSize(base: 8 << 20, partNumber: 1001), 16 << 20)
+        XCTAssertEqual(S3Store.partSize(base: 8 << 20, partNumber: 10_000), min(8 << 29, 5 << 30))
+        let total = (1...10_000).reduce(Int64(0)) { $0 + Int64(S3Store.partSize(base: 8 << 20, partNumber: $1)) }
+        XCTAssertGreaterThan(total, Int64(5) << 40, "10,000 growing parts hold more than 5 TiB")
+    }
+}
+
+final class S3ConfigurationTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("drkit-aws-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try """
+            [default]
+            aws_access_key_id = AKIDDEFAULT
+            aws_secret_access_key = secretdefault
+
+            [backup]
+            aws_access_key_id=AKIDBACKUP
+            aws_secret_access_key=secretbackup
+            aws_session_token = tokenbackup
+            """.write(to: directory.appendingPathComponent("credentials"), atomically: true, encoding: .utf8)
+        try """
+            [default]
+            region = eu-west-1
+
+            [profile backup]
+            region = ap-southeast-2
+            endpoint_url = https://minio.internal:9000
+
+            [profile onlyconfig]
+            aws_access_key_id = AKIDCONFIG
+            aws_secret_access_key = secretconfig
+            """.write(to: directory.appendingPathComponent("config"), atomically: true, encoding: .utf8)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+
+    var files: [String: String] {
+        ["AWS_SHARED_CREDENTIALS_FILE": directory.appendingPathComponent("credentials").path,
+         "AWS_CONFIG_FILE": directory.appendingPathComponent("config").path, "HOME": "/nonexistent"]
+    }
+
+    func testEnvironmentCredentialsWinAndSessionToken() throws {
+        var env = files
+        env["AWS_ACCESS_KEY_ID"] = "AKIDENV"
+        env["AWS_SECRET_ACCESS_KEY"] = "secretenv"
+        env["AWS_SESSION_TOKEN"] = "tok"
+        env["AWS_REGION"] = "us-west-2"
+        let config = try S3Configuration.resolve(url: "s3://bucket/some/prefix/", environment: env)
+        XCTAssertEqual(config.credentials, AWSCredentials(accessKeyId: "AKIDENV", secretAccessKey: "secretenv", sessionToken: "tok", source: "environment"))
+        XCTAssertEqual(config.bucket, "bucket")
+        XCTAssertEqual(config.prefix, "some/prefix")
+        XCTAssertEqual(config.region, "us-west-2")
+        XCTAssertEqual(config.endpoint.absoluteString, "https://s3.us-west-2.amazonaws.com")
+        XCTAssertFalse(config.pathStyle, "virtual-hosted addressing on AWS")
+    }
+
+    func testProfilesFromSharedFiles() throws {
+        let defaults = try S3Configuration.resolve(url: "s3://b", environment: files)
+        XCTAssertEqual(defaults.credentials.accessKeyId, "AKIDDEFAULT")
+        XCTAssertEqual(defaults.region, "eu-west-1")
+
+        var env = files
+        env["AWS_PROFILE"] = "backup"
+        let backup = try S3Configuration.resolve(url: "s3://b/p", environment: env)
+        XCTAssertEqual(backup.credentials.accessKeyId, "AKIDBACKUP")
+        XCTAssertEqual(backup.credentials.sessionToken, "tokenbackup")
+        XCTAssertEqual(backup.region, "ap-southeast-2")
+        XCTAssertEqual(backup.endpoint.absoluteString, "https://minio.internal:9000")
+
+        env["AWS_PROFILE"] = "onlyconfig"
+        XCTAssertEqual(try S3Configuration.resolve(url: "s3://b", environment: env).credentials.accessKeyId, "AKIDCONFIG")
+
+        env["AWS_PROFILE"] = "missing"
+        XCTAssertThrowsError(try S3Configuration.resolve(url: "s3://b", environment: env)) {
+            XCTAssertEqual(($0 as? StorageError)?.kind, .denied)
+        }
+    }
+
+    func testEndpointPrecedenceAndAddressing() throws {
+        var env = files
+        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9000"
+        XCTAssertTrue(try S3Configuration.resolve(url: "s3://b", environment: env).pathStyle, "path-style for IP endpoints")
+        env["AWS_ENDPOINT_URL_S3"] = "https://storage.example.com"
+        let s3Specific = try S3Configuration.resolve(url: "s3://b", environment: env)
+        XCTAssertEqual(s3Specific.endpoint.host, "storage.example.com", "AWS_ENDPOINT_URL_S3 wins over AWS_ENDPOINT_URL")
+        XCTAssertFalse(s3Specific.pathStyle)
+        let flags = try S3Configuration.resolve(url: "s3://b", overrides: .init(endpoint: "http://localhost:5000", region: "x-1", pathStyle: false), environment: env)
+        XCTAssertEqual(flags.endpoint.absoluteString, "http://localhost:5000")
+        XCTAssertEqual(flags.region, "x-1")
+        XCTAssertFalse(flags.pathStyle, "--no-s3-path-style is honoured")
+        XCTAssertThrowsError(try S3Configuration.resolve(url: "s3://", environment: env))
+        XCTAssertThrowsError(try S3Configuration.resolve(url: "s3://b", overrides: .init(endpoint: "ftp://x"), environment: env))
+    }
+}
+
+/// Keys with spaces and non-ASCII characters survive the signed round trip on the real server.
+final class S3KeyEncodingTests: XCTestCase {
+    func testAwkwardKeysRoundTrip() throws {
+        let s3 = try TestServices.s3()
+        let prefix = "keys-\(UUID().uuidString.prefix(8))"
+        let config = try S3Configuration.resolve(url: "s3://\(s3.bucket)/\(prefix)", environment: s3.environment())
+        let store = S3Store(configuration: config)
+        let keys = ["with space/file one.bin", "ünïcödé/日本語.txt", "symbols/a+b=c&d,f@g$h'i(j)!*.k", "percent/100%.txt", "tilde~/x"]
+        for (i, key) in keys.enumerated() { try store.put(key: key, bytes: [UInt8(i), 42]) }
+        XCTAssertEqual(Set(try store.list(prefix: "").map(\.key)), Set(keys))
+        for (i, key) in keys.enumerated() { XCTAssertEqual(try store.get(key: key), [UInt8(i), 42], key) }
+        try store.delete(keys: keys)
+        XCTAssertTrue(try store.list(prefix: "").isEmpty)
+        XCTAssertThrowsError(try store.get(key: keys[0])) { XCTAssertEqual(($0 as? StorageError)?.kind, .notFound) }
+    }
+}
