@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# drkit against pg_dump / pg_restore on the same data, in one run, on a throwaway cluster.
+# drkit against pg_dump / pg_restore / aws s3 cp on the same data, in one run, on a throwaway
+# cluster and a throwaway S3 server (moto, signature checking on).
 #
 #   bash scripts/bench.sh            ~400 MB of COPY text (1.5M-row events table + 600k-row items table)
 #   BENCH_SCALE=0.1 bash scripts/bench.sh   a smaller dataset for a quick look
@@ -18,8 +19,15 @@ bindir=$(pg_config --bindir)
 export DRKIT_PG_DURABLE=1
 eval "$(bash scripts/pg-cluster.sh start)"
 work=$(mktemp -d /tmp/drkit-bench.XXXXXX)
-cleanup() { bash scripts/pg-cluster.sh stop "$DRKIT_PG_DIR"; rm -rf "$work"; }
+cleanup() {
+    bash scripts/pg-cluster.sh stop "$DRKIT_PG_DIR"
+    [ -z "${DRKIT_S3_DIR:-}" ] || bash scripts/s3-server.sh stop "$DRKIT_S3_DIR"
+    rm -rf "$work"
+}
 trap cleanup EXIT
+eval "$(bash scripts/s3-server.sh start)"
+s3env=(env AWS_ACCESS_KEY_ID="$DRKIT_TEST_S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$DRKIT_TEST_S3_SECRET_KEY"
+       AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ENDPOINT_URL="$DRKIT_TEST_S3_ENDPOINT")
 
 export PGHOST=$DRKIT_TEST_PGHOST PGPORT=$DRKIT_TEST_PGPORT PGUSER=$DRKIT_TEST_PGUSER PGPASSWORD=$DRKIT_TEST_PGPASSWORD
 conn="host=$PGHOST port=$PGPORT user=$PGUSER password=$PGPASSWORD"
@@ -69,7 +77,11 @@ size[pg_dump_fd_j2]=$(du -sb "$work/bench.dir" | cut -f1)
 run drkit_backup "$drkit" backup --db "$conn dbname=bench" --repo "$work/repo" --key-file "$work/key" --jobs 2 --quiet
 size[drkit_backup]=$(du -sb "$work/repo" | cut -f1)
 
-psql_q -d postgres -c "CREATE DATABASE bench_pgrestore"
+run pg_dump_aws_s3 "${s3env[@]}" sh -c "'$bindir/pg_dump' -Fc -d bench | aws s3 cp - s3://$DRKIT_TEST_S3_BUCKET/pgdump/bench.dump"
+run drkit_backup_s3 "${s3env[@]}" "$drkit" backup --db "$conn dbname=bench" --repo "s3://$DRKIT_TEST_S3_BUCKET/drkit" --key-file "$work/key" --jobs 2 --quiet
+
+# Both restores get an empty database created beforehand, so neither pays for CREATE DATABASE.
+psql_q -d postgres -c "CREATE DATABASE bench_pgrestore" -c "CREATE DATABASE bench_drkit"
 run pg_restore_j2 "$bindir/pg_restore" -j2 -d bench_pgrestore "$work/bench.dump"
 run drkit_restore "$drkit" restore latest --repo "$work/repo" --key-file "$work/key" --target "$conn dbname=bench_drkit" --jobs 2 --quiet
 
@@ -84,7 +96,7 @@ mib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
 echo
 echo "dataset: $events + $items rows, $(mib "$copy_bytes") MiB of COPY text; 2 cores; PostgreSQL $(psql_q -d bench -tAc 'SHOW server_version')"
 printf '%-16s %9s %11s %12s\n' step seconds "size MiB" "peak RSS MiB"
-for k in raw_copy pg_dump_fc pg_dump_fd_j2 drkit_backup pg_restore_j2 drkit_restore; do
+for k in raw_copy pg_dump_fc pg_dump_fd_j2 drkit_backup pg_dump_aws_s3 drkit_backup_s3 pg_restore_j2 drkit_restore; do
     s=${size[$k]:-}
     printf '%-16s %9s %11s %12s\n' "$k" "${secs[$k]}" "${s:+$(mib "$s")}" "$(python3 -c "print(f'{${rss[$k]} / 1024:.0f}')")"
 done
@@ -92,5 +104,6 @@ echo
 echo "ratio backup time  drkit / pg_dump -Fc      = $(ratio "${secs[drkit_backup]}" "${secs[pg_dump_fc]}")  (target <= 0.55)"
 echo "ratio backup time  drkit / raw COPY         = $(ratio "${secs[drkit_backup]}" "${secs[raw_copy]}")"
 echo "ratio archive size drkit / pg_dump -Fc      = $(ratio "${size[drkit_backup]}" "${size[pg_dump_fc]}")  (target <= 1.05)"
+echo "ratio S3 backup    drkit / pg_dump -Fc | aws s3 cp - = $(ratio "${secs[drkit_backup_s3]}" "${secs[pg_dump_aws_s3]}")  (local moto server)"
 echo "ratio restore time drkit / pg_restore -j2   = $(ratio "${secs[drkit_restore]}" "${secs[pg_restore_j2]}")  (target <= 0.80)"
 echo "peak RSS drkit backup / restore (MiB)       = $(python3 -c "print(f'{${rss[drkit_backup]} / 1024:.0f} / {${rss[drkit_restore]} / 1024:.0f}')")  (target < 256)"
