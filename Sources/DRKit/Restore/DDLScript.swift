@@ -56,4 +56,12 @@ struct DDLScript: Equatable {
 
     /// Entry types that only build structures on one table and can run side by side.
     static let parallelTypes: Set<String> = ["INDEX", "CONSTRAINT"]
+
+    /// `schema.table` an INDEX or CONSTRAINT entry acts on (unquoted), from its SQL.
+    static func table(of entry: Entry) -> String? {
+        let statement = entry.sql.split(separator: "\n", omittingEmptySubsequences: false)
+            .drop { $0.hasPrefix("--") || $0.isEmpty }.joined(separator: "\n")
+        let object = SchemaObject.classify(statement)
+        return object.kind == .index || object.kind == .constraint ? object.owner : nil
+    }
 }

@@ -81,8 +81,9 @@ public final class RestoreEngine {
             do { try main.execute(preData.sql) } catch { throw DRKitError.wrap(error, "pre-data DDL") }
             endPhase("pre-data")
 
-            try loadData(manifest, backupId: backupId, dataKey: dataKey, target: target, settings: settings)
-            endPhase("data")
+            try loadDataAndBuildIndexes(manifest, backupId: backupId, dataKey: dataKey, postData: postData,
+                                        target: target, settings: settings)
+            endPhase("data+indexes")
 
             for sequence in manifest.sequences {
                 let name = Connection.quoteLiteral(Connection.qualified(sequence.schema, sequence.name))
@@ -90,8 +91,8 @@ public final class RestoreEngine {
                     try main.execute("SELECT pg_catalog.setval(\(name), \(sequence.lastValue), \(sequence.isCalled))")
                 } catch { throw DRKitError.wrap(error, "setting sequence \(sequence.schema).\(sequence.name)") }
             }
-            try runPostData(postData, analyzing: manifest.tables, main: main, target: target, settings: settings)
-            endPhase("post-data+analyze")
+            try runOrderedPostData(postData, on: main)
+            endPhase("post-data")
 
             try refreshMaterializedViews(manifest.materializedViews.filter(\.populated), on: main)
             endPhase("refresh")
@@ -124,73 +125,107 @@ public final class RestoreEngine {
         return DDLScript(String(decoding: buffer.bytes, as: UTF8.self))
     }
 
-    private func loadData(_ manifest: BackupManifest, backupId: String, dataKey: [UInt8]?, target: RestoreTarget, settings: String) throws {
-        let work = manifest.tables.flatMap { table in table.objects.map { (table, $0) } }
-            .sorted { $0.1.size > $1.1.size }
-        let progress = ProgressReporter(label: "restore \(backupId)", totalBytes: work.reduce(0) { $0 + $1.1.plainBytes },
-                                        totalObjects: work.count)
+    /// Loads every data object and builds indexes, constraints and statistics in one scheduled pass
+    /// (`RestoreScheduler`): each table's indexes start when its own data is in.
+    private func loadDataAndBuildIndexes(_ manifest: BackupManifest, backupId: String, dataKey: [UInt8]?, postData: DDLScript,
+                                         target: RestoreTarget, settings: String) throws {
+        let objects: [(table: TableRecord, record: ObjectRecord)] = manifest.tables.flatMap { table in table.objects.map { (table, $0) } }
+        let key = { (t: TableRecord) in "\(t.schema).\(t.name)" }
+        let parallelEntries = postData.entries.filter { DDLScript.parallelTypes.contains($0.type) }
+        var scheduler = RestoreScheduler(
+            dataObjects: objects.enumerated().map { (key($1.table), $0, $1.record.size) },
+            entries: parallelEntries.map { (DDLScript.table(of: $0), $0.type == "INDEX") },
+            analyze: manifest.tables.map(key))
+        let tablesByKey = Dictionary(manifest.tables.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let progress = ProgressReporter(label: "restore \(backupId)", totalBytes: objects.reduce(0) { $0 + $1.record.plainBytes },
+                                        totalObjects: objects.count)
         if options.showProgress { progress.start(console: console) }
         defer { progress.stop(console: console) }
-        let queue = WorkQueue(work)
-        try queue.run(workers: options.jobs, setUp: { _ in try self.connect(target, settings: settings) }) { connection, item in
-            let (table, record) = item
-            let relation = Connection.qualified(table.schema, table.name)
-            let columns = table.columns.isEmpty ? "" : " (" + table.columns.map(Connection.quoteIdentifier).joined(separator: ", ") + ")"
-            let copy: CopyInWriter
-            do { copy = try connection.copyIn("COPY \(relation)\(columns) FROM STDIN") } catch {
-                throw DRKitError.wrap(error, "loading \(table.schema).\(table.name)")
-            }
-            let sink = CopyInSink(copy: copy, progress: progress, stop: { queue.failed })
-            do {
-                _ = try ObjectReaderPipeline.read(record, backupId: backupId, repository: self.repository,
-                                                  dataKey: dataKey, destination: sink)
-                try sink.flushProgress()
-                try copy.finish()
-                progress.add(bytes: 0, rows: record.rows)
-                progress.objectDone(estimate: record.plainBytes)
-            } catch {
-                copy.abort(reason: "drkit: \(error)")
-                throw DRKitError.wrap(error, "loading \(table.schema).\(table.name)")
-            }
-        }
-    }
 
-    private enum PostDataTask {
-        case ddl(DDLScript.Entry)
-        case analyze(TableRecord)
-    }
-
-    /// Indexes and constraints build side by side, and ANALYZE of each table shares the same workers
-    /// (it waits on a table's index builds, not on the others); the rest of post-data then runs in order.
-    private func runPostData(_ script: DDLScript, analyzing tables: [TableRecord], main: Connection,
-                             target: RestoreTarget, settings: String) throws {
-        let parallel = script.entries.filter { DDLScript.parallelTypes.contains($0.type) }.map(PostDataTask.ddl)
-            + tables.map(PostDataTask.analyze)
-        let serial = script.entries.filter { !DDLScript.parallelTypes.contains($0.type) }
-        // Deadlocks between concurrent ALTER TABLEs (partitioned tables) are retried one by one.
+        let condition = NSCondition()
+        var failure: Error?
         let retry = Locked([DDLScript.Entry]())
-        let queue = WorkQueue(parallel)
-        try queue.run(workers: options.jobs, setUp: { _ -> Connection in
+        let stop = { () -> Bool in condition.lock(); defer { condition.unlock() }; return failure != nil }
+        try Workers.run(count: options.jobs) { _ in
             let connection = try self.connect(target, settings: settings)
-            try connection.execute(script.preamble)
-            return connection
-        }) { connection, task in
-            switch task {
-            case .ddl(let entry):
-                do { try connection.execute(entry.sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
-                    retry.withLock { $0.append(entry) }
+            try connection.execute(postData.preamble)
+            while true {
+                condition.lock()
+                var claimed: (ticket: Int, work: RestoreScheduler.Work)?
+                while failure == nil && !scheduler.isFinished {
+                    claimed = scheduler.next()
+                    if claimed != nil { break }
+                    condition.wait()
+                }
+                condition.unlock()
+                guard let (ticket, work) = claimed else { return }
+                do {
+                    switch work {
+                    case .data(_, let index):
+                        try self.load(objects[index].table, objects[index].record, backupId: backupId, dataKey: dataKey,
+                                      on: connection, progress: progress, stop: stop)
+                    case .ddl(_, let index):
+                        do { try connection.execute(parallelEntries[index].sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
+                            retry.withLock { $0.append(parallelEntries[index]) }
+                        } catch {
+                            throw DRKitError.wrap(error, "post-data DDL")
+                        }
+                    case .analyze(let table):
+                        let t = tablesByKey[table]!
+                        do { try connection.execute("ANALYZE \(Connection.qualified(t.schema, t.name))") } catch {
+                            throw DRKitError.wrap(error, "ANALYZE \(t.schema).\(t.name)")
+                        }
+                    }
                 } catch {
-                    throw DRKitError.wrap(error, "post-data DDL")
+                    condition.lock()
+                    if failure == nil { failure = error }
+                    condition.broadcast()
+                    condition.unlock()
+                    throw error
                 }
-            case .analyze(let table):
-                do { try connection.execute("ANALYZE \(Connection.qualified(table.schema, table.name))") } catch {
-                    throw DRKitError.wrap(error, "ANALYZE \(table.schema).\(table.name)")
-                }
+                condition.lock()
+                scheduler.complete(ticket)
+                condition.broadcast()
+                condition.unlock()
             }
         }
+        // Deadlocks between concurrent ALTER TABLEs (partitioned tables) are retried one by one.
+        let deferred = retry.current
+        guard !deferred.isEmpty else { return }
+        let main = try connect(target, settings: settings)
+        try main.execute(postData.preamble)
+        for entry in deferred {
+            do { try main.execute(entry.sql) } catch { throw DRKitError.wrap(error, "post-data DDL") }
+        }
+    }
+
+    private func load(_ table: TableRecord, _ record: ObjectRecord, backupId: String, dataKey: [UInt8]?,
+                      on connection: Connection, progress: ProgressReporter, stop: @escaping () -> Bool) throws {
+        let relation = Connection.qualified(table.schema, table.name)
+        let columns = table.columns.isEmpty ? "" : " (" + table.columns.map(Connection.quoteIdentifier).joined(separator: ", ") + ")"
+        let copy: CopyInWriter
+        do { copy = try connection.copyIn("COPY \(relation)\(columns) FROM STDIN") } catch {
+            throw DRKitError.wrap(error, "loading \(table.schema).\(table.name)")
+        }
+        let sink = CopyInSink(copy: copy, progress: progress, stop: stop)
+        do {
+            _ = try ObjectReaderPipeline.read(record, backupId: backupId, repository: repository, dataKey: dataKey, destination: sink)
+            try sink.flushProgress()
+            try copy.finish()
+            progress.add(bytes: 0, rows: record.rows)
+            progress.objectDone(estimate: record.plainBytes)
+        } catch {
+            copy.abort(reason: "drkit: \(error)")
+            throw DRKitError.wrap(error, "loading \(table.schema).\(table.name)")
+        }
+    }
+
+    /// Post-data entries that must run in dump order on one connection (foreign keys, triggers, rules,
+    /// index attachments, policies...).
+    private func runOrderedPostData(_ script: DDLScript, on main: Connection) throws {
         do {
             try main.execute(script.preamble)
-            for entry in retry.current + serial { try main.execute(entry.sql) }
+            for entry in script.entries where !DDLScript.parallelTypes.contains(entry.type) { try main.execute(entry.sql) }
         } catch {
             throw DRKitError.wrap(error, "post-data DDL")
         }

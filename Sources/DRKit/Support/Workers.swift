@@ -54,6 +54,25 @@ public final class WorkQueue<Item>: @unchecked Sendable {
     }
 }
 
+public enum Workers {
+    /// Runs `body` on `count` threads and waits for all; rethrows the first error.
+    public static func run(count: Int, body: @escaping (Int) throws -> Void) throws {
+        let group = DispatchGroup()
+        let firstError = Locked<Error?>(nil)
+        for index in 0..<max(1, count) {
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
+                do { try body(index) } catch { firstError.withLock { if $0 == nil { $0 = error } } }
+            }
+            thread.stackSize = 4 << 20
+            thread.start()
+        }
+        group.wait()
+        if let error = firstError.current { throw error }
+    }
+}
+
 /// A value guarded by a lock, for results gathered from worker threads.
 public final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()

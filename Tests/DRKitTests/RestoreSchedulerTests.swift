@@ -1,0 +1,51 @@
+import XCTest
+@testable import DRKit
+
+final class RestoreSchedulerTests: XCTestCase {
+    /// Runs the scheduler with `workers` simulated workers, completing the oldest running task first,
+    /// and returns the order in which work started.
+    func simulate(_ scheduler: inout RestoreScheduler, workers: Int) -> [RestoreScheduler.Work] {
+        var started: [RestoreScheduler.Work] = []
+        var running: [Int] = []
+        while !scheduler.isFinished {
+            while running.count < workers, let (ticket, work) = scheduler.next() {
+                started.append(work)
+                running.append(ticket)
+            }
+            XCTAssertFalse(running.isEmpty, "no deadlock: something is always runnable")
+            if running.isEmpty { break }
+            scheduler.complete(running.removeFirst())
+        }
+        return started
+    }
+
+    func testIndexesOfALoadedTableStartBeforeOtherTablesFinishLoading() {
+        var s = RestoreScheduler(
+            dataObjects: [("big", 0, 50), ("big", 1, 50), ("big", 2, 50), ("big", 3, 50), ("small", 0, 60)],
+            entries: [("small", true), ("big", false), ("big", true), (nil, false)],
+            analyze: ["big", "small"])
+        let order = simulate(&s, workers: 2)
+        let smallIndex = order.firstIndex(of: .ddl(table: "small", entry: 0))!
+        let lastBigChunk = order.lastIndex { if case .data(table: "big", _) = $0 { return true } else { return false } }!
+        XCTAssertLessThan(smallIndex, lastBigChunk + 1, "small's index does not wait for big's data")
+        XCTAssertGreaterThan(order.firstIndex(of: .ddl(table: "big", entry: 1))!, lastBigChunk)
+        XCTAssertGreaterThan(order.firstIndex(of: .analyze(table: "big"))!, order.firstIndex(of: .ddl(table: "big", entry: 2))!,
+                             "ANALYZE after the table's index builds")
+        XCTAssertGreaterThan(order.firstIndex(of: .ddl(table: nil, entry: 3))!, lastBigChunk, "entries on tables without data wait for all data")
+        XCTAssertEqual(order.count, 5 + 4 + 2)
+    }
+
+    func testLocksKeepExclusiveWorkOnOneTableApart() {
+        var s = RestoreScheduler(dataObjects: [("t", 0, 1)], entries: [("t", false), ("t", true), ("t", true)], analyze: ["t"])
+        XCTAssertEqual(s.next()?.work, .data(table: "t", object: 0))
+        XCTAssertNil(s.next(), "nothing for t until its data is in")
+        s.complete(1)
+        let first = s.next()!
+        let second = s.next()
+        if first.work == .ddl(table: "t", entry: 0) {
+            XCTAssertNil(second, "ADD CONSTRAINT runs alone on its table")
+        } else {
+            XCTAssertEqual(second?.work, .ddl(table: "t", entry: first.work == .ddl(table: "t", entry: 1) ? 2 : 1), "two CREATE INDEX side by side")
+        }
+    }
+}
