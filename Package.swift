@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries, found through pkg-config; no Swift in these targets.
@@ -25,7 +26,7 @@ let package = Package(
         .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
         .target(name: "Archive", dependencies: ["COpenSSL", "CZlib", "CLibDeflate", "CShims"]),
         .target(name: "ObjectStorage", dependencies: ["Archive", "CCurl", "CShims", "COpenSSL"]),
-        .target(name: "DRKit", dependencies: ["PostgresClient", "Archive", "ObjectStorage"]),
+        .target(name: "DRKit", dependencies: ["PostgresClient", "Archive", "ObjectStorage", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "drkit", dependencies: [
             "DRKit",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

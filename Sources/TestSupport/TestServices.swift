@@ -46,6 +46,13 @@ public enum TestServices {
            accessKey: try environment("DRKIT_TEST_S3_ACCESS_KEY"), secretKey: try environment("DRKIT_TEST_S3_SECRET_KEY"))
     }
 
+    /// The package root (for shipped files such as cutover-checklists/ and manifests/).
+    public static var packageRoot: String {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }
+
     public static var s3Secret: String { (try? environment("DRKIT_TEST_S3_SECRET_KEY")) ?? "" }
 
     /// A fresh, uniquely named database; dropped first if it exists.
@@ -89,8 +96,9 @@ public struct CommandResult {
 public enum Command {
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                           stdin: Data? = nil) throws -> CommandResult {
+                           stdin: Data? = nil, directory: String? = nil) throws -> CommandResult {
         let process = Process()
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
@@ -115,8 +123,8 @@ public enum Command {
                              stderr: String(decoding: errData.get(), as: UTF8.self), stdoutBytes: outData)
     }
 
-    public static func drkit(_ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
-        try run(TestServices.drkitExecutable, arguments, environment: environment)
+    public static func drkit(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws -> CommandResult {
+        try run(TestServices.drkitExecutable, arguments, environment: environment, directory: directory)
     }
 }
 

@@ -7,6 +7,8 @@ public final class Console: @unchecked Sendable {
     private let lock = NSLock()
     public let stderrIsTerminal = isatty(STDERR_FILENO) == 1
     public var quiet = false
+
+    public init(quiet: Bool = false) { self.quiet = quiet }
     /// Lines also appended here (the run's log), when set.
     public var logSink: ((String) -> Void)?
     private var statusLineShown = false
