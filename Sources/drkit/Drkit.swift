@@ -13,7 +13,7 @@ struct Drkit: ParsableCommand {
             truncated or missing object); 6 refused by a safety rule; 7 external tool failed.
             """,
         version: DRKitVersion.current,
-        subcommands: [Backup.self, List.self, Verify.self, Restore.self, Parity.self, Schema.self, Gate.self, Env.self, Audit.self, Cat.self, Key.self, Repo.self]
+        subcommands: [Backup.self, List.self, Verify.self, Restore.self, Parity.self, Schema.self, Drill.self, Gate.self, Env.self, Audit.self, Cat.self, Key.self, Repo.self]
     )
 
     /// Argument errors exit 2 (not ArgumentParser's 64) so every command shares one table of codes.

@@ -16,6 +16,9 @@ public struct ParityOptions: Sendable {
     public var include: [String] = []
     public var exclude: [String] = []
     public var jobs = 2
+    /// Compare only the source's tables: tables that exist on the target alone (created by a migration
+    /// run after a restore) are not a mismatch.
+    public var sourceTablesOnly = false
 
     public init(source: ParitySide, target: ParitySide) {
         self.source = source
@@ -83,7 +86,8 @@ public final class ParityEngine {
         }
         let source = try measure(options.source, label: "source")
         let target = try measure(options.target, label: "target")
-        let keys = Set(source.keys).union(target.keys).filter(selected).sorted {
+        let compared = options.sourceTablesOnly ? Set(source.keys) : Set(source.keys).union(target.keys)
+        let keys = compared.filter(selected).sorted {
             ($0.schema, $0.table) < ($1.schema, $1.table)
         }
         let rows = keys.map { key -> ParityRow in

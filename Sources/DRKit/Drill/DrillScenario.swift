@@ -1,0 +1,87 @@
+import Foundation
+import Yams
+
+/// A DR rehearsal scenario (manifests/drills/*.yaml). Every field can also come from `drkit drill` flags.
+public struct DrillScenario: Codable, Sendable {
+    public struct Smoke: Codable, Sendable {
+        public var name: String?
+        /// A SQL file: every statement that returns rows must return true in its first column...
+        public var file: String?
+        /// ...or one query.
+        public var sql: String?
+        /// What the first column of the first row must be (default "t", i.e. true).
+        public var expect: String?
+
+        public init(name: String? = nil, file: String? = nil, sql: String? = nil, expect: String? = nil) {
+            self.name = name
+            self.file = file
+            self.sql = sql
+            self.expect = expect
+        }
+    }
+
+    public struct Criteria: Codable, Sendable {
+        public var maxRtoSeconds: Double?
+        public var maxRpoMinutes: Double?
+        public var parityRequired: Bool?
+        public var smokeRequired: Bool?
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case maxRtoSeconds = "max_rto_seconds", maxRpoMinutes = "max_rpo_minutes"
+            case parityRequired = "parity_required", smokeRequired = "smoke_required"
+        }
+    }
+
+    public struct Roles: Codable, Sendable {
+        public var ic: String?
+        public var `operator`: String?
+        public var observer: String?
+        public var reviewer: String?
+
+        public init() {}
+    }
+
+    public var name: String
+    public var environment: String?
+    public var description: String?
+    /// Source database (conninfo or URL); may be absent when the source is gone (parity then uses the manifest).
+    public var source: String?
+    public var repo: String
+    /// `fresh` (take a backup first) or `latest` / a backup id.
+    public var backup: String?
+    public var keyFile: String?
+    public var passphraseEnv: String?
+    /// Server to restore on (conninfo; its dbname is replaced by the scratch name). Default: the source's server.
+    public var target: String?
+    public var scratchDatabase: String?
+    public var migrate: String?
+    public var migrateTimeout: String?
+    public var smoke: [Smoke]?
+    public var parityChecksum: Bool?
+    public var criteria: Criteria?
+    public var roles: Roles?
+    public var jobs: Int?
+    public var keep: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case name, environment, description, source, repo, backup, keyFile = "key_file", passphraseEnv = "passphrase_env"
+        case target, scratchDatabase = "scratch_database", migrate, migrateTimeout = "migrate_timeout", smoke
+        case parityChecksum = "parity_checksum", criteria, roles, jobs, keep
+    }
+
+    public init(name: String, repo: String) {
+        self.name = name
+        self.repo = repo
+    }
+
+    public static func load(path: String) throws -> DrillScenario {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw DRKitError(.usage, "cannot read drill scenario \(path)")
+        }
+        do { return try YAMLDecoder().decode(DrillScenario.self, from: text) } catch {
+            throw DRKitError(.usage, "drill scenario \(path) is not valid: \(YAMLErrors.describe(error))")
+        }
+    }
+}
