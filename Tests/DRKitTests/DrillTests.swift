@@ -1,0 +1,188 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import DRKit
+
+/// `drkit drill` end to end on real PostgreSQL and the signature-checking S3 server.
+final class DrillTests: DRKitTestCase {
+    let schema = """
+        CREATE SCHEMA shop;
+        CREATE TABLE shop.orders (id int PRIMARY KEY, total numeric, note text);
+        INSERT INTO shop.orders SELECT g, g * 2.5, 'order ' || g FROM generate_series(1, 5000) g;
+        CREATE TABLE shop.customers (id int PRIMARY KEY, name text);
+        INSERT INTO shop.customers SELECT g, 'c' || g FROM generate_series(1, 300) g;
+        """
+    var evidence: String { workDirectory.appendingPathComponent("evidence").path }
+    var audit: String { workDirectory.appendingPathComponent("audit.jsonl").path }
+
+    func smokeFile(_ sql: String) throws -> String {
+        let path = workDirectory.appendingPathComponent("smoke-\(UUID().uuidString.prefix(4)).sql").path
+        try sql.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func scenario(_ yaml: String) throws -> String {
+        let path = workDirectory.appendingPathComponent("scenario.yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func json(_ path: String) throws -> [String: Any] {
+        try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+    }
+
+    func scratchDatabases() throws -> [String] {
+        let admin = try PostgresClientBridge.scalar("SELECT string_agg(datname, ',') FROM pg_database WHERE datname ~ '^drkit_drill_[0-9a-f]{6}$'", in: "postgres")
+        return admin?.split(separator: ",").map(String.init) ?? []
+    }
+
+    func testFullDrillThroughS3WithMigrationAndSmokeChecks() throws {
+        let s3 = try TestServices.s3()
+        let source = try newDatabase("drkit_drill_src", sql: schema)
+        let smoke = try smokeFile("""
+            -- the restored shop is usable
+            SELECT count(*) = 5000 FROM shop.orders;
+            SELECT EXISTS (SELECT 1 FROM shop.orders WHERE note = 'order 42; with a semicolon' OR id = 42);
+            SELECT to_regclass('shop.audit_log') IS NOT NULL;  -- created by the migration
+            """)
+        let file = try scenario("""
+            name: quarterly-dr
+            environment: staging
+            source: ${SOURCE_URL}
+            repo: s3://\(s3.bucket)/drill-\(UUID().uuidString.prefix(6))
+            backup: fresh
+            key_file: \(keyFile)
+            migrate: psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qc "CREATE TABLE shop.audit_log (id int)"
+            smoke:
+              - file: \(smoke)
+              - name: customers-present
+                sql: SELECT count(*) FROM shop.customers
+                expect: "300"
+            parity_checksum: true
+            criteria:
+              max_rto_seconds: 300
+              max_rpo_minutes: 60
+            roles:
+              ic: Dana
+              observer: Eve
+            """)
+        var env = s3.environment()
+        env["SOURCE_URL"] = try conninfo(source)
+        let metrics = workDirectory.appendingPathComponent("drkit.prom").path
+        let result = try Command.drkit(["drill", file, "--evidence-dir", evidence, "--audit-file", audit, "--metrics-file", metrics,
+                                        "--operator", "oscar"], environment: env)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertFalse(result.stdout.contains(TestServices.password) || result.stderr.contains(TestServices.password))
+        XCTAssertFalse(result.stdout.contains(s3.secretKey) || result.stderr.contains(s3.secretKey))
+
+        let report = try json(evidence + "/evidence.json")
+        XCTAssertEqual(report["result"] as? String, "passed")
+        XCTAssertEqual(report["scenario"] as? String, "quarterly-dr")
+        XCTAssertEqual(report["environment"] as? String, "staging")
+        XCTAssertEqual(report["rows"] as? Int, 5300)
+        XCTAssertEqual(report["scratchDropped"] as? Bool, true)
+        XCTAssertNotNil(report["backupId"] as? String)
+        let rto = try XCTUnwrap(report["rtoSeconds"] as? Double)
+        XCTAssertGreaterThan(rto, 0)
+        XCTAssertLessThan(rto, 300)
+        XCTAssertLessThan(try XCTUnwrap(report["rpoSeconds"] as? Double), 120, "a fresh backup")
+        let phases = try XCTUnwrap(report["phases"] as? [[String: Any]])
+        XCTAssertEqual(phases.map { $0["name"] as? String }, ["backup", "verify", "restore", "migrate", "smoke", "parity", "teardown"])
+        XCTAssertTrue(phases.allSatisfy { $0["result"] as? String == "passed" }, "\(phases)")
+        XCTAssertEqual(phases[4]["summary"] as? String, "4 smoke queries passed")
+        XCTAssertNotNil(phases[2]["bytesPerSecond"] as? Double)
+        let criteria = try XCTUnwrap(report["criteria"] as? [[String: Any]])
+        XCTAssertEqual(criteria.map { $0["name"] as? String }, ["rto", "rpo", "parity", "smoke"])
+        XCTAssertTrue(criteria.allSatisfy { $0["passed"] as? Bool == true })
+        XCTAssertEqual((report["roles"] as? [String: String])?["ic"], "Dana")
+
+        let csv = try String(contentsOfFile: evidence + "/rowcount.csv", encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(csv.first, "schema,table,source_rows,target_rows,match,source_checksum,target_checksum")
+        XCTAssertTrue(csv.contains { $0.hasPrefix("shop,orders,5000,5000,true,") })
+        XCTAssertTrue(csv.contains { $0.hasPrefix("shop,customers,300,300,true,") })
+        XCTAssertEqual(csv.count, 3, "the table the migration created is not a parity row")
+
+        let log = try String(contentsOfFile: evidence + "/backup.log", encoding: .utf8)
+        for phase in ["backup", "verify", "restore", "migrate", "smoke", "parity", "teardown"] {
+            XCTAssertTrue(log.contains("phase \(phase) passed"), "\(phase) in backup.log:\n\(log)")
+        }
+        XCTAssertTrue(log.contains("drill quarterly-dr: PASSED"))
+
+        let record = try String(contentsOfFile: evidence + "/drill-record.md", encoding: .utf8)
+        for line in ["## Drill Record", "- Environment: staging", "- Scenario: quarterly-dr", "- IC: Dana", "- Operator: oscar",
+                     "- Observer: Eve", "### Execution Log", "4. Migration command + result: `psql", "### Outcome",
+                     "- Pass/Fail: **PASSED**", "- Gaps found: no gaps", "PASS rto: RTO <= 300.00 s"] {
+            XCTAssertTrue(record.contains(line), "\(line) in\n\(record)")
+        }
+
+        let prom = try String(contentsOfFile: metrics, encoding: .utf8)
+        XCTAssertTrue(prom.contains("drkit_drill_success{scenario=\"quarterly-dr\"} 1"))
+        XCTAssertTrue(prom.contains("drkit_drill_last_success_timestamp_seconds{scenario=\"quarterly-dr\"}"))
+        XCTAssertTrue(prom.contains("drkit_drill_rto_seconds{scenario=\"quarterly-dr\"}"))
+        XCTAssertTrue(prom.contains("drkit_drill_rpo_seconds{scenario=\"quarterly-dr\"}"))
+        XCTAssertTrue(prom.contains("drkit_drill_restored_rows{scenario=\"quarterly-dr\"} 5300"))
+
+        let records = try Command.drkit(["audit", "list", "--audit-file", audit, "--json"])
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(records.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(rows.map { $0["step"] as? String }, ["backup", "verify", "restore", "migrate", "smoke", "parity", "teardown"])
+        XCTAssertEqual(Set(rows.compactMap { $0["checklist"] as? String }), ["drill:quarterly-dr"])
+        XCTAssertEqual(try Command.drkit(["audit", "verify", "--audit-file", audit]).status, 0)
+        XCTAssertTrue(try scratchDatabases().isEmpty)
+    }
+
+    func runFailingDrill(_ extra: [String], source: String) throws -> CommandResult {
+        try Command.drkit(["drill", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--fresh-backup",
+                           "--evidence-dir", evidence, "--audit-file", audit] + extra)
+    }
+
+    func assertCompleteEvidence(failed criterion: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        for name in ["evidence.json", "rowcount.csv", "backup.log", "drill-record.md"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: evidence + "/" + name), "\(name) written", file: file, line: line)
+        }
+        let report = try json(evidence + "/evidence.json")
+        XCTAssertEqual(report["result"] as? String, "failed", file: file, line: line)
+        XCTAssertTrue((report["failedCriteria"] as? [String] ?? []).contains(criterion), "\(report["failedCriteria"] ?? "")", file: file, line: line)
+        XCTAssertEqual(report["scratchDropped"] as? Bool, true, file: file, line: line)
+        XCTAssertEqual((report["phases"] as? [[String: Any]])?.last?["name"] as? String, "teardown", file: file, line: line)
+        XCTAssertTrue(try String(contentsOfFile: evidence + "/drill-record.md", encoding: .utf8).contains("Pass/Fail: **FAILED**"), file: file, line: line)
+        XCTAssertTrue(try scratchDatabases().isEmpty, "scratch database dropped", file: file, line: line)
+    }
+
+    func testFailingSmokeCheckFailsTheDrillWithCompleteEvidence() throws {
+        let source = try newDatabase("drkit_drill_smoke", sql: schema)
+        let result = try runFailingDrill(["--smoke", try smokeFile("SELECT count(*) = 4999 FROM shop.orders;")], source: source)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("smoke (smoke checks pass; measured failed)"), result.stderr)
+        try assertCompleteEvidence(failed: "smoke")
+    }
+
+    func testExceededRTOFailsTheDrill() throws {
+        let source = try newDatabase("drkit_drill_rto", sql: schema)
+        let result = try runFailingDrill(["--max-rto-seconds", "0.001"], source: source)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("rto (RTO <= 0.00 s; measured"), result.stderr)
+        try assertCompleteEvidence(failed: "rto")
+    }
+
+    func testParityFailureFailsTheDrill() throws {
+        let source = try newDatabase("drkit_drill_parity", sql: schema)
+        let result = try runFailingDrill(["--migrate", "psql \"$DATABASE_URL\" -qc 'DELETE FROM shop.customers WHERE id <= 10'"], source: source)
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.stderr.contains("parity (row counts match the source; measured 1/2 tables match)"), result.stderr)
+        try assertCompleteEvidence(failed: "parity")
+        let csv = try String(contentsOfFile: evidence + "/rowcount.csv", encoding: .utf8)
+        XCTAssertTrue(csv.contains("shop,customers,300,290,false"), csv)
+    }
+
+    func testRestoreLatestAgainstTheManifestWhenTheSourceIsGone() throws {
+        let source = try newDatabase("drkit_drill_gone", sql: schema)
+        try backup(source)
+        let result = try Command.drkit(["drill", "--repo", repo, "--key-file", keyFile, "--restore-latest", "--target", try conninfo("postgres"),
+                                        "--evidence-dir", evidence, "--audit-file", audit, "--max-rpo-minutes", "30"])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let phases = try XCTUnwrap(try json(evidence + "/evidence.json")["phases"] as? [[String: Any]])
+        XCTAssertEqual(phases.map { $0["name"] as? String }, ["verify", "restore", "migrate", "smoke", "parity", "teardown"])
+        XCTAssertEqual(phases.map { $0["result"] as? String }, ["passed", "passed", "skipped", "skipped", "passed", "passed"])
+        XCTAssertTrue(try String(contentsOfFile: evidence + "/rowcount.csv", encoding: .utf8).contains("shop,orders,5000,5000,true"))
+    }
+}
