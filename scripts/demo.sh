@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: a throwaway PostgreSQL with sample data, a local directory
-# repository, and a full rehearsal: encrypted backup -> verify -> restore into a scratch database ->
-# row-count and checksum parity. Evidence goes to demo-out/ (or $DRKIT_DEMO_OUT).
+# repository, and a full DR drill: encrypted backup -> verify -> restore into a scratch database ->
+# smoke checks -> row-count parity -> teardown, with RTO/RPO measured. Evidence goes to
+# demo-out/evidence/ (or $DRKIT_DEMO_OUT/evidence).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${DRKIT_DEMO_OUT:-$PWD/demo-out}
 rm -rf "$out"
 mkdir -p "$out"
-log="$out/backup.log"
+log="$out/demo.log"
 say() { echo "== $*" | tee -a "$log" >&2; }
 
 bash scripts/setup.sh
@@ -27,15 +28,18 @@ PGPASSWORD=$DRKIT_TEST_PGPASSWORD "$(pg_config --bindir)/psql" -X -q -v ON_ERROR
 PGPASSWORD=$DRKIT_TEST_PGPASSWORD "$(pg_config --bindir)/psql" -X -q -v ON_ERROR_STOP=1 \
     -h "$DRKIT_TEST_PGHOST" -p "$DRKIT_TEST_PGPORT" -U postgres -d shop -f scripts/sample-data.sql >/dev/null
 
-run() { say "drkit $1"; "$drkit" "$@" 2>&1 | tee -a "$log"; }
-run key generate --out "$out/demo.key"
-run backup --db "$conn dbname=shop" --repo "$out/repo" --key-file "$out/demo.key" --jobs 2
-run list --repo "$out/repo"
-say "drkit verify"
-"$drkit" verify latest --repo "$out/repo" --key-file "$out/demo.key" --json > "$out/verify.json"
-say "drkit restore"
-"$drkit" restore latest --repo "$out/repo" --key-file "$out/demo.key" --target "$conn dbname=shop_restored" --jobs 2 2>&1 | tee -a "$log"
-run parity --source "$conn dbname=shop" --target "$conn dbname=shop_restored" --checksum --csv "$out/rowcount.csv"
-
-say "rehearsal passed. Evidence in $out:"
-ls -1 "$out" | sed 's/^/   /' >&2
+say "drkit key generate"
+"$drkit" key generate --out "$out/demo.key" 2>&1 | tee -a "$log"
+say "drkit drill: fresh encrypted backup -> verify -> restore to a scratch database -> smoke checks -> parity -> teardown"
+set +e
+"$drkit" drill --name embedded-demo --db "$conn dbname=shop" --repo "$out/repo" --key-file "$out/demo.key" --fresh-backup \
+    --smoke manifests/drills/smoke/basic.sql --max-rto-seconds 600 --max-rpo-minutes 60 \
+    --environment "embedded demo" --evidence-dir "$out/evidence" --metrics-file "$out/evidence/drkit_drill.prom" \
+    --audit-file "$out/audit.jsonl" 2>&1 | tee -a "$log"
+status=${PIPESTATUS[0]}
+set -e
+"$drkit" list --repo "$out/repo" 2>&1 | tee -a "$log"
+[ "$status" -eq 0 ] || { say "drill FAILED (exit $status); evidence in $out/evidence"; exit "$status"; }
+say "rehearsal passed. Evidence in $out/evidence:"
+ls -1 "$out/evidence" | sed 's/^/   /' >&2
+say "read $out/evidence/drill-record.md for the drill record; drkit audit verify --audit-file $out/audit.jsonl checks the audit trail"

@@ -9,6 +9,8 @@ struct Drill: ParsableCommand {
 
     @Argument(help: "Scenario YAML (optional when the flags say enough).")
     var scenario: String?
+    @Option(name: .long, help: "Scenario name for the record and metrics (default: the file's name, or ad-hoc).")
+    var name: String?
     @Option(name: .long, help: ArgumentHelp("Source database (conninfo or URL).", valueName: "conninfo"))
     var db: String?
     @Option(name: .long, help: ArgumentHelp("Backup repository.", valueName: "repo"))
@@ -57,6 +59,7 @@ struct Drill: ParsableCommand {
     func run() throws {
         try runWithCheckExitCodes {
             var s = try scenario.map(DrillScenario.load(path:)) ?? DrillScenario(name: "ad-hoc", repo: repo!)
+            if let name { s.name = name }
             if let repo { s.repo = repo }
             if let db { s.source = db }
             if restoreLatest { s.backup = "latest" }

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# disaster_recovery.sh — the seed runbook's entry point, now a thin wrapper over `drkit drill`.
+#
+#   scripts/disaster_recovery.sh --restore-latest [--scenario FILE] [--evidence-dir DIR]
+#                                [--storage-backends LIST] [--storage-region REGION] [-- extra drkit drill flags]
+#
+# --restore-latest        restore the most recent backup (the default); --fresh-backup takes one first
+# --storage-backends      accepted for compatibility with the old script; recorded in the log only
+# --storage-region        sets AWS_REGION for S3 repositories
+# --region-failover       not handled here: region failover is Terraform's job (see docs/runbooks)
+# Emits drkit's JSON report on stdout and fails (non-zero) when any drill criterion fails.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+drkit=${DRKIT:-drkit}
+command -v "$drkit" >/dev/null 2>&1 || drkit="$here/.build/debug/drkit"
+
+scenario="$here/manifests/drills/quarterly-dr.yaml"
+evidence="evidence/dr-$(date -u +%Y%m%dT%H%M%SZ)"
+mode=--restore-latest
+extra=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --restore-latest) mode=--restore-latest ;;
+        --fresh-backup) mode=--fresh-backup ;;
+        --scenario) scenario=$2; shift ;;
+        --evidence-dir) evidence=$2; shift ;;
+        --storage-backends) echo "disaster_recovery.sh: storage backends $2 (recorded only)" >&2; shift ;;
+        --storage-region) export AWS_REGION=$2; shift ;;
+        --region-failover) echo "disaster_recovery.sh: --region-failover is not part of drkit; run the Terraform plan" >&2; exit 2 ;;
+        --) shift; extra=("$@"); break ;;
+        *) echo "disaster_recovery.sh: unknown flag $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+exec "$drkit" drill "$scenario" "$mode" --evidence-dir "$evidence" --json "${extra[@]}"
