@@ -8,9 +8,10 @@ struct Drkit: ParsableCommand {
         commandName: "drkit",
         abstract: "PostgreSQL backup, restore and disaster-recovery rehearsal.",
         discussion: """
-            Exit codes: 0 success; 1 a check failed; 2 usage or bad input; 3 database error;
-            4 repository error or backup not found; 5 integrity error (wrong key, corrupted,
-            truncated or missing object); 6 refused by a safety rule; 7 external tool failed.
+            Exit codes: 0 success; 1 a check failed; 2 usage or bad input; 3 database error; \
+            4 repository error or backup not found; 5 integrity error (wrong key, corrupted, truncated or missing object); \
+            6 refused by a safety rule; 7 external tool failed. Checks (parity, schema diff, gate, drill, env check, \
+            audit verify) use 0 pass, 1 fail, 2 any error.
             """,
         version: DRKitVersion.current,
         subcommands: [Backup.self, List.self, Verify.self, Restore.self, Parity.self, Schema.self, Drill.self, Gate.self, Env.self, Audit.self, Cat.self, Key.self, Repo.self]
