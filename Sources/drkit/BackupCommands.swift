@@ -7,8 +7,8 @@ struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Take a consistent, compressed, encrypted backup of one database.",
         discussion: """
-            One snapshot covers schema (pg_dump --snapshot), data (COPY on --jobs workers) and sequence
-            values. Encryption needs a key (--key-file, DRKIT_KEY, or --passphrase-env); --no-encrypt must
+            One snapshot covers schema (pg_dump --snapshot), data (COPY on --jobs workers) and sequence \
+            values. Encryption needs a key (--key-file, DRKIT_KEY, or --passphrase-env); --no-encrypt must \
             be explicit. The manifest is written last: an interrupted backup is never listed or restored.
             """)
 
@@ -140,8 +140,8 @@ struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Restore a backup into a new scratch database, in parallel.",
         discussion: """
-            The target database is created if it does not exist, or used if it is empty. A database with
-            user tables is refused unless --clean (drop and recreate it); the backup's own source database
+            The target database is created if it does not exist, or used if it is empty. A database with \
+            user tables is refused unless --clean (drop and recreate it); the backup's own source database \
             is always refused. On failure a database created by the restore is dropped again.
             """)
 
@@ -210,7 +210,7 @@ struct Cat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decrypt one object of a backup to stdout (a plain gzip stream): the manual escape hatch.",
         discussion: """
-            Example: drkit cat latest schema/pre-data.sql.gz.enc --repo /backups --key-file k | gunzip | psql newdb
+            Example: drkit cat latest schema/pre-data.sql.gz.enc --repo /backups --key-file k | gunzip | psql newdb. \
             Object names are listed in docs/FORMAT.md; `ls <repo>/<backup-id>/data` shows them for a local repository.
             """)
 
