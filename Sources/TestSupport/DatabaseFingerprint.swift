@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import Archive
 
 /// What must be equal between a source database and its restore.
 public enum DatabaseFingerprint {
@@ -48,14 +49,14 @@ public enum SharedFixture {
     private static let state = Locked<Result<String, Error>?>(nil)
 
     public static func database() throws -> String {
-        if let existing = state.get() { return try existing.get() }
+        if let existing = state.current { return try existing.get() }
         let result = Result { () -> String in
             let name = try TestServices.createDatabase("drkit_fixture")
             let connection = try Connection(conninfo: try TestServices.postgres(database: name))
             try connection.execute(Fixture.sql)
             return name
         }
-        state.set(result)
+        state.withLock { $0 = result }
         return try result.get()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Archive
 
 /// An HTTP proxy on 127.0.0.1 in front of the test S3 server that injects faults at a set rate.
 /// One request per client connection (responses carry `Connection: close`). It stops by itself after
@@ -66,15 +67,15 @@ public final class FaultProxy: @unchecked Sendable {
     public var endpoint: String { "http://127.0.0.1:\(port)" }
 
     /// Faults injected so far, by kind.
-    public var injected: [Fault: Int] { state.get().injected }
-    public var requests: Int { state.get().requests }
+    public var injected: [Fault: Int] { state.current.injected }
+    public var requests: Int { state.current.requests }
 
     public func setPlan(_ plan: Plan) {
-        state.update { $0.plan = plan; $0.rng = plan.seed }
+        state.withLock { $0.plan = plan; $0.rng = plan.seed }
     }
 
     public func stop() {
-        let wasStopped = state.update { s -> Bool in
+        let wasStopped = state.withLock { s -> Bool in
             defer { s.stopped = true }
             return s.stopped
         }
@@ -96,10 +97,10 @@ public final class FaultProxy: @unchecked Sendable {
         while Date() < deadline {
             let client = accept(listener, nil, nil)
             if client < 0 {
-                if state.get().stopped { return }
+                if state.current.stopped { return }
                 continue
             }
-            let over = state.update { s -> Bool in
+            let over = state.withLock { s -> Bool in
                 s.requests += 1
                 return s.requests > maxRequests
             }
@@ -114,7 +115,7 @@ public final class FaultProxy: @unchecked Sendable {
     }
 
     private func decide(requestLine: String) -> Fault? {
-        state.update { s -> Fault? in
+        state.withLock { s -> Fault? in
             if let match = s.plan.match, !requestLine.contains(match) { return nil }
             guard !s.plan.faults.isEmpty else { return nil }
             // SplitMix64: reproducible for a given seed.
@@ -245,12 +246,5 @@ public final class FaultProxy: @unchecked Sendable {
             return i
         }
         return nil
-    }
-}
-
-extension Locked {
-    @discardableResult
-    func update<R>(_ body: (inout T) -> R) -> R {
-        lockAndRun(body)
     }
 }

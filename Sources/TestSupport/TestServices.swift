@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import Archive
 
 /// The services integration tests need, as started by `scripts/test.sh`. A missing service is an
 /// error, never a reason to skip.
@@ -114,28 +115,16 @@ public enum Command {
         if let stdin { input.fileHandleForWriting.write(stdin) }
         try? input.fileHandleForWriting.close()
         let errData = Locked(Data())
-        let errThread = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        let errThread = Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
         errThread.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         while !errThread.isFinished { usleep(1000) }
         return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData.get(), as: UTF8.self), stdoutBytes: outData)
+                             stderr: String(decoding: errData.current, as: UTF8.self), stdoutBytes: outData)
     }
 
     public static func drkit(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws -> CommandResult {
         try run(TestServices.drkitExecutable, arguments, environment: environment, directory: directory)
-    }
-}
-
-final class Locked<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
-    init(_ value: T) { self.value = value }
-    func set(_ v: T) { lock.lock(); value = v; lock.unlock() }
-    func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
-    func lockAndRun<R>(_ body: (inout T) -> R) -> R {
-        lock.lock(); defer { lock.unlock() }
-        return body(&value)
     }
 }

@@ -27,7 +27,7 @@ struct Backup: ParsableCommand {
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
-        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+        try validateJobs(jobs)
         guard (0...9).contains(compressLevel) else { throw ValidationError("--compress-level must be between 0 and 9") }
         guard splitSize >= 1 else { throw ValidationError("--split-size must be at least 1 MiB") }
     }
@@ -158,7 +158,7 @@ struct Restore: ParsableCommand {
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
-        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+        try validateJobs(jobs)
     }
 
     func run() throws {

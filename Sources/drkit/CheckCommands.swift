@@ -17,7 +17,7 @@ struct Verify: ParsableCommand {
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
-        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+        try validateJobs(jobs)
     }
 
     func run() throws {
@@ -74,7 +74,7 @@ struct Parity: ParsableCommand {
     func validate() throws {
         guard (source == nil) != (sourceBackup == nil) else { throw ValidationError("give exactly one of --source and --source-backup") }
         if sourceBackup != nil && repo == nil { throw ValidationError("--source-backup needs --repo") }
-        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64") }
+        try validateJobs(jobs)
     }
 
     func run() throws {

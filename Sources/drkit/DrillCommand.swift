@@ -54,6 +54,7 @@ struct Drill: ParsableCommand {
     func validate() throws {
         if restoreLatest && freshBackup { throw ValidationError("give --restore-latest or --fresh-backup, not both") }
         if scenario == nil && repo == nil { throw ValidationError("give a scenario file, or at least --repo (with --db or --target)") }
+        try validateJobs(jobs)
     }
 
     func run() throws {

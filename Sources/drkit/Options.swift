@@ -60,6 +60,11 @@ struct OutputFlags: ParsableArguments {
     var quiet = false
 }
 
+/// The parallelism every command accepts.
+func validateJobs(_ jobs: Int?) throws {
+    if let jobs, !(1...64).contains(jobs) { throw ValidationError("--jobs must be between 1 and 64") }
+}
+
 /// Runs a command body, turning any failure into one `drkit: error:` line and its exit code.
 func runReportingErrors(_ body: () throws -> Void) throws {
     do {

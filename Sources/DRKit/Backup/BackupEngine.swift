@@ -192,7 +192,7 @@ public final class BackupEngine {
             discardPartialBackup(backupId)
             throw DRKitError.wrap(error, "backup failed")
         }
-        try? coordinator.execute("COMMIT")
+        _ = try? coordinator.execute("COMMIT")
 
         let gathered = results.current
         guard let preData = gathered.ddl["pre-data"], let postData = gathered.ddl["post-data"] else {

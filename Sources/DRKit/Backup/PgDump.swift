@@ -1,4 +1,5 @@
 import Foundation
+import Archive
 import PostgresClient
 
 /// Runs `pg_dump` for DDL only, as DESIGN.md allows: drkit never generates DDL itself.

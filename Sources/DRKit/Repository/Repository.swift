@@ -57,11 +57,7 @@ public final class Repository: @unchecked Sendable {
     }
 
     public static func newBackupId(now: Date = Date()) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return f.string(from: now) + "-" + SecureRandom.hex(3)
+        Timestamps.compact(now) + "-" + SecureRandom.hex(3)
     }
 
     static func isBackupId(_ text: String) -> Bool {

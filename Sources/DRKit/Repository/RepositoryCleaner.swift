@@ -28,11 +28,7 @@ public enum RepositoryCleaner {
 
     /// Backup ids start with their UTC start time; the age of an incomplete backup is taken from it.
     static func startTime(of backupId: String) -> Date? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return f.date(from: String(backupId.prefix(16)))
+        Timestamps.parseCompact(String(backupId.prefix(16)))
     }
 
     public static func plan(_ repository: Repository, grace: TimeInterval, now: Date = Date()) throws -> Plan {

@@ -1,4 +1,5 @@
 import Foundation
+import Archive
 
 /// Where drkit writes human-facing output. Results go to stdout; progress and notes go to stderr
 /// so that `--json` output and `drkit cat` stay clean.

@@ -1,4 +1,5 @@
 import Foundation
+import Archive
 
 /// A set of threads pulling items from one queue. The first error stops the others from taking
 /// new items and is rethrown by `run`. Blocking libpq and file I/O run well on plain threads.
@@ -71,16 +72,4 @@ public enum Workers {
         group.wait()
         if let error = firstError.current { throw error }
     }
-}
-
-/// A value guarded by a lock, for results gathered from worker threads.
-public final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    public init(_ value: Value) { self.value = value }
-    public func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock(); defer { lock.unlock() }
-        return try body(&value)
-    }
-    public var current: Value { withLock { $0 } }
 }

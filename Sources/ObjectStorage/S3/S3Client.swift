@@ -207,7 +207,7 @@ final class S3Client: @unchecked Sendable {
             for item in root.all("Contents") {
                 guard let key = item.value("Key") else { continue }
                 out.append(ListedObject(key: key, size: Int64(item.value("Size") ?? "0") ?? 0,
-                                        modified: item.value("LastModified").flatMap(ISODate.parse)?.timeIntervalSince1970 ?? 0))
+                                        modified: item.value("LastModified").flatMap(Timestamps.parse)?.timeIntervalSince1970 ?? 0))
             }
             token = root.value("IsTruncated") == "true" ? root.value("NextContinuationToken") : nil
         } while token != nil
@@ -246,7 +246,7 @@ final class S3Client: @unchecked Sendable {
             for upload in root.all("Upload") {
                 guard let key = upload.value("Key"), let id = upload.value("UploadId") else { continue }
                 out.append(MultipartUpload(key: key, uploadId: id,
-                                           initiated: upload.value("Initiated").flatMap(ISODate.parse)?.timeIntervalSince1970 ?? 0))
+                                           initiated: upload.value("Initiated").flatMap(Timestamps.parse)?.timeIntervalSince1970 ?? 0))
             }
             if root.value("IsTruncated") == "true" {
                 keyMarker = root.value("NextKeyMarker")
@@ -272,16 +272,6 @@ enum MD5 {
     }
 }
 
-enum ISODate {
-    static func parse(_ text: String) -> Date? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: text) { return d }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: text)
-    }
-}
-
 enum HTTPDate {
     static func parse(_ text: String) -> Date? {
         let f = DateFormatter()
@@ -290,16 +280,4 @@ enum HTTPDate {
         f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         return f.date(from: text)
     }
-}
-
-/// A lock-guarded value (ObjectStorage has no dependency on DRKit's helpers).
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock(); defer { lock.unlock() }
-        return try body(&value)
-    }
-    var current: Value { withLock { $0 } }
 }

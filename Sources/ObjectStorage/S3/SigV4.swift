@@ -54,13 +54,7 @@ public struct SigV4Signer: Sendable {
         self.pathRule = pathRule
     }
 
-    public static func amzDate(_ date: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return f.string(from: date)
-    }
+    public static func amzDate(_ date: Date) -> String { Timestamps.compact(date) }
 
     /// RFC 3986 encoding: everything but A-Z a-z 0-9 - _ . ~ becomes %XX (UTF-8, upper-case hex).
     public static func uriEncode(_ text: String, keepSlash: Bool = false) -> String {
