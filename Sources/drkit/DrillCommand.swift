@@ -86,7 +86,7 @@ struct Drill: ParsableCommand {
             var options = DrillRunner.Options(scenario: s, scenarioFile: scenario, evidenceDirectory: evidenceDir, metricsFile: metricsFile,
                                               operatorName: self.operator ?? roles.operator ?? RunbookRecorder.defaultOperator())
             options.s3 = s3.options
-            let console = json ? Console(quiet: true) : Console.shared
+            let console = json ? Console(outputToStderr: true) : Console.shared
             let report = try DrillRunner(options: options, audit: try audit.open(), console: console).run()
             if json {
                 Console.shared.output(try JSONText.encode(report))

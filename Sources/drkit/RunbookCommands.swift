@@ -55,9 +55,8 @@ struct Gate: ParsableCommand {
             if !unknown.isEmpty { throw DRKitError(.usage, "--attest names no attest step of this checklist: \(unknown.sorted().joined(separator: ", "))") }
             let context = StepContext(attestations: attestations, operatorName: self.operator ?? RunbookRecorder.defaultOperator(),
                                       interactive: isatty(STDIN_FILENO) == 1, s3: s3.options)
-            if json { Console.shared.quiet = true }
             let report = try GateRunner.run(list, options: .init(checklistPath: checklist, evidenceDirectory: evidenceDir, context: context),
-                                            audit: try audit.open(), console: json ? Console(quiet: true) : .shared)
+                                            audit: try audit.open(), console: json ? Console(outputToStderr: true) : .shared)
             if json { Console.shared.output(try JSONText.encode(report)) }
             else {
                 Console.shared.output("gate \(report.checklist): \(report.result.uppercased()) (\(report.steps.filter { $0.result != "skipped" }.count) of \(report.steps.count) steps run, \(Format.seconds(report.durationSeconds)) s)" + (evidenceDir.map { "; evidence in \($0)" } ?? ""))

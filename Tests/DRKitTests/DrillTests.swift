@@ -185,4 +185,22 @@ final class DrillTests: DRKitTestCase {
         XCTAssertEqual(phases.map { $0["result"] as? String }, ["passed", "passed", "skipped", "skipped", "passed", "passed"])
         XCTAssertTrue(try String(contentsOfFile: evidence + "/rowcount.csv", encoding: .utf8).contains("shop,orders,5000,5000,true"))
     }
+
+    func testDisasterRecoveryScriptRunsTheShippedScenario() throws {
+        let source = try newDatabase("drkit_dr_script", sql: schema)
+        try backup(source)
+        let env = ["SOURCE_DATABASE_URL": try conninfo(source), "DRKIT_REPO": repo, "DRKIT_KEY_FILE": keyFile,
+                   "MIGRATE_COMMAND": "echo migrated", "DRKIT": TestServices.drkitExecutable, "DRKIT_AUDIT_FILE": audit]
+        let result = try Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/disaster_recovery.sh", "--restore-latest",
+                                                   "--storage-backends", "object_storage", "--storage-region", "us-west-2",
+                                                   "--evidence-dir", evidence], environment: env, directory: TestServices.packageRoot)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(report["scenario"] as? String, "quarterly-dr")
+        XCTAssertEqual(report["result"] as? String, "passed")
+        XCTAssertEqual((report["phases"] as? [[String: Any]])?.first { $0["name"] as? String == "migrate" }?["result"] as? String, "passed")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: evidence + "/drill-record.md"))
+        XCTAssertEqual(try Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/disaster_recovery.sh", "--region-failover"],
+                                       environment: env).status, 2)
+    }
 }

@@ -87,6 +87,10 @@ final class GateTests: DRKitTestCase {
         XCTAssertTrue((steps[3]["summary"] as? String ?? "").contains("attested by alice: Bob owns rollback"))
         XCTAssertEqual(try auditRecords().count, 4 + 4, "both runs audited")
         XCTAssertEqual(try gate(checklist, ["--attest", "not-a-step"]).status, 2)
+        let json = try gate(checklist, ["--attest", "owner-named", "--json"])
+        let report = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(report?["result"] as? String, "passed", "stdout is only the JSON report: \(json.stdout)")
+        XCTAssertTrue(json.stderr.contains("] PASS first"), "step lines go to stderr")
     }
 
     func testHangingCommandIsKilledAtItsTimeout() throws {

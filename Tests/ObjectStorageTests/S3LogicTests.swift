@@ -145,8 +145,27 @@ final class S3KeyEncodingTests: XCTestCase {
         for (i, key) in keys.enumerated() { try store.put(key: key, bytes: [UInt8(i), 42]) }
         XCTAssertEqual(Set(try store.list(prefix: "").map(\.key)), Set(keys))
         for (i, key) in keys.enumerated() { XCTAssertEqual(try store.get(key: key), [UInt8(i), 42], key) }
+        XCTAssertEqual(try store.info(key: keys[1])?.size, 2, "HEAD")
+        XCTAssertNil(try store.info(key: "no/such/key"))
         try store.delete(keys: keys)
         XCTAssertTrue(try store.list(prefix: "").isEmpty)
         XCTAssertThrowsError(try store.get(key: keys[0])) { XCTAssertEqual(($0 as? StorageError)?.kind, .notFound) }
+    }
+}
+
+/// Pagination and batching against the real server, with small pages so several are needed.
+final class S3PaginationTests: XCTestCase {
+    func testListingFollowsContinuationTokensAndDeletesInBatches() throws {
+        let s3 = try TestServices.s3()
+        let config = try S3Configuration.resolve(url: "s3://\(s3.bucket)/pages-\(UUID().uuidString.prefix(8))", environment: s3.environment())
+        let store = S3Store(configuration: config)
+        store.client.listPageSize = 3
+        store.client.deleteBatchSize = 4
+        let keys = (0..<11).map { "dir \($0 % 2)/object-\(String(format: "%02d", $0))" }
+        for key in keys { try store.put(key: key, bytes: [1]) }
+        XCTAssertEqual(try store.list(prefix: "").map(\.key), keys.sorted(), "4 pages of at most 3")
+        XCTAssertEqual(try store.list(prefix: "dir 1/").count, 5)
+        try store.delete(keys: keys)  // 3 batches
+        XCTAssertTrue(try store.list(prefix: "").isEmpty)
     }
 }

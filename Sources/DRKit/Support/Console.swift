@@ -8,8 +8,13 @@ public final class Console: @unchecked Sendable {
     private let lock = NSLock()
     public let stderrIsTerminal = isatty(STDERR_FILENO) == 1
     public var quiet = false
+    /// Send `output` lines to stderr too, so that stdout carries only a JSON report.
+    public var outputToStderr = false
 
-    public init(quiet: Bool = false) { self.quiet = quiet }
+    public init(quiet: Bool = false, outputToStderr: Bool = false) {
+        self.quiet = quiet
+        self.outputToStderr = outputToStderr
+    }
     /// Lines also appended here (the run's log), when set.
     public var logSink: ((String) -> Void)?
     private var statusLineShown = false
@@ -25,7 +30,8 @@ public final class Console: @unchecked Sendable {
     public func output(_ text: String) {
         lock.lock(); defer { lock.unlock() }
         clearStatusLocked()
-        FileHandle.standardOutput.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+        let data = Data((text.hasSuffix("\n") ? text : text + "\n").utf8)
+        (outputToStderr ? FileHandle.standardError : FileHandle.standardOutput).write(data)
     }
 
     /// A progress line: redrawn in place on a terminal, a plain line otherwise.

@@ -15,6 +15,9 @@ final class S3Client: @unchecked Sendable {
     let http: HTTPClient
     let signer: SigV4Signer
     private let clockSkew = Locked(0.0)
+    /// ListObjectsV2 page size and DeleteObjects batch size (S3's maximum is 1000 for both).
+    var listPageSize = 1000
+    var deleteBatchSize = 1000
 
     init(config: S3Configuration, trace: (@Sendable (String) -> Void)? = nil) {
         self.config = config
@@ -187,6 +190,14 @@ final class S3Client: @unchecked Sendable {
         })
     }
 
+    /// HEAD: the object's size and modification time, or nil when it does not exist.
+    func headObject(_ key: String) throws -> ListedObject? {
+        let response = try send("HeadObject", method: "HEAD", key: bucketKey(key), accept: [404])
+        guard response.status != 404 else { return nil }
+        return ListedObject(key: key, size: Int64(response.headers["content-length"] ?? "0") ?? 0,
+                            modified: response.headers["last-modified"].flatMap(HTTPDate.parse)?.timeIntervalSince1970 ?? 0)
+    }
+
     struct ListedObject {
         var key: String
         var size: Int64
@@ -198,7 +209,7 @@ final class S3Client: @unchecked Sendable {
         var out: [ListedObject] = []
         var token: String?
         repeat {
-            var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", "1000")]
+            var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(listPageSize))]
             if let token { query.append(("continuation-token", token)) }
             let response = try send("ListObjectsV2", method: "GET", key: nil, query: query)
             guard let root = XMLNodeTree.parse(response.body) else {
@@ -214,10 +225,10 @@ final class S3Client: @unchecked Sendable {
         return out
     }
 
-    /// Deletes up to 1000 bucket keys per request (DeleteObjects needs a Content-MD5).
+    /// Deletes `deleteBatchSize` bucket keys per request (DeleteObjects needs a Content-MD5).
     func deleteObjects(bucketKeys keys: [String]) throws {
-        for start in stride(from: 0, to: keys.count, by: 1000) {
-            let batch = keys[start..<min(start + 1000, keys.count)]
+        for start in stride(from: 0, to: keys.count, by: deleteBatchSize) {
+            let batch = keys[start..<min(start + deleteBatchSize, keys.count)]
             let xml = "<Delete><Quiet>true</Quiet>" + batch.map { "<Object><Key>\(XMLText.escape($0))</Key></Object>" }.joined() + "</Delete>"
             let body = Array(xml.utf8)
             let response = try send("DeleteObjects", method: "POST", key: nil, query: [("delete", "")],

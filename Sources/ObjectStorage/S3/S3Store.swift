@@ -31,6 +31,11 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         try client.deleteObjects(bucketKeys: keys.map(client.bucketKey))
     }
 
+    /// Size and modification time of one object (HEAD), nil when it does not exist.
+    public func info(key: String) throws -> ObjectInfo? {
+        try client.headObject(key).map { ObjectInfo(key: key, size: $0.size, modified: $0.modified) }
+    }
+
 
     /// The part size for part `number`: the configured size for the first 1000 parts, then doubling every
     /// 1000 parts (capped at 5 GiB), so a stream of unknown length fits in S3's 10,000 parts
