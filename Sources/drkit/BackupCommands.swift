@@ -155,6 +155,10 @@ struct Restore: ParsableCommand {
     var jobs = 2
     @Flag(name: .long, help: "Drop and recreate the target database if it has user tables.")
     var clean = false
+    @Flag(name: .long, help: "Do not restore ownership (ALTER ... OWNER TO): objects belong to the restoring user. For clusters without the source's roles.")
+    var noOwner = false
+    @Flag(name: .long, help: "Do not restore privileges (GRANT/REVOKE).")
+    var noPrivileges = false
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
@@ -168,6 +172,8 @@ struct Restore: ParsableCommand {
             var options = RestoreOptions(reference: backup, targetConninfo: target, keys: keys.keyOptions)
             options.jobs = jobs
             options.clean = clean
+            options.noOwner = noOwner
+            options.noPrivileges = noPrivileges
             options.showProgress = !output.quiet && !output.json
             let result = try RestoreEngine(options: options, repository: repo).run()
             if output.json {

@@ -72,6 +72,28 @@ final class FailureTests: DRKitTestCase {
         XCTAssertEqual(try restore(id, into: empty, extra: ["--key-file", keyFile]).status, 0, "an empty database is used as is")
     }
 
+    func testRestoreWithoutOwnersOrPrivilegesWhenRolesAreMissing() throws {
+        let role = "drkit_owner_\(UInt32.random(in: 0...UInt32.max))"
+        try PostgresClientBridge.execute("CREATE ROLE \(role)", in: "postgres")
+        defer { try? PostgresClientBridge.execute("DROP ROLE IF EXISTS \(role)", in: "postgres") }
+        let source = try newDatabase("drkit_owned", sql: """
+            CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2);
+            ALTER TABLE t OWNER TO \(role); GRANT SELECT ON t TO \(role);
+            """)
+        let id = try backup(source)
+        try PostgresClientBridge.execute("DROP DATABASE \(source)", in: "postgres")
+        createdDatabases.removeAll { $0 == source }
+        try PostgresClientBridge.execute("DROP ROLE \(role)", in: "postgres")  // the role is gone on the "new cluster"
+
+        let failing = try restore(id, into: scratchName("drkit_owned_fail"), extra: ["--key-file", keyFile])
+        assertFailure(failing, exitCode: 3, mentions: "does not exist")
+        let target = scratchName("drkit_owned_ok")
+        let ok = try restore(id, into: target, extra: ["--key-file", keyFile, "--no-owner", "--no-privileges"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM t", in: target), "2")
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT tableowner FROM pg_tables WHERE tablename = 't'", in: target), "postgres")
+    }
+
     func testUsageErrors() throws {
         let source = try newDatabase("drkit_usage", sql: smallSchema)
         assertFailure(try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo]), exitCode: 2, mentions: "no key")

@@ -51,6 +51,25 @@ struct DDLScript: Equatable {
         return String(rest.prefix { $0 != ";" })
     }
 
+    /// The script without ownership changes (`ALTER ... OWNER TO ...`, one line each in pg_dump's
+    /// output) and/or without privilege entries (`Type: ACL` / `DEFAULT ACL`), for restoring onto a
+    /// cluster that lacks the source's roles. Objects then belong to the restoring user.
+    func without(owners: Bool, privileges: Bool) -> DDLScript {
+        guard owners || privileges else { return self }
+        var copy = self
+        if privileges { copy.entries.removeAll { $0.type == "ACL" || $0.type == "DEFAULT ACL" } }
+        if owners {
+            copy.entries = copy.entries.map { entry in
+                var e = entry
+                e.sql = entry.sql.split(separator: "\n", omittingEmptySubsequences: false)
+                    .filter { !($0.hasPrefix("ALTER ") && $0.contains(" OWNER TO ") && $0.hasSuffix(";")) }
+                    .joined(separator: "\n")
+                return e
+            }
+        }
+        return copy
+    }
+
     /// The whole script without meta-commands, for running in one go.
     var sql: String { ([preamble] + entries.map(\.sql)).joined(separator: "\n") }
 

@@ -8,6 +8,9 @@ public struct RestoreOptions: Sendable {
     public var targetConninfo: String
     public var jobs: Int = 2
     public var clean = false
+    /// Leave out `ALTER ... OWNER TO` and privilege (ACL) statements: for a cluster without the source's roles.
+    public var noOwner = false
+    public var noPrivileges = false
     public var showProgress = true
     public var keys: KeyOptions
 
@@ -69,7 +72,9 @@ public final class RestoreEngine {
         let manifest: BackupManifest
         do { manifest = try file.open(dataKey: dataKey) } catch { throw DRKitError.wrap(error, "manifest of \(backupId)") }
         let preData = try readScript(manifest.preData, backupId: backupId, dataKey: dataKey)
+            .without(owners: options.noOwner, privileges: options.noPrivileges)
         let postData = try readScript(manifest.postData, backupId: backupId, dataKey: dataKey)
+            .without(owners: options.noOwner, privileges: options.noPrivileges)
 
         var target = try RestoreTarget(conninfo: options.targetConninfo)
         try target.prepare(source: manifest.source, encoding: manifest.source.encoding, clean: options.clean)
