@@ -20,13 +20,13 @@ struct Repo: ParsableCommand {
         @OptionGroup var output: OutputFlags
 
         func validate() throws {
-            guard RepositoryCleaner.parseDuration(grace) != nil else { throw ValidationError("--grace takes a duration like 90m, 24h or 7d") }
+            guard Durations.parse(grace) != nil else { throw ValidationError("--grace takes a duration like 90m, 24h or 7d") }
         }
 
         func run() throws {
             try runReportingErrors {
                 let repo = try repository.open(create: false)
-                var plan = try RepositoryCleaner.plan(repo, grace: RepositoryCleaner.parseDuration(grace)!)
+                var plan = try RepositoryCleaner.plan(repo, grace: Durations.parse(grace)!)
                 if execute { plan = try RepositoryCleaner.execute(plan, on: repo) }
                 if output.json {
                     Console.shared.output(try JSONText.encode(plan))

@@ -63,9 +63,7 @@ public final class BackupEngine {
             let info = try coordinator.query("""
                 SELECT pg_export_snapshot(), to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                        current_database(), current_setting('server_version'), current_setting('server_version_num'),
-                       current_setting('server_encoding'),
-                       CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
-                            THEN (SELECT system_identifier::text FROM pg_control_system()) END
+                       current_setting('server_encoding'), \(Catalog.systemIdentifierExpression)
                 """)
             let row = info.rows[0]
             let source = SourceRecord(database: row[2]!, serverVersion: row[3]!, serverVersionNum: Int(row[4]!) ?? 0,

@@ -22,6 +22,12 @@ struct Catalog {
     var largeObjects: Int64 = 0
     var blockSize: Int64 = 8192
 
+    /// The cluster's system identifier, or NULL when the user may not read pg_control_system().
+    static let systemIdentifierExpression = """
+        CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+             THEN (SELECT system_identifier::text FROM pg_control_system()) END
+        """
+
     /// Relations in user schemas that are not members of an extension (the extension recreates those).
     static let userRelationFilter = """
         n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'

@@ -266,13 +266,7 @@ public final class DrillRunner {
             skip("teardown", reason: "--keep: scratch database \(scratch) left in place")
         } else {
             try phase("teardown", command: "DROP DATABASE \(scratch)") {
-                var maintenance = targetOptions
-                maintenance["dbname"] = "postgres"
-                let admin: Connection
-                do { admin = try Connection(conninfo: maintenance.conninfo) } catch { throw DRKitError.wrap(error, "connecting for teardown") }
-                do { try admin.execute("DROP DATABASE IF EXISTS \(Connection.quoteIdentifier(scratch)) WITH (FORCE)") } catch {
-                    throw DRKitError.wrap(error, "dropping scratch database \(scratch)")
-                }
+                try RestoreTarget(conninfo: scratchConninfo).drop(force: true)
                 dropped = true
                 return ("dropped scratch database \(scratch)", nil, nil, scratch)
             }

@@ -32,10 +32,7 @@ struct RestoreTarget {
     }
 
     static func systemIdentifier(_ connection: Connection) -> String? {
-        try? connection.query("""
-            SELECT CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
-                        THEN (SELECT system_identifier::text FROM pg_control_system()) END
-            """).scalar
+        try? connection.query("SELECT \(Catalog.systemIdentifierExpression)").scalar
     }
 
     mutating func prepare(source: SourceRecord, encoding: String, clean: Bool) throws {
@@ -80,7 +77,17 @@ struct RestoreTarget {
 
     /// Drops the database if this restore created it (a failed restore leaves nothing half-written).
     func discard() -> Bool {
-        guard created, let maintenance = try? connectMaintenance() else { return false }
-        return (try? maintenance.execute("DROP DATABASE IF EXISTS \(Connection.quoteIdentifier(database))")) != nil
+        guard created else { return false }
+        return (try? drop(force: false)) != nil
+    }
+
+    /// Drops the target database if it exists; `force` also ends sessions still connected to it.
+    func drop(force: Bool) throws {
+        let maintenance = try connectMaintenance()
+        do {
+            try maintenance.execute("DROP DATABASE IF EXISTS \(Connection.quoteIdentifier(database))\(force ? " WITH (FORCE)" : "")")
+        } catch {
+            throw DRKitError.wrap(error, "dropping database \(database)")
+        }
     }
 }

@@ -31,27 +31,16 @@ public final class WorkQueue<Item>: @unchecked Sendable {
     /// Starts `workers` threads; each calls `setUp` once (e.g. to open its connection), then `body` per item.
     public func run<Context>(workers: Int, setUp: @escaping (Int) throws -> Context,
                              body: @escaping (Context, Item) throws -> Void) throws {
-        let group = DispatchGroup()
-        let count = max(1, min(workers, max(items.count, 1)))
-        for index in 0..<count {
-            group.enter()
-            let thread = Thread { [self] in
-                defer { group.leave() }
-                do {
-                    let context = try setUp(index)
-                    while let item = take() {
-                        try body(context, item)
-                    }
-                } catch {
-                    record(error)
-                }
+        // Errors are recorded here too, so that `take` stops handing out items at once.
+        try Workers.run(count: min(workers, max(items.count, 1))) { [self] index in
+            do {
+                let context = try setUp(index)
+                while let item = take() { try body(context, item) }
+            } catch {
+                record(error)
+                throw error
             }
-            thread.stackSize = 4 << 20
-            thread.start()
         }
-        group.wait()
-        lock.lock(); defer { lock.unlock() }
-        if let firstError { throw firstError }
     }
 }
 

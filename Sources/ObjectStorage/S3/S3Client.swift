@@ -80,9 +80,7 @@ final class S3Client: @unchecked Sendable {
             var retryAfter: Double?
             let offset = delivered
             do {
-                let response = try http.perform(method: method, url: url, headers: signed, body: body, sink: sink.map { s in
-                    { bytes in try s(bytes) }
-                })
+                let response = try http.perform(method: method, url: url, headers: signed, body: body, sink: sink)
                 if (200..<300).contains(response.status) || accept.contains(response.status) { return response }
                 let error = XMLNodeTree.parse(response.body)
                 last = S3Failure(status: response.status, code: error?.value("Code"), message: error?.value("Message") ?? "")
