@@ -3,7 +3,7 @@
 # when something is missing.
 set -euo pipefail
 
-packages=(pkg-config libpq-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libdeflate-dev postgresql-15 postgresql-client-15 gzip)
+packages=(pkg-config libpq-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libdeflate-dev libzstd-dev zstd postgresql-15 postgresql-client-15 gzip)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -35,6 +35,11 @@ CURLcode drkit_curl_set_read_callback(CURL *handle, drkit_curl_data_callback cal
     return rc != CURLE_OK ? rc : curl_easy_setopt(handle, CURLOPT_READDATA, context);
 }
 
+CURLcode drkit_curl_set_seek_callback(CURL *handle, drkit_curl_seek_callback callback, void *context) {
+    CURLcode rc = curl_easy_setopt(handle, CURLOPT_SEEKFUNCTION, callback);
+    return rc != CURLE_OK ? rc : curl_easy_setopt(handle, CURLOPT_SEEKDATA, context);
+}
+
 long drkit_curl_response_code(CURL *handle) {
     long code = 0;
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &code);

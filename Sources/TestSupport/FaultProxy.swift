@@ -2,8 +2,10 @@ import Foundation
 import Archive
 
 /// An HTTP proxy on 127.0.0.1 in front of the test S3 server that injects faults at a set rate.
-/// One request per client connection (responses carry `Connection: close`). It stops by itself after
-/// `maxRequests` requests or `lifetime` seconds, and never connects anywhere but 127.0.0.1.
+/// Client connections are kept alive (as a real S3 endpoint does), so a client reuses them and meets
+/// the faults only reused connections have; each request goes upstream on its own connection. It
+/// stops by itself after `maxRequests` requests or `lifetime` seconds, and never connects anywhere
+/// but 127.0.0.1.
 public final class FaultProxy: @unchecked Sendable {
     public enum Fault: String, CaseIterable, Sendable {
         case internalError      // 500 InternalError
@@ -12,6 +14,10 @@ public final class FaultProxy: @unchecked Sendable {
         case reset              // connection reset before any response
         case truncatedResponse  // response cut in the middle of its body, then reset
         case slow               // the real response, 1.5 s late
+        /// On a connection that already served a request: reset once the request is read, before
+        /// any answer (what a server that closed an idle connection looks like). On a new
+        /// connection the request goes through.
+        case resetOnReuse
     }
 
     public struct Plan: Sendable {
@@ -100,11 +106,7 @@ public final class FaultProxy: @unchecked Sendable {
                 if state.current.stopped { return }
                 continue
             }
-            let over = state.withLock { s -> Bool in
-                s.requests += 1
-                return s.requests > maxRequests
-            }
-            if over {
+            if state.current.requests >= maxRequests {
                 close(client)
                 stop()
                 return
@@ -114,8 +116,9 @@ public final class FaultProxy: @unchecked Sendable {
         stop()
     }
 
-    private func decide(requestLine: String) -> Fault? {
+    private func decide(requestLine: String, reused: Bool) -> Fault? {
         state.withLock { s -> Fault? in
+            s.requests += 1
             if let match = s.plan.match, !requestLine.contains(match) { return nil }
             guard !s.plan.faults.isEmpty else { return nil }
             // SplitMix64: reproducible for a given seed.
@@ -127,6 +130,7 @@ public final class FaultProxy: @unchecked Sendable {
             let unit = Double(z >> 11) / Double(1 << 53)
             guard unit < s.plan.rate else { return nil }
             let fault = s.plan.faults[Int(z % UInt64(s.plan.faults.count))]
+            if fault == .resetOnReuse && !reused { return nil }
             s.injected[fault, default: 0] += 1
             return fault
         }
@@ -136,45 +140,84 @@ public final class FaultProxy: @unchecked Sendable {
         defer { close(client) }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        guard let (head, body) = readRequest(client) else { return }
+        var served = 0
+        while let (head, body) = readRequest(client) {
+            guard serve(client, head: head, body: body, reused: served > 0) else { return }
+            served += 1
+            if state.current.stopped { return }
+        }
+    }
+
+    /// Answers one request; false when the connection must close.
+    private func serve(_ client: Int32, head: String, body: [UInt8], reused: Bool) -> Bool {
         let lines = head.components(separatedBy: "\r\n")
         let requestLine = lines.first ?? ""
-        let fault = decide(requestLine: requestLine)
+        guard state.current.requests < maxRequests else {
+            stop()
+            return false
+        }
+        let fault = decide(requestLine: requestLine, reused: reused)
         switch fault {
         case .internalError?:
             respond(client, status: "500 Internal Server Error", code: "InternalError", extra: "")
-            return
+            return true
         case .slowDown?:
             respond(client, status: "503 Slow Down", code: "SlowDown", extra: "")
-            return
+            return true
         case .throttled?:
             respond(client, status: "429 Too Many Requests", code: "Throttling", extra: "Retry-After: 1\r\n")
-            return
+            return true
         case .reset?:
             resetConnection(client)
-            return
+            return false
+        case .resetOnReuse?:
+            resetConnection(client)
+            return false
         case .slow?:
             Thread.sleep(forTimeInterval: 1.5)
         default:
             break
         }
-        // Forward with Connection: close, so the upstream response ends at EOF.
+        // Upstream gets Connection: close, so its response ends at EOF.
         var forwarded = lines.filter { !$0.lowercased().hasPrefix("connection:") && !$0.isEmpty }
         forwarded.append("Connection: close")
         var request = Array((forwarded.joined(separator: "\r\n") + "\r\n\r\n").utf8)
         request += body
         guard let response = exchange(request) else {
             resetConnection(client)
-            return
+            return false
         }
         if fault == .truncatedResponse, let headEnd = FaultProxy.find(Array("\r\n\r\n".utf8), in: response),
            response.count - (headEnd + 4) > 16 {
             let cut = headEnd + 4 + (response.count - headEnd - 4) / 2
             writeAll(client, Array(response[0..<cut]))
             resetConnection(client)
-            return
+            return false
         }
-        writeAll(client, response)
+        let (framed, keepAlive) = FaultProxy.reframe(response, isHead: requestLine.hasPrefix("HEAD "))
+        writeAll(client, framed)
+        return keepAlive
+    }
+
+    /// The upstream response with its Connection header set for the client: keep-alive when the
+    /// response's length is known from its head, otherwise close (the body then ends at EOF).
+    static func reframe(_ response: [UInt8], isHead: Bool) -> ([UInt8], Bool) {
+        guard let headEnd = find(Array("\r\n\r\n".utf8), in: response) else { return (response, false) }
+        let lines = String(decoding: response[0..<headEnd], as: UTF8.self).components(separatedBy: "\r\n")
+        let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let bodyLength = response.count - headEnd - 4
+        let declared = lines.first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
+        let chunked = lines.contains { $0.lowercased().hasPrefix("transfer-encoding:") }
+        let bodyless = isHead || status == 204 || status == 304
+        var kept = lines.filter { !$0.lowercased().hasPrefix("connection:") }
+        var keepAlive = !chunked && (bodyless || declared == bodyLength)
+        if !chunked && declared == nil && !bodyless {
+            kept.append("Content-Length: \(bodyLength)")
+            keepAlive = true
+        }
+        kept.append(keepAlive ? "Connection: keep-alive" : "Connection: close")
+        return (Array((kept.joined(separator: "\r\n") + "\r\n\r\n").utf8) + response[(headEnd + 4)...], keepAlive)
     }
 
     private func exchange(_ request: [UInt8]) -> [UInt8]? {
@@ -222,7 +265,7 @@ public final class FaultProxy: @unchecked Sendable {
 
     private func respond(_ fd: Int32, status: String, code: String, extra: String) {
         let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>\(code)</Code><Message>injected by drkit's fault proxy</Message></Error>"
-        let text = "HTTP/1.1 \(status)\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\n\(extra)Connection: close\r\n\r\n\(body)"
+        let text = "HTTP/1.1 \(status)\r\nContent-Type: application/xml\r\nContent-Length: \(body.utf8.count)\r\n\(extra)Connection: keep-alive\r\n\r\n\(body)"
         writeAll(fd, Array(text.utf8))
     }
 

@@ -132,6 +132,36 @@ final class S3Tests: DRKitTestCase {
         XCTAssertTrue(try directStore().incompleteWrites().isEmpty, "no multipart upload left open")
     }
 
+    /// Real S3 closes idle keep-alive connections; a PUT sent on one dies before any answer. curl then
+    /// resends it on a new connection, which needs the body rewound.
+    func testUploadsSurviveResetsOfReusedConnections() throws {
+        let source = try newDatabase("drkit_s3_reuse", sql: """
+            CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 5000) g;
+            """)
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 1.0, faults: [.resetOnReuse], match: "PUT "))
+        defer { proxy.stop() }
+        let backup = try drkit(["backup", "--db", try conninfo(source), "--repo", s3Repo, "--key-file", keyFile, "--json"],
+                               endpoint: proxy.endpoint, extraEnv: ["AWS_MAX_ATTEMPTS": "2"])
+        XCTAssertEqual(backup.status, 0, backup.stderr)
+        XCTAssertGreaterThanOrEqual(proxy.injected[.resetOnReuse] ?? 0, 2, "PUTs on reused connections were reset: \(proxy.injected)")
+        XCTAssertEqual(try drkit(["verify", "latest", "--repo", s3Repo, "--key-file", keyFile]).status, 0)
+        let target = scratchName("drkit_s3_reuse_rt")
+        let restore = try drkit(["restore", "latest", "--repo", s3Repo, "--key-file", keyFile, "--target", try conninfo(target)])
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        try assertSameDatabase(source, target)
+    }
+
+    func testStoreWritesSurviveResetsOfReusedConnections() throws {
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 1.0, faults: [.resetOnReuse], match: "PUT "))
+        defer { proxy.stop() }
+        var config = try S3Configuration.resolve(url: s3Repo, environment: s3.environment(endpoint: proxy.endpoint))
+        config.retry = RetryPolicy(maxAttempts: 1)  // curl's own resend must do it, not a retry of ours
+        let store = S3Store(configuration: config)
+        for n in 0..<6 { try store.put(key: "reuse/\(n)", bytes: Array("object \(n)".utf8)) }
+        XCTAssertGreaterThanOrEqual(proxy.injected[.resetOnReuse] ?? 0, 5, "\(proxy.injected)")
+        for n in 0..<6 { XCTAssertEqual(try directStore().get(key: "reuse/\(n)"), Array("object \(n)".utf8)) }
+    }
+
     func testFaultsThatNeverClearFailCleanlyAndAbortUploads() throws {
         let source = try multipartDatabase()
         let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 1.0, faults: [.internalError, .slowDown], match: "partNumber="))
@@ -149,9 +179,9 @@ final class S3Tests: DRKitTestCase {
     func testRepoCleanRemovesIncompleteBackupsAndUploads() throws {
         let store = try directStore()
         // An interrupted backup from two days ago: objects but no manifest; and an upload never completed.
-        let oldId = Repository.newBackupId(now: Date().addingTimeInterval(-2 * 86400))
+        let oldId = BackupId.make(startedAt: Date().addingTimeInterval(-2 * 86400))
         try store.put(key: "\(oldId)/data/00000.0000.copy.gz.enc", bytes: [1, 2, 3])
-        let recentId = Repository.newBackupId()
+        let recentId = BackupId.make()
         try store.put(key: "\(recentId)/data/00000.0000.copy.gz.enc", bytes: [4])
         var config = store.configuration
         config.partSize = 5 << 20

@@ -19,6 +19,10 @@ CURLcode drkit_curl_set_headers(CURL *handle, struct curl_slist *headers);
 CURLcode drkit_curl_set_write_callback(CURL *handle, drkit_curl_data_callback callback, void *context);
 CURLcode drkit_curl_set_header_callback(CURL *handle, drkit_curl_data_callback callback, void *context);
 CURLcode drkit_curl_set_read_callback(CURL *handle, drkit_curl_data_callback callback, void *context);
+/* Lets curl rewind an upload body when it resends a request on a new connection (a reused one
+   died before answering); offset is from the start of the body (origin is always SEEK_SET). */
+typedef int (*drkit_curl_seek_callback)(void *context, curl_off_t offset, int origin);
+CURLcode drkit_curl_set_seek_callback(CURL *handle, drkit_curl_seek_callback callback, void *context);
 long drkit_curl_response_code(CURL *handle);
 
 #endif

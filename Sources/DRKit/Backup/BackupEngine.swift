@@ -49,7 +49,7 @@ public final class BackupEngine {
 
     public func run() throws -> BackupResult {
         let startedAt = Date()
-        let backupId = Repository.newBackupId(now: startedAt)
+        let backupId = BackupId.make(startedAt: startedAt)
         let redacted = (try? ConnectionOptions(options.conninfo).redacted) ?? "the database"
 
         let coordinator: Connection

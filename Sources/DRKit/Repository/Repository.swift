@@ -56,14 +56,6 @@ public final class Repository: @unchecked Sendable {
         }
     }
 
-    public static func newBackupId(now: Date = Date()) -> String {
-        Timestamps.compact(now) + "-" + SecureRandom.hex(3)
-    }
-
-    static func isBackupId(_ text: String) -> Bool {
-        text.range(of: #"^\d{8}T\d{6}Z-[0-9a-f]{6}$"#, options: .regularExpression) != nil
-    }
-
     /// Completed backups (those with a manifest), newest first. Folders without a manifest are
     /// interrupted or in-progress backups and are not listed.
     public func backups() throws -> [ManifestFile] {
@@ -73,10 +65,10 @@ public final class Repository: @unchecked Sendable {
         }
         let ids = objects.compactMap { info -> String? in
             let parts = info.key.split(separator: "/")
-            guard parts.count == 2, parts[1] == ManifestFile.objectName, Repository.isBackupId(String(parts[0])) else { return nil }
+            guard parts.count == 2, parts[1] == ManifestFile.objectName, BackupId.isValid(String(parts[0])) else { return nil }
             return String(parts[0])
         }
-        return try ids.sorted(by: >).map { try manifestFile(id: $0) }
+        return try ids.map { try manifestFile(id: $0) }.sorted { BackupId.newestFirst($0.summary, $1.summary) }
     }
 
     public func manifestFile(id: String) throws -> ManifestFile {

@@ -26,24 +26,19 @@ public enum RepositoryCleaner {
         public var executed: Bool
     }
 
-    /// Backup ids start with their UTC start time; the age of an incomplete backup is taken from it.
-    static func startTime(of backupId: String) -> Date? {
-        Timestamps.parseCompact(String(backupId.prefix(16)))
-    }
-
     public static func plan(_ repository: Repository, grace: TimeInterval, now: Date = Date()) throws -> Plan {
         let objects: [ObjectInfo]
         do { objects = try repository.store.list(prefix: "") } catch { throw DRKitError.wrap(error, "listing \(repository.store.location)") }
         var byBackup: [String: [ObjectInfo]] = [:]
         for object in objects {
             let id = String(object.key.prefix { $0 != "/" })
-            guard Repository.isBackupId(id) else { continue }
+            guard BackupId.isValid(id) else { continue }
             byBackup[id, default: []].append(object)
         }
         var tooRecent = 0
         var folders: [Plan.Folder] = []
         for (id, items) in byBackup.sorted(by: { $0.key < $1.key }) where !items.contains(where: { $0.key == "\(id)/\(ManifestFile.objectName)" }) {
-            let age = now.timeIntervalSince(startTime(of: id) ?? now)
+            let age = now.timeIntervalSince(BackupId.startTime(of: id) ?? now)
             if age < grace { tooRecent += 1; continue }
             folders.append(.init(backupId: id, objects: items.count, bytes: items.reduce(0) { $0 + $1.size }, ageSeconds: age))
         }

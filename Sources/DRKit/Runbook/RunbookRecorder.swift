@@ -29,7 +29,7 @@ public final class RunbookRecorder {
     public private(set) var steps: [StepEvidence] = []
 
     public init(checklist: String, operatorName: String, audit: AuditStore, console: Console = .shared) {
-        self.runId = Repository.newBackupId().replacingOccurrences(of: "Z-", with: "Z-run-")
+        self.runId = BackupId.make().replacingOccurrences(of: "Z-", with: "Z-run-")
         self.checklist = checklist
         self.operatorName = operatorName
         self.audit = audit

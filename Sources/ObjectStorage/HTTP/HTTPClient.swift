@@ -95,6 +95,7 @@ public final class HTTPClient: @unchecked Sendable {
             drkit_curl_set_long(handle, CURLOPT_UPLOAD, 1)
             drkit_curl_set_offset(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(body.count))
             drkit_curl_set_read_callback(handle, readCallback, pointer)
+            drkit_curl_set_seek_callback(handle, seekCallback, pointer)
         }
         let start = Date()
         let result = curl_easy_perform(handle)
@@ -114,7 +115,7 @@ public final class HTTPClient: @unchecked Sendable {
 
     static let retryable: Set<CURLcode> = [
         CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR, CURLE_RECV_ERROR,
-        CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_SSL_CONNECT_ERROR,
+        CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_SEND_FAIL_REWIND, CURLE_HTTP2, CURLE_HTTP2_STREAM, CURLE_SSL_CONNECT_ERROR,
     ]
 }
 
@@ -177,4 +178,14 @@ private let readCallback: drkit_curl_data_callback = { buffer, size, count, cont
     }
     transfer.bodyOffset += n
     return n
+}
+
+/// curl resends a request on a fresh connection when a reused one dies before any answer; without a
+/// way to rewind the body it gives up with CURLE_SEND_FAIL_REWIND instead.
+private let seekCallback: drkit_curl_seek_callback = { context, offset, origin in
+    guard let context, origin == SEEK_SET else { return Int32(CURL_SEEKFUNC_CANTSEEK) }
+    let transfer = Unmanaged<TransferContext>.fromOpaque(context).takeUnretainedValue()
+    guard let body = transfer.body, offset >= 0, offset <= body.count else { return Int32(CURL_SEEKFUNC_FAIL) }
+    transfer.bodyOffset = Int(offset)
+    return Int32(CURL_SEEKFUNC_OK)
 }
