@@ -23,19 +23,21 @@ let package = Package(
         // Typed wrappers for C APIs Swift cannot call directly (macros, variadics).
         .target(name: "CShims", dependencies: ["CZlib", "CCurl"]),
 
+        // Bytes, hashes, ciphers, random, locks, timestamps: the bottom layer, and OpenSSL's only owner.
+        .target(name: "Common", dependencies: ["COpenSSL"]),
         .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
-        .target(name: "Archive", dependencies: ["COpenSSL", "CZlib", "CLibDeflate", "CShims"]),
-        .target(name: "ObjectStorage", dependencies: ["Archive", "CCurl", "CShims", "COpenSSL"]),
-        .target(name: "DRKit", dependencies: ["PostgresClient", "Archive", "ObjectStorage", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Archive", dependencies: ["Common", "CZlib", "CLibDeflate", "CShims"]),
+        .target(name: "ObjectStorage", dependencies: ["Common", "CCurl", "CShims"]),
+        .target(name: "DRKit", dependencies: ["Common", "PostgresClient", "Archive", "ObjectStorage", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "drkit", dependencies: [
-            "DRKit",
+            "DRKit", "Common", "Archive",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .target(name: "TestSupport", dependencies: ["DRKit", "PostgresClient"]),
+        .target(name: "TestSupport", dependencies: ["Common", "PostgresClient"]),
 
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive"], resources: [.copy("Vectors")]),
-        .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage", "Archive", "TestSupport"], resources: [.copy("Vectors")]),
-        .testTarget(name: "DRKitTests", dependencies: ["DRKit", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "Common"], resources: [.copy("Vectors")]),
+        .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage", "Common", "TestSupport"], resources: [.copy("Vectors")]),
+        .testTarget(name: "DRKitTests", dependencies: ["DRKit", "Common", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,3 +1,4 @@
+import Common
 internal import CZlib
 internal import CShims
 internal import CLibDeflate

@@ -1,3 +1,4 @@
+import Common
 import Foundation
 
 /// Where the key-encryption key (KEK) comes from. It never leaves memory and is never printed.

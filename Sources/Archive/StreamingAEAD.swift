@@ -1,3 +1,4 @@
+import Common
 /// Streaming authenticated encryption of one object (the construction age and Tink use):
 ///
 ///     header  = "DRKITSE1" | segment size (u32 BE) | reserved (u32, 0) | salt (32 bytes)

@@ -1,5 +1,5 @@
 import Foundation
-import Archive
+import Common
 
 /// A repository in a local directory. Objects are written to a hidden temporary file beside the
 /// target and renamed into place after fsync, so a crash never leaves a partial object under its key.

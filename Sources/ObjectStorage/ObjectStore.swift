@@ -1,4 +1,4 @@
-import Archive
+import Common
 
 /// Metadata of one stored object.
 public struct ObjectInfo: Equatable, Sendable {

@@ -1,6 +1,6 @@
 import Foundation
 import PostgresClient
-import Archive
+import Common
 
 /// What must be equal between a source database and its restore.
 public enum DatabaseFingerprint {

@@ -1,5 +1,5 @@
 import Foundation
-import Archive
+import Common
 
 /// An HTTP proxy on 127.0.0.1 in front of the test S3 server that injects faults at a set rate.
 /// Client connections are kept alive (as a real S3 endpoint does), so a client reuses them and meets

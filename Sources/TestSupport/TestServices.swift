@@ -1,6 +1,6 @@
 import Foundation
 import PostgresClient
-import Archive
+import Common
 
 /// The services integration tests need, as started by `scripts/test.sh`. A missing service is an
 /// error, never a reason to skip.

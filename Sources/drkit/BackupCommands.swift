@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Archive
+import Common
 import DRKit
 
 struct Backup: ParsableCommand {

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import Archive
+import Common
 
 final class CryptoTests: XCTestCase {
     struct HKDFVector: Decodable {

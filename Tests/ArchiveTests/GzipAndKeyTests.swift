@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 @testable import Archive
+import Common
 
 final class GzipTests: XCTestCase {
     func testRoundTripAndConcatenatedMembers() throws {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Archive
+import Common
 
 final class StreamingAEADTests: XCTestCase {
     let key = SecureRandom.bytes(32)

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Archive
+import Common
 @testable import DRKit
 
 final class BackupIdTests: XCTestCase {

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import TestSupport
 @testable import DRKit
+import Common
 
 /// `drkit drill` end to end on real PostgreSQL and the signature-checking S3 server.
 final class DrillTests: DRKitTestCase {

@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import TestSupport
 @testable import DRKit
+import Common
 
 /// verify and parity on real PostgreSQL: they pass on good data and name what is wrong otherwise.
 final class VerifyTests: DRKitTestCase {

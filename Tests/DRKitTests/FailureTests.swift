@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import TestSupport
 @testable import DRKit
+import Common
 
 /// Bad input gives one clear error line, the documented exit code, and never a partial restore
 /// reported as success.

@@ -1,5 +1,6 @@
 import XCTest
 @testable import DRKit
+import Common
 
 final class RestoreSchedulerTests: XCTestCase {
     /// Runs the scheduler with `workers` simulated workers, completing the oldest running task first,

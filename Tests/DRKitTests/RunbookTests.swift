@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import TestSupport
 @testable import DRKit
+import Common
 
 /// The runbook engine on real processes, files and PostgreSQL: gates, audit trails, env checks.
 final class GateTests: DRKitTestCase {

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Archive
+import Common
 import ObjectStorage
 import TestSupport
 @testable import DRKit

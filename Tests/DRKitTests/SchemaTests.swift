@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import TestSupport
 @testable import DRKit
+import Common
 
 final class SchemaNormalizationTests: XCTestCase {
     func testRunVaryingLinesAreDroppedAndBodiesKept() {

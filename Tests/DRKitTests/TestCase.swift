@@ -2,6 +2,7 @@ import XCTest
 import Foundation
 import TestSupport
 @testable import DRKit
+import Common
 
 /// Shared helpers: a temporary repository and key per test, and CLI runs.
 class DRKitTestCase: XCTestCase {

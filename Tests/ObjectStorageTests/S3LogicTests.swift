@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import Archive
+import Common
 import TestSupport
 @testable import ObjectStorage
 

@@ -1,6 +1,6 @@
 import XCTest
 import Foundation
-import Archive
+import Common
 @testable import ObjectStorage
 
 /// AWS's published Signature V4 suite, plus S3's own signing rules.

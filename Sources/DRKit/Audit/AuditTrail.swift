@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 import PostgresClient
 
 /// One recorded step of a runbook execution (gate or drill).

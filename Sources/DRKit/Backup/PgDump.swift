@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 import PostgresClient
 
 /// Runs `pg_dump` for DDL only, as DESIGN.md allows: drkit never generates DDL itself.

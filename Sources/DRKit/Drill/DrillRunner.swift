@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 import PostgresClient
 
 /// One measured phase of a drill.

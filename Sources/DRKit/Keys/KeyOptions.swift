@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 
 /// How the operator supplied the key-encryption key. Resolved lazily so that commands that do not
 /// need it (list) never read it.

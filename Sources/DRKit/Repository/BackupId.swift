@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 
 /// Backup ids name a backup's folder: the UTC start time to the millisecond, then six random hex
 /// digits, e.g. `20261130T193512345Z-a1b2c3`. Ids written before milliseconds were added have whole

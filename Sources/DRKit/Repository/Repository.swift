@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 import ObjectStorage
 
 /// A backup repository: a store plus the layout `<backup-id>/manifest.json`, `<backup-id>/...objects`.

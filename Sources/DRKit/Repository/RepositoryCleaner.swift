@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 import ObjectStorage
 
 /// `drkit repo clean`: finds what interrupted backups left behind (folders without a manifest,

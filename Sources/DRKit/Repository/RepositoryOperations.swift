@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 import ObjectStorage
 
 /// `drkit cat`: one object, authenticated and decrypted, as the plain gzip stream it holds.

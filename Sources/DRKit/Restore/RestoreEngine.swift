@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 import ObjectStorage
 import PostgresClient
 

@@ -1,5 +1,6 @@
 import PostgresClient
 import Archive
+import Common
 
 /// Chooses and prepares the database a restore writes into, enforcing the safety rules:
 /// never into a database with user tables unless `clean`, never into the backup's own source.

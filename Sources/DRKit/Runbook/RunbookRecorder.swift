@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 
 /// One step as the evidence shows it.
 public struct StepEvidence: Codable, Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 import PostgresClient
 
 /// What one step found: whether it passed, the figure it measured, the rule it was held to, and its

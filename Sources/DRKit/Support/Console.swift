@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 
 /// Where drkit writes human-facing output. Results go to stdout; progress and notes go to stderr
 /// so that `--json` output and `drkit cat` stay clean.

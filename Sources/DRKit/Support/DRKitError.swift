@@ -1,4 +1,5 @@
 import Archive
+import Common
 import ObjectStorage
 import PostgresClient
 

@@ -1,4 +1,5 @@
 import Archive
+import Common
 import ObjectStorage
 
 /// Writes one backup object: plain bytes → gzip → (AES-256-GCM stream) → SHA-256 → store.

@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 
 /// A set of threads pulling items from one queue. The first error stops the others from taking
 /// new items and is rethrown by `run`. Blocking libpq and file I/O run well on plain threads.

@@ -1,5 +1,6 @@
 import Foundation
 import Archive
+import Common
 import ObjectStorage
 
 public struct VerifyReport: Codable, Sendable {

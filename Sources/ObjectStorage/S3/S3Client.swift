@@ -1,6 +1,5 @@
 import Foundation
-import Archive
-internal import COpenSSL
+import Common
 
 /// An S3 error response or a failure after retries, with what the operator needs to act on it.
 struct S3Failure {
@@ -265,28 +264,5 @@ final class S3Client: @unchecked Sendable {
             }
         } while keyMarker != nil
         return out
-    }
-}
-
-enum MD5 {
-    static func base64(_ bytes: [UInt8]) -> String {
-        var digest = [UInt8](repeating: 0, count: 16)
-        var length: UInt32 = 0
-        let context = EVP_MD_CTX_new()
-        EVP_DigestInit_ex(context, EVP_md5(), nil)
-        bytes.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, $0.count) }
-        EVP_DigestFinal_ex(context, &digest, &length)
-        EVP_MD_CTX_free(context)
-        return Data(digest).base64EncodedString()
-    }
-}
-
-enum HTTPDate {
-    static func parse(_ text: String) -> Date? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return f.date(from: text)
     }
 }

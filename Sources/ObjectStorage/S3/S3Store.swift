@@ -1,5 +1,5 @@
 import Foundation
-import Archive
+import Common
 
 /// A repository in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, R2, moto), under a key prefix.
 public final class S3Store: ObjectStore, @unchecked Sendable {

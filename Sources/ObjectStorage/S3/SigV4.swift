@@ -1,5 +1,5 @@
 import Foundation
-import Archive
+import Common
 
 public struct AWSCredentials: Sendable, Equatable {
     public var accessKeyId: String
