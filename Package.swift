@@ -18,6 +18,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Compression only: whole-block gzip members, ~2.5x zlib's speed at a smaller size (docs/ARCHITECTURE.md).
         .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        // Second codec: zstd frames, streamed (Debian libzstd-dev).
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // Typed wrappers for C APIs Swift cannot call directly (macros, variadics).
@@ -26,7 +28,7 @@ let package = Package(
         // Bytes, hashes, ciphers, random, locks, timestamps: the bottom layer, and OpenSSL's only owner.
         .target(name: "Common", dependencies: ["COpenSSL"]),
         .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
-        .target(name: "Archive", dependencies: ["Common", "CZlib", "CLibDeflate", "CShims"]),
+        .target(name: "Archive", dependencies: ["Common", "CZlib", "CLibDeflate", "CZstd", "CShims"]),
         .target(name: "ObjectStorage", dependencies: ["Common", "CCurl", "CShims"]),
         .target(name: "DRKit", dependencies: ["Common", "PostgresClient", "Archive", "ObjectStorage", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "drkit", dependencies: [

@@ -21,15 +21,15 @@ struct Backup: ParsableCommand {
     var noEncrypt = false
     @Option(name: .long, help: "Parallel worker connections.")
     var jobs = 2
-    @Option(name: .long, help: "gzip level, 0-9.")
-    var compressLevel = 6
+    @Option(name: .long, help: ArgumentHelp("Compression: gzip[:1-9], zstd[:1-19] or none (default \(Codec.default)).", valueName: "codec[:level]"))
+    var compress = Codec.default.description
     @Option(name: .long, help: ArgumentHelp("Split tables larger than this many MiB into several objects.", valueName: "MiB"))
     var splitSize = 64
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
         try validateJobs(jobs)
-        guard (0...9).contains(compressLevel) else { throw ValidationError("--compress-level must be between 0 and 9") }
+        do { _ = try Codec.parse(compress) } catch { throw ValidationError("--compress: \(error)") }
         guard splitSize >= 1 else { throw ValidationError("--split-size must be at least 1 MiB") }
     }
 
@@ -46,7 +46,7 @@ struct Backup: ParsableCommand {
             let repo = try repository.open(create: true)
             var options = BackupOptions(conninfo: db, key: key)
             options.jobs = jobs
-            options.compressLevel = compressLevel
+            options.codec = try Codec.parse(compress)
             options.splitBytes = Int64(splitSize) << 20
             options.showProgress = !output.quiet && !output.json
             let result = try BackupEngine(options: options, repository: repo).run()
@@ -215,15 +215,18 @@ struct RestoreReport: Encodable {
 
 struct Cat: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Decrypt one object of a backup to stdout (a plain gzip stream): the manual escape hatch.",
+        abstract: "Decrypt one object of a backup to stdout, still compressed: the manual escape hatch.",
         discussion: """
-            Example: drkit cat latest schema/pre-data.sql.gz.enc --repo /backups --key-file k | gunzip | psql newdb. \
+            The output is the object's codec stream: zstd for .zst names (zstd -dc), gzip for .gz (gunzip -c), \
+            plain text for backups taken with --compress none. It stops with a non-zero exit at the first segment \
+            that fails authentication, so use set -o pipefail. Example: set -o pipefail; drkit cat latest \
+            schema/pre-data.sql.zst.enc --repo /backups --key-file k | zstd -dc | psql newdb. \
             Object names are listed in docs/FORMAT.md; `ls <repo>/<backup-id>/data` shows them for a local repository.
             """)
 
     @Argument(help: "Backup id (or unique prefix), or `latest`.")
     var backup: String
-    @Argument(help: "Object name inside the backup, e.g. data/00000.0000.copy.gz.enc")
+    @Argument(help: "Object name inside the backup, e.g. data/00000.0000.copy.zst.enc")
     var object: String
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var keys: KeyFlags

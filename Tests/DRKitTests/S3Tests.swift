@@ -108,7 +108,7 @@ final class S3Tests: DRKitTestCase {
         XCTAssertEqual(try aws(["s3", "cp", local.path, "s3://\(s3.bucket)/\(prefix)/\(largest.key)"]).status, 0)
 
         let object = String(largest.key.dropFirst(id.count + 1))
-        let cat = try Command.run("/bin/sh", ["-c", "'\(TestServices.drkitExecutable)' cat \(id) \(object) --repo '\(s3Repo)' --key-file '\(keyFile)' | gzip -dc | wc -l"],
+        let cat = try Command.run("/bin/sh", ["-c", "'\(TestServices.drkitExecutable)' cat \(id) \(object) --repo '\(s3Repo)' --key-file '\(keyFile)' | zstd -dc | wc -l"],
                                   environment: s3.environment())
         XCTAssertEqual(cat.status, 0, cat.stderr)
         XCTAssertEqual(cat.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "160000")
@@ -181,12 +181,12 @@ final class S3Tests: DRKitTestCase {
         let store = try directStore()
         // An interrupted backup from two days ago: objects but no manifest; and an upload never completed.
         let oldId = BackupId.make(startedAt: Date().addingTimeInterval(-2 * 86400))
-        try store.put(key: "\(oldId)/data/00000.0000.copy.gz.enc", bytes: [1, 2, 3])
+        try store.put(key: "\(oldId)/data/00000.0000.copy.zst.enc", bytes: [1, 2, 3])
         let recentId = BackupId.make()
-        try store.put(key: "\(recentId)/data/00000.0000.copy.gz.enc", bytes: [4])
+        try store.put(key: "\(recentId)/data/00000.0000.copy.zst.enc", bytes: [4])
         var config = store.configuration
         config.partSize = 5 << 20
-        let writer = try S3Store(configuration: config).makeWriter(key: "\(oldId)/data/00001.0000.copy.gz.enc")
+        let writer = try S3Store(configuration: config).makeWriter(key: "\(oldId)/data/00001.0000.copy.zst.enc")
         try writer.write(SecureRandom.bytes(6 << 20))  // first part sent, upload left open
         XCTAssertEqual(try store.incompleteWrites().count, 1)
 

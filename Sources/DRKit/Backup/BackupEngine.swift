@@ -7,7 +7,7 @@ import PostgresClient
 public struct BackupOptions: Sendable {
     public var conninfo: String
     public var jobs: Int = 2
-    public var compressLevel: Int = 6
+    public var codec: Codec = .default
     /// Tables larger than this (heap bytes) are split into several objects.
     public var splitBytes: Int64 = 64 << 20
     /// nil: no encryption (the CLI only allows that with an explicit `--no-encrypt`).
@@ -123,10 +123,10 @@ public final class BackupEngine {
         Thread {
             defer { ddlDone.leave() }
             for case .ddl(let section) in tasks where !queue.failed {
-                let name = ObjectWriterPipeline.objectName("schema/\(section).sql", encrypted: encrypted)
+                let name = ObjectWriterPipeline.objectName("schema/\(section).sql", codec: self.options.codec, encrypted: encrypted)
                 do {
                     let pipeline = try ObjectWriterPipeline(repository: self.repository, backupId: backupId, name: name,
-                                                            compressLevel: self.options.compressLevel, dataKey: dataKey)
+                                                            codec: self.options.codec, dataKey: dataKey)
                     do {
                         try pgDump.run(arguments: ["--schema-only", "--section=\(section)", "--snapshot=\(snapshot.id)"],
                                        conninfo: self.options.conninfo) { try pipeline.write($0) }
@@ -159,8 +159,8 @@ public final class BackupEngine {
                     let table = catalog.tables[chunk.tableIndex]
                     let base = String(format: "data/%05d.%04d.copy", chunk.tableIndex, chunk.chunkIndex)
                     let pipeline = try ObjectWriterPipeline(repository: self.repository, backupId: backupId,
-                                                            name: ObjectWriterPipeline.objectName(base, encrypted: encrypted),
-                                                            compressLevel: self.options.compressLevel, dataKey: dataKey)
+                                                            name: ObjectWriterPipeline.objectName(base, codec: self.options.codec, encrypted: encrypted),
+                                                            codec: self.options.codec, dataKey: dataKey)
                     do {
                         var pendingBytes: Int64 = 0, pendingRows: Int64 = 0
                         try worker.copyOut(BackupPlanner.copyStatement(table, chunk)) { row in
@@ -208,7 +208,7 @@ public final class BackupEngine {
         let manifest = BackupManifest(
             backupId: backupId, toolVersion: DRKitVersion.current, source: snapshot.source, snapshotTime: snapshot.time,
             startedAt: startedAt, finishedAt: finishedAt,
-            compression: .init(algorithm: "gzip", level: options.compressLevel), preData: preData, postData: postData,
+            compression: .init(algorithm: options.codec.algorithm.rawValue, level: options.codec.level), preData: preData, postData: postData,
             tables: tables, sequences: sequences,
             materializedViews: catalog.materializedViews.map { MaterializedViewRecord(schema: $0.schema, name: $0.name, populated: $0.populated) })
         let objects = manifest.allObjects

@@ -72,9 +72,10 @@ public final class RestoreEngine {
         let dataKey = try options.keys.dataKey(for: file)
         let manifest: BackupManifest
         do { manifest = try file.open(dataKey: dataKey) } catch { throw DRKitError.wrap(error, "manifest of \(backupId)") }
-        let preData = try readScript(manifest.preData, backupId: backupId, dataKey: dataKey)
+        let objects = try BackupObjects(repository: repository, backupId: backupId, dataKey: dataKey, manifest: manifest)
+        let preData = try readScript(manifest.preData, from: objects)
             .without(owners: options.noOwner, privileges: options.noPrivileges)
-        let postData = try readScript(manifest.postData, backupId: backupId, dataKey: dataKey)
+        let postData = try readScript(manifest.postData, from: objects)
             .without(owners: options.noOwner, privileges: options.noPrivileges)
 
         var target = try RestoreTarget(conninfo: options.targetConninfo)
@@ -87,7 +88,7 @@ public final class RestoreEngine {
             do { try main.execute(preData.sql) } catch { throw DRKitError.wrap(error, "pre-data DDL") }
             endPhase("pre-data")
 
-            try loadDataAndBuildIndexes(manifest, backupId: backupId, dataKey: dataKey, postData: postData,
+            try loadDataAndBuildIndexes(manifest, from: objects, postData: postData,
                                         target: target, settings: settings)
             endPhase("data+indexes")
 
@@ -124,16 +125,15 @@ public final class RestoreEngine {
         }
     }
 
-    private func readScript(_ record: ObjectRecord, backupId: String, dataKey: [UInt8]?) throws -> DDLScript {
+    private func readScript(_ record: ObjectRecord, from objects: BackupObjects) throws -> DDLScript {
         let buffer = BufferSink()
-        _ = try ObjectReaderPipeline.read(record, backupId: backupId, repository: repository, dataKey: dataKey,
-                                         isCopyData: false, destination: buffer)
+        _ = try objects.read(record, isCopyData: false, destination: buffer)
         return DDLScript(String(decoding: buffer.bytes, as: UTF8.self))
     }
 
     /// Loads every data object and builds indexes, constraints and statistics in one scheduled pass
     /// (`RestoreScheduler`): each table's indexes start when its own data is in.
-    private func loadDataAndBuildIndexes(_ manifest: BackupManifest, backupId: String, dataKey: [UInt8]?, postData: DDLScript,
+    private func loadDataAndBuildIndexes(_ manifest: BackupManifest, from backupObjects: BackupObjects, postData: DDLScript,
                                          target: RestoreTarget, settings: String) throws {
         let objects: [(table: TableRecord, record: ObjectRecord)] = manifest.tables.flatMap { table in table.objects.map { (table, $0) } }
         let key = { (t: TableRecord) in "\(t.schema).\(t.name)" }
@@ -143,7 +143,7 @@ public final class RestoreEngine {
             entries: parallelEntries.map { (DDLScript.table(of: $0), $0.type == "INDEX") },
             analyze: manifest.tables.map(key))
         let tablesByKey = Dictionary(manifest.tables.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
-        let progress = ProgressReporter(label: "restore \(backupId)", totalBytes: objects.reduce(0) { $0 + $1.record.plainBytes },
+        let progress = ProgressReporter(label: "restore \(backupObjects.backupId)", totalBytes: objects.reduce(0) { $0 + $1.record.plainBytes },
                                         totalObjects: objects.count)
         if options.showProgress { progress.start(console: console) }
         defer { progress.stop(console: console) }
@@ -168,7 +168,7 @@ public final class RestoreEngine {
                 do {
                     switch work {
                     case .data(_, let index):
-                        try self.load(objects[index].table, objects[index].record, backupId: backupId, dataKey: dataKey,
+                        try self.load(objects[index].table, objects[index].record, from: backupObjects,
                                       on: connection, progress: progress, stop: stop)
                     case .ddl(_, let index):
                         do { try connection.execute(parallelEntries[index].sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
@@ -205,7 +205,7 @@ public final class RestoreEngine {
         }
     }
 
-    private func load(_ table: TableRecord, _ record: ObjectRecord, backupId: String, dataKey: [UInt8]?,
+    private func load(_ table: TableRecord, _ record: ObjectRecord, from objects: BackupObjects,
                       on connection: Connection, progress: ProgressReporter, stop: @escaping () -> Bool) throws {
         let relation = Connection.qualified(table.schema, table.name)
         let columns = table.columns.isEmpty ? "" : " (" + table.columns.map(Connection.quoteIdentifier).joined(separator: ", ") + ")"
@@ -215,7 +215,7 @@ public final class RestoreEngine {
         }
         let sink = CopyInSink(copy: copy, progress: progress, stop: stop)
         do {
-            _ = try ObjectReaderPipeline.read(record, backupId: backupId, repository: repository, dataKey: dataKey, destination: sink)
+            _ = try objects.read(record, destination: sink)
             try sink.flushProgress()
             try copy.finish()
             progress.add(bytes: 0, rows: record.rows)

@@ -2,16 +2,16 @@ import Archive
 import Common
 import ObjectStorage
 
-/// Writes one backup object: plain bytes → gzip → (AES-256-GCM stream) → SHA-256 → store.
+/// Writes one backup object: plain bytes → codec → (AES-256-GCM stream) → SHA-256 → store.
 final class ObjectWriterPipeline {
     let name: String
     private let storeWriter: ObjectWriter
     private let hasher: HashingSink
-    private let compressor: GzipCompressor
+    private let compressor: ByteSink
     private(set) var plainBytes: Int64 = 0
     private(set) var rows: Int64 = 0
 
-    init(repository: Repository, backupId: String, name: String, compressLevel: Int, dataKey: [UInt8]?) throws {
+    init(repository: Repository, backupId: String, name: String, codec: Codec, dataKey: [UInt8]?) throws {
         self.name = name
         storeWriter = try repository.store.makeWriter(key: "\(backupId)/\(name)")
         let hasher = HashingSink(next: storeWriter)
@@ -20,11 +20,11 @@ final class ObjectWriterPipeline {
         if let dataKey {
             sealed = try StreamSealer(dataKey: dataKey, objectName: "\(backupId)/\(name)", next: hasher)
         }
-        compressor = try GzipCompressor(level: compressLevel, next: sealed)
+        compressor = try codec.compressor(next: sealed)
     }
 
-    static func objectName(_ base: String, encrypted: Bool) -> String {
-        base + ".gz" + (encrypted ? ".enc" : "")
+    static func objectName(_ base: String, codec: Codec, encrypted: Bool) -> String {
+        base + codec.fileExtension + (encrypted ? ".enc" : "")
     }
 
     func write(row: UnsafeRawBufferPointer) throws {
@@ -46,20 +46,35 @@ final class ObjectWriterPipeline {
     func abort() { storeWriter.abort() }
 }
 
-/// Reads one backup object back: store → SHA-256 and size check → decrypt → gunzip → line count → `destination`.
-/// Throws before finishing `destination` when any check fails, so a COPY fed by it can be aborted.
-enum ObjectReaderPipeline {
+/// The objects of one opened backup: where they are stored, the data key that opens them and the
+/// codec the manifest names. Reading one checks everything the manifest says about it.
+struct BackupObjects {
+    let repository: Repository
+    let backupId: String
+    let dataKey: [UInt8]?
+    let codec: Codec
+
+    init(repository: Repository, backupId: String, dataKey: [UInt8]?, manifest: BackupManifest) throws {
+        self.repository = repository
+        self.backupId = backupId
+        self.dataKey = dataKey
+        do { codec = try Codec.recorded(algorithm: manifest.compression.algorithm, level: manifest.compression.level) } catch {
+            throw DRKitError.wrap(error, "backup \(backupId)")
+        }
+    }
+
     struct Outcome {
         var rows: Int64
         var plainBytes: Int64
     }
 
+    /// Store → SHA-256 and size check → decrypt → the codec → line count → `destination`.
+    /// Throws before finishing `destination` when any check fails, so a COPY fed by it can be aborted.
     /// `isCopyData`: the object holds COPY rows, whose count must match the manifest.
-    static func read(_ record: ObjectRecord, backupId: String, repository: Repository, dataKey: [UInt8]?,
-                     isCopyData: Bool = true, destination: ByteSink) throws -> Outcome {
+    func read(_ record: ObjectRecord, isCopyData: Bool = true, destination: ByteSink) throws -> Outcome {
         let counter = LineCountingSink(next: destination)
-        let gunzip = try GzipDecompressor(next: counter)
-        let opened: ByteSink = dataKey.map { StreamOpener(dataKey: $0, objectName: "\(backupId)/\(record.name)", next: gunzip) } ?? gunzip
+        let decompressor = try codec.decompressor(next: counter)
+        let opened: ByteSink = dataKey.map { StreamOpener(dataKey: $0, objectName: "\(backupId)/\(record.name)", next: decompressor) } ?? decompressor
         let gate = DeferredFinishSink(next: opened)
         let hasher = HashingSink(next: gate)
         do {

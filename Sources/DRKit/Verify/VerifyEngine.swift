@@ -49,6 +49,7 @@ public final class VerifyEngine {
         do { manifest = try file.open(dataKey: dataKey) } catch {
             throw DRKitError.wrap(error, "manifest of \(backupId) fails authentication or is unreadable")
         }
+        let objects = try BackupObjects(repository: repository, backupId: backupId, dataKey: dataKey, manifest: manifest)
         var work: [(record: ObjectRecord, content: String, isCopyData: Bool)] = [
             (manifest.preData, "pre-data", false), (manifest.postData, "post-data", false),
         ]
@@ -69,8 +70,7 @@ public final class VerifyEngine {
         let queue = WorkQueue(work)
         try queue.run(workers: jobs, setUp: { _ in () }) { _, item in
             do {
-                let outcome = try ObjectReaderPipeline.read(item.record, backupId: backupId, repository: self.repository,
-                                                            dataKey: dataKey, isCopyData: item.isCopyData, destination: DiscardingSink())
+                let outcome = try objects.read(item.record, isCopyData: item.isCopyData, destination: DiscardingSink())
                 found.withLock { $0.rows += item.isCopyData ? outcome.rows : 0; $0.plain += outcome.plainBytes }
                 progress.add(bytes: outcome.plainBytes, rows: item.isCopyData ? outcome.rows : 0)
             } catch let error as DRKitError where error.code == .integrity {
