@@ -54,14 +54,13 @@ VACUUM ANALYZE;
 SQL
 
 measure() { python3 scripts/measure.py "$@"; }
-declare -A secs rss size
+declare -A secs rss size cpu
 
 run() {  # run NAME CMD...: records wall time and peak RSS
     local name=$1; shift
     local out
     out=$(measure "$@" 2>>"$work/bench.log" | tail -n 1) || { echo "bench: $name failed; see log:" >&2; tail -n 20 "$work/bench.log" >&2; exit 1; }
-    secs[$name]=${out% *}
-    rss[$name]=${out#* }
+    read -r secs[$name] rss[$name] cpu[$name] <<<"$out"
     echo "bench: $name ${secs[$name]} s" >&2
 }
 
@@ -91,6 +90,18 @@ for db in bench_pgrestore bench_drkit; do
 done
 cmp -s "$work/bench_pgrestore.count" "$work/bench_drkit.count" || { echo "bench: restored row counts differ" >&2; exit 1; }
 
+# The codecs side by side (issue: choose the default by measurement): backup time and size, then
+# restore time and drkit's own CPU during restore (decrypt + decompress compete with the server).
+codecs=(${BENCH_CODECS:-gzip:6 zstd:1 zstd:3 zstd:6})
+for c in "${codecs[@]}"; do
+    run "backup_$c" "$drkit" backup --db "$conn dbname=bench" --repo "$work/repo-$c" --key-file "$work/key" --jobs 2 --quiet --compress "$c"
+    size[backup_$c]=$(du -sb "$work/repo-$c" | cut -f1)
+    db="bench_codec_${c/:/_}"
+    psql_q -d postgres -c "CREATE DATABASE $db"
+    run "restore_$c" "$drkit" restore latest --repo "$work/repo-$c" --key-file "$work/key" --target "$conn dbname=$db" --jobs 2 --quiet
+    psql_q -d postgres -c "DROP DATABASE $db"
+done
+
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 mib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
 echo
@@ -106,4 +117,13 @@ echo "ratio backup time  drkit / raw COPY         = $(ratio "${secs[drkit_backup
 echo "ratio archive size drkit / pg_dump -Fc      = $(ratio "${size[drkit_backup]}" "${size[pg_dump_fc]}")  (target <= 1.05)"
 echo "ratio S3 backup    drkit / pg_dump -Fc | aws s3 cp - = $(ratio "${secs[drkit_backup_s3]}" "${secs[pg_dump_aws_s3]}")  (local moto server)"
 echo "ratio restore time drkit / pg_restore -j2   = $(ratio "${secs[drkit_restore]}" "${secs[pg_restore_j2]}")  (target <= 0.80)"
+echo
+echo "codecs (encrypted, --jobs 2), beside pg_dump -Fc: ${secs[pg_dump_fc]} s, $(mib "${size[pg_dump_fc]}") MiB; pg_restore -j2: ${secs[pg_restore_j2]} s"
+printf '%-10s %10s %10s %10s %13s %12s %13s\n' codec "backup s" "size MiB" "size/-Fc" "backup/-Fc" "restore s" "restore CPU s"
+for c in "${codecs[@]}"; do
+    printf '%-10s %10s %10s %10s %13s %12s %13s\n' "$c" "${secs[backup_$c]}" "$(mib "${size[backup_$c]}")" \
+        "$(ratio "${size[backup_$c]}" "${size[pg_dump_fc]}")" "$(ratio "${secs[backup_$c]}" "${secs[pg_dump_fc]}")" \
+        "${secs[restore_$c]}" "${cpu[restore_$c]}"
+done
+echo
 echo "peak RSS drkit backup / restore (MiB)       = $(python3 -c "print(f'{${rss[drkit_backup]} / 1024:.0f} / {${rss[drkit_restore]} / 1024:.0f}')")  (target < 256)"

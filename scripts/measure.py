@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Runs one command; prints `<wall seconds> <peak RSS KiB of the largest process in it>`.
+"""Runs one command; prints `<wall seconds> <peak RSS KiB of the largest process in it> <CPU seconds>`
+(user + system of the command and its children; for drkit that is the client's own CPU).
 Used by bench.sh so every tool is measured the same way."""
 import resource
 import subprocess
@@ -11,6 +12,6 @@ if len(sys.argv) < 2:
 start = time.monotonic()
 status = subprocess.call(sys.argv[1:])
 elapsed = time.monotonic() - start
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(f"{elapsed:.3f} {rss}")
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{elapsed:.3f} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime:.3f}")
 sys.exit(status)
