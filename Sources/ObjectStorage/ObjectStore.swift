@@ -14,7 +14,11 @@ public struct ObjectInfo: Equatable, Sendable {
 }
 
 public struct StorageError: Error, CustomStringConvertible, Sendable {
-    public enum Kind: Sendable { case notFound, unreachable, denied, failed }
+    public enum Kind: Sendable {
+        case notFound, unreachable, denied, failed
+        /// The location or its options cannot name a store (bad URL, unknown parameter, no credentials).
+        case invalidLocation
+    }
     public let kind: Kind
     public let message: String
 

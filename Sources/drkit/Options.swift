@@ -1,8 +1,9 @@
 import ArgumentParser
 import DRKit
+import ObjectStorage
 
 struct RepositoryOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Backup repository: a directory path, file:///path, or s3://bucket/prefix.", valueName: "repo"))
+    @Option(name: .long, help: ArgumentHelp("Backup repository: a directory path, file:///path, or s3://bucket/prefix[?endpoint=URL&region=R&profile=P&addressing=path|virtual] (URL options win over the --s3-* flags; never put secrets on it).", valueName: "repo"))
     var repo: String
     @OptionGroup var s3: S3Flags
 
@@ -25,8 +26,8 @@ struct S3Flags: ParsableArguments {
     @Flag(name: .long, help: "Print one line per S3 request to stderr (method, URL, status, time; never credentials).")
     var verbose = false
 
-    var options: Repository.S3Options {
-        var o = Repository.S3Options()
+    var options: StorageSettings {
+        var o = StorageSettings()
         o.endpoint = s3Endpoint
         o.region = s3Region
         o.pathStyle = s3PathStyle

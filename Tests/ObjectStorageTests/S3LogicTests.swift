@@ -113,7 +113,40 @@ final class S3ConfigurationTests: XCTestCase {
 
         env["AWS_PROFILE"] = "missing"
         XCTAssertThrowsError(try S3Configuration.resolve(url: "s3://b", environment: env)) {
-            XCTAssertEqual(($0 as? StorageError)?.kind, .denied)
+            XCTAssertEqual(($0 as? StorageError)?.kind, .invalidLocation)
+        }
+    }
+
+    /// Two repositories in one process, each with its own identity, endpoint and region from its URL.
+    func testURLParametersAndNamedProfilesPerRepository() throws {
+        var env = files
+        env["AWS_ACCESS_KEY_ID"] = "AKIDENV"
+        env["AWS_SECRET_ACCESS_KEY"] = "secretenv"
+        env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9000"
+        let primary = try S3Configuration.resolve(url: "s3://prod/db", environment: env)
+        let secondary = try S3Configuration.resolve(url: "s3://dr-copy/db?profile=backup", environment: env)
+        XCTAssertEqual(primary.credentials.accessKeyId, "AKIDENV")
+        XCTAssertEqual(secondary.credentials.accessKeyId, "AKIDBACKUP", "a profile on the URL beats the environment's keys")
+        XCTAssertEqual(secondary.endpoint.absoluteString, "https://minio.internal:9000", "and its endpoint_url beats AWS_ENDPOINT_URL")
+        XCTAssertEqual(secondary.region, "ap-southeast-2")
+        XCTAssertEqual(primary.endpoint.absoluteString, "http://127.0.0.1:9000")
+
+        let explicit = try S3Configuration.resolve(url: "s3://b/p?profile=backup&endpoint=http%3A%2F%2F127.0.0.2%3A9001&region=r-9&addressing=virtual",
+                                                   overrides: .init(endpoint: "http://flag:1", region: "flag-1"), environment: env)
+        XCTAssertEqual(explicit.endpoint.absoluteString, "http://127.0.0.2:9001", "URL parameters win over profile and flags")
+        XCTAssertEqual(explicit.region, "r-9")
+        XCTAssertFalse(explicit.pathStyle)
+        XCTAssertEqual(explicit.location, "s3://b/p")
+        XCTAssertTrue(try S3Configuration.resolve(url: "s3://b?addressing=path&endpoint=https://s3.example.com", environment: env).pathStyle)
+
+        for (url, message) in [("s3://b?secret_access_key=x", "looks like a credential"), ("s3://b?aws_session_token=x", "looks like a credential"),
+                               ("s3://b?colour=blue", "no parameter \"colour\""), ("s3://b?profile=nope", "\"nope\" is not in"),
+                               ("s3://b?addressing=sideways", "addressing=path or addressing=virtual"), ("s3://b?region=a&region=b", "given twice")] {
+            XCTAssertThrowsError(try S3Configuration.resolve(url: url, environment: env), url) { error in
+                XCTAssertEqual((error as? StorageError)?.kind, .invalidLocation, url)
+                XCTAssertTrue("\(error)".contains(message), "\(url): \(error)")
+                XCTAssertFalse("\(error)".contains("secretenv"))
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ObjectStorage
 import Archive
 import Common
 import PostgresClient
@@ -58,7 +59,7 @@ public final class DrillRunner {
         public var metricsFile: String?
         public var operatorName: String
         public var environment: [String: String] = ProcessInfo.processInfo.environment
-        public var s3 = Repository.S3Options()
+        public var s3 = StorageSettings()
         public init(scenario: DrillScenario, scenarioFile: String?, evidenceDirectory: String, metricsFile: String?, operatorName: String) {
             self.scenario = scenario
             self.scenarioFile = scenarioFile

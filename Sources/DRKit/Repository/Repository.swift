@@ -9,51 +9,13 @@ public final class Repository: @unchecked Sendable {
 
     public init(store: ObjectStore) { self.store = store }
 
-    /// How to reach S3-compatible storage; nil fields fall back to the environment and AWS files.
-    public struct S3Options: Sendable {
-        public var endpoint: String?
-        public var region: String?
-        public var pathStyle: Bool?
-        public var partSizeMiB: Int?
-        public var uploadConcurrency: Int?
-        /// Receives one line per HTTP request (never credentials), for --verbose.
-        public var trace: (@Sendable (String) -> Void)?
-        public var retry: RetryPolicy?
-        public var timeouts: HTTPClient.Timeouts?
-        public init() {}
-    }
-
-    /// Opens `file:///dir`, a plain directory path, or `s3://bucket/prefix`.
-    public static func open(_ location: String, create: Bool, s3: S3Options = S3Options()) throws -> Repository {
-        if location.hasPrefix("s3://") {
-            var config: S3Configuration
-            do {
-                config = try S3Configuration.resolve(url: location, overrides: .init(endpoint: s3.endpoint, region: s3.region, pathStyle: s3.pathStyle))
-            } catch let e as StorageError {
-                throw DRKitError(e.kind == .denied ? .usage : .repository, e.message)
-            }
-            if let mib = s3.partSizeMiB { config.partSize = mib << 20 }
-            if let n = s3.uploadConcurrency { config.uploadConcurrency = n }
-            if let retry = s3.retry { config.retry = retry }
-            if let timeouts = s3.timeouts { config.timeouts = timeouts }
-            return Repository(store: S3Store(configuration: config, trace: s3.trace))
-        }
-        if location.hasPrefix("file://") {
-            let path = String(location.dropFirst("file://".count))
-            guard path.hasPrefix("/") else { throw DRKitError(.usage, "file:// repositories need an absolute path, e.g. file:///var/backups/drkit") }
-            return Repository(store: try storeOrError { try FileStore(root: URL(fileURLWithPath: path), create: create) })
-        }
-        if let scheme = location.range(of: "://"), !location.hasPrefix("/") {
-            let name = location[..<scheme.lowerBound]
-            throw DRKitError(.usage, "repository scheme \"\(name)://\" is not supported (use a directory path, file:///path or s3://bucket/prefix)")
-        }
-        let url = URL(fileURLWithPath: location, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-        return Repository(store: try storeOrError { try FileStore(root: url, create: create) })
-    }
-
-    private static func storeOrError(_ make: () throws -> ObjectStore) throws -> ObjectStore {
-        do { return try make() } catch let e as StorageError {
-            throw DRKitError(.repository, e.message)
+    /// Opens a repository by location: a directory path, `file:///dir`, or `s3://bucket/prefix[?options]`
+    /// (see `StorageRegistry`). `settings` carries the command's flags and environment.
+    public static func open(_ location: String, create: Bool, s3 settings: StorageSettings = StorageSettings()) throws -> Repository {
+        do {
+            return Repository(store: try StorageRegistry.open(location, create: create, settings: settings))
+        } catch let e as StorageError {
+            throw DRKitError(e.kind == .invalidLocation ? .usage : .repository, e.message)
         }
     }
 

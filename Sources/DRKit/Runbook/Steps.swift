@@ -1,4 +1,5 @@
 import Foundation
+import ObjectStorage
 import Archive
 import Common
 import PostgresClient
@@ -30,11 +31,11 @@ public struct StepContext: Sendable {
     public var operatorName: String
     public var interactive: Bool
     public var workingDirectory: String
-    public var s3: Repository.S3Options
+    public var s3: StorageSettings
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, attestations: [String: String] = [:],
                 operatorName: String, interactive: Bool = false,
-                workingDirectory: String = FileManager.default.currentDirectoryPath, s3: Repository.S3Options = .init()) {
+                workingDirectory: String = FileManager.default.currentDirectoryPath, s3: StorageSettings = .init()) {
         self.environment = environment
         self.attestations = attestations
         self.operatorName = operatorName

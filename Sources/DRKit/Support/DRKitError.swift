@@ -47,7 +47,11 @@ public struct DRKitError: Error, CustomStringConvertible, Sendable {
         case let e as ArchiveError:
             return DRKitError(.integrity, prefix + e.message)
         case let e as StorageError:
-            return DRKitError(e.kind == .notFound ? .integrity : .repository, prefix + e.message)
+            switch e.kind {
+            case .notFound: return DRKitError(.integrity, prefix + e.message)
+            case .invalidLocation: return DRKitError(.usage, prefix + e.message)
+            default: return DRKitError(.repository, prefix + e.message)
+            }
         case let e as TransportError:
             return DRKitError(.repository, prefix + e.message)
         default:

@@ -26,33 +26,65 @@ public struct S3Configuration: Sendable {
         }
     }
 
-    /// Parses `s3://bucket/prefix` and resolves credentials, region and endpoint from the overrides,
-    /// the environment and the shared AWS files.
+    /// Options an `s3://` location may carry: `endpoint`, `region`, `profile` (a named profile of the
+    /// AWS shared files, for its credentials, region and endpoint_url) and `addressing=path|virtual`.
+    static let urlParameters: Set<String> = ["endpoint", "region", "profile", "addressing"]
+
+    /// Parses `s3://bucket/prefix[?options]` and resolves credentials, region and endpoint.
     public static func resolve(url: String, overrides: Overrides = Overrides(),
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> S3Configuration {
-        guard url.hasPrefix("s3://") else { throw StorageError(.failed, "not an s3:// URL: \(url)") }
-        let rest = url.dropFirst(5)
-        let bucket = String(rest.prefix { $0 != "/" })
-        guard !bucket.isEmpty else { throw StorageError(.failed, "s3:// URL needs a bucket: s3://bucket/prefix") }
-        let prefix = rest.dropFirst(bucket.count).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        let profiles = AWSSharedConfig(environment: environment)
-        let credentials = try profiles.credentials()
-        let region = overrides.region ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"]
-            ?? profiles.setting("region") ?? "us-east-1"
-        let endpointText = overrides.endpoint ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
+        let location = try StorageLocation.parse(url)
+        guard location.scheme == "s3" else { throw StorageError(.invalidLocation, "not an s3:// URL: \(url)") }
+        if let unknown = location.parameters.keys.first(where: { !urlParameters.contains($0) }) {
+            throw StorageError(.invalidLocation, "s3:// repositories take no parameter \"\(unknown)\"")
+        }
+        return try resolve(location: location, overrides: overrides, environment: environment)
+    }
+
+    /// Precedence, highest first: the location's own parameters; the profile it names (`?profile=`);
+    /// the command's flags (`overrides`); the environment (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
+    /// AWS_REGION, AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID...); the AWS_PROFILE or default profile.
+    /// A profile named on the location supplies the credentials even when AWS_ACCESS_KEY_ID is set,
+    /// as `aws --profile` does, so two repositories can use two identities in one command.
+    static func resolve(location: StorageLocation, overrides: Overrides, environment: [String: String]) throws -> S3Configuration {
+        let bucket = String(location.path.prefix { $0 != "/" })
+        guard !bucket.isEmpty else { throw StorageError(.invalidLocation, "s3:// URL needs a bucket: s3://bucket/prefix") }
+        let prefix = location.path.dropFirst(bucket.count).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        let parameters = location.parameters
+        let named = parameters["profile"]
+        if let named, named.isEmpty { throw StorageError(.invalidLocation, "?profile= needs a profile name") }
+        let profiles = AWSSharedConfig(environment: environment, explicitProfile: named)
+        if named != nil && !profiles.profileExists {
+            throw StorageError(.invalidLocation, "AWS profile \"\(named!)\" is not in \(profiles.credentialsPath) or \(profiles.configPath)")
+        }
+        let credentials: AWSCredentials
+        do { credentials = try profiles.credentials() } catch let e as StorageError { throw StorageError(.invalidLocation, e.message) }
+        let fromNamedProfile = { (key: String) in named != nil ? profiles.setting(key) : nil }
+        let region = nonEmpty(parameters["region"]) ?? fromNamedProfile("region") ?? overrides.region
+            ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? profiles.setting("region") ?? "us-east-1"
+        let endpointText = nonEmpty(parameters["endpoint"]) ?? fromNamedProfile("endpoint_url") ?? overrides.endpoint
+            ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
             ?? profiles.setting("endpoint_url") ?? "https://s3.\(region).amazonaws.com"
         guard let endpoint = URL(string: endpointText), let scheme = endpoint.scheme, ["http", "https"].contains(scheme),
               endpoint.host != nil else {
-            throw StorageError(.failed, "S3 endpoint \"\(endpointText)\" is not an http(s) URL")
+            throw StorageError(.invalidLocation, "S3 endpoint \"\(endpointText)\" is not an http(s) URL")
         }
         let host = endpoint.host ?? ""
         let looksLocal = host == "localhost" || host.allSatisfy { $0.isNumber || $0 == "." } || host.contains(":")
-        let pathStyle = overrides.pathStyle ?? (environment["DRKIT_S3_ADDRESSING"].map { $0 == "path" } ?? (looksLocal || bucket.contains(".")))
+        var pathStyle = overrides.pathStyle ?? (environment["DRKIT_S3_ADDRESSING"].map { $0 == "path" } ?? (looksLocal || bucket.contains(".")))
+        switch parameters["addressing"] {
+        case nil: break
+        case "path"?: pathStyle = true
+        case "virtual"?: pathStyle = false
+        case let other?: throw StorageError(.invalidLocation, "addressing=\(other): use addressing=path or addressing=virtual")
+        }
         var config = S3Configuration(bucket: bucket, prefix: prefix, region: region, endpoint: endpoint, pathStyle: pathStyle,
                                      credentials: credentials)
         if let attempts = environment["AWS_MAX_ATTEMPTS"].flatMap(Int.init), attempts >= 1 { config.retry.maxAttempts = attempts }
         return config
     }
+
+    private static func nonEmpty(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
 
     /// `s3://bucket/prefix`, for messages: never holds credentials.
     public var location: String { "s3://\(bucket)" + (prefix.isEmpty ? "" : "/\(prefix)") }
@@ -68,9 +100,13 @@ struct AWSSharedConfig {
     let credentialsPath: String
     let configPath: String
 
-    init(environment: [String: String]) {
+    /// Named on the repository URL: its credentials win over the environment's.
+    let explicit: Bool
+
+    init(environment: [String: String], explicitProfile: String? = nil) {
         self.environment = environment
-        profile = environment["AWS_PROFILE"] ?? environment["AWS_DEFAULT_PROFILE"] ?? "default"
+        explicit = explicitProfile != nil
+        profile = explicitProfile ?? environment["AWS_PROFILE"] ?? environment["AWS_DEFAULT_PROFILE"] ?? "default"
         let home = environment["HOME"] ?? NSHomeDirectory()
         credentialsPath = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
         configPath = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
@@ -103,8 +139,12 @@ struct AWSSharedConfig {
         return section?[key]
     }
 
+    var profileExists: Bool {
+        credentialsFile[profile] != nil || configFile[profile == "default" ? "default" : "profile \(profile)"] != nil
+    }
+
     func credentials() throws -> AWSCredentials {
-        if let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty {
+        if !explicit, let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty {
             guard let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {
                 throw StorageError(.denied, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
             }

@@ -1,0 +1,51 @@
+import Foundation
+
+/// Where a repository is, parsed from what the operator typed: `s3://bucket/prefix?region=eu-west-1`,
+/// `file:///srv/backups`, or a bare directory path. The scheme picks the store (`StorageRegistry`);
+/// the query carries that store's options, so two repositories in one command can differ.
+/// Secrets never ride on a location: credential-like parameter names are refused.
+public struct StorageLocation: Sendable, Equatable, CustomStringConvertible {
+    /// Lower-cased: `file`, `s3`.
+    public var scheme: String
+    /// `file`: an absolute directory path. `s3`: `bucket` or `bucket/prefix`.
+    public var path: String
+    public var parameters: [String: String]
+
+    public init(scheme: String, path: String, parameters: [String: String] = [:]) {
+        self.scheme = scheme
+        self.path = path
+        self.parameters = parameters
+    }
+
+    static let secretLike = ["secret", "password", "passwd", "token", "credential", "signature", "access_key", "accesskey", "key_id", "session"]
+
+    /// Parses a location; relative bare paths resolve against `currentDirectory`.
+    public static func parse(_ text: String, currentDirectory: String = FileManager.default.currentDirectoryPath) throws -> StorageLocation {
+        guard !text.isEmpty else { throw StorageError(.invalidLocation, "empty repository location") }
+        guard let separator = text.range(of: "://"), !text.hasPrefix("/") else {
+            let absolute = text.hasPrefix("/") ? text : URL(fileURLWithPath: text, relativeTo: URL(fileURLWithPath: currentDirectory)).path
+            return StorageLocation(scheme: "file", path: URL(fileURLWithPath: absolute).standardizedFileURL.path)
+        }
+        let scheme = text[..<separator.lowerBound].lowercased()
+        let rest = text[separator.upperBound...]
+        let (path, query) = rest.firstIndex(of: "?").map { (String(rest[..<$0]), String(rest[rest.index(after: $0)...])) } ?? (String(rest), "")
+        var parameters: [String: String] = [:]
+        for pair in query.split(separator: "&") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = (parts[0].removingPercentEncoding ?? String(parts[0])).lowercased()
+            let value = parts.count > 1 ? (parts[1].removingPercentEncoding ?? String(parts[1])) : ""
+            if secretLike.contains(where: { name.contains($0) }) {
+                throw StorageError(.invalidLocation, "repository URL parameter \"\(name)\" looks like a credential; secrets never go on a URL (use the environment or a named profile: ?profile=NAME)")
+            }
+            guard parameters[name] == nil else { throw StorageError(.invalidLocation, "repository URL parameter \"\(name)\" is given twice") }
+            parameters[name] = value
+        }
+        return StorageLocation(scheme: scheme, path: path, parameters: parameters)
+    }
+
+    /// The location as typed, normalised; holds no secrets by construction.
+    public var description: String {
+        let query = parameters.keys.sorted().map { "\($0)=\(parameters[$0]!)" }.joined(separator: "&")
+        return "\(scheme)://\(path)" + (query.isEmpty ? "" : "?\(query)")
+    }
+}
