@@ -47,7 +47,7 @@ public final class FileStore: ObjectStore, @unchecked Sendable {
         return FileObjectWriter(fd: fd, temporary: temporary, target: target, key: key)
     }
 
-    public func read(key: String, into sink: ByteSink) throws {
+    public func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws {
         let file = try path(key)
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -55,14 +55,20 @@ public final class FileStore: ObjectStore, @unchecked Sendable {
             throw StorageError(.failed, "cannot open \(file): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
+        if let range, lseek(fd, off_t(range.lowerBound), SEEK_SET) < 0 {
+            throw StorageError(.failed, "cannot seek in \(file): \(String(cString: strerror(errno)))")
+        }
+        var remaining = range.map { $0.upperBound - $0.lowerBound } ?? Int64.max
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+        while remaining > 0 {
+            let want = Int(min(Int64(buffer.count), remaining))
+            let n = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, want) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw StorageError(.failed, "cannot read \(file): \(String(cString: strerror(errno)))")
             }
             if n == 0 { return }
+            remaining -= Int64(n)
             try buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
     }

@@ -40,16 +40,19 @@ public protocol ObjectWriter: ByteSink {
 ///
 /// Contracts every store keeps:
 /// - `makeWriter`/`finish` is atomic: readers see the whole object or nothing, never a prefix.
-/// - `read` streams the object's bytes to `sink` in order and does not call `sink.finish()`;
-///   a missing key throws `StorageError` of kind `.notFound`.
-/// - `list` returns every committed object under `prefix`, in key order.
-/// - `delete` ignores keys that do not exist.
+/// - `read` streams the object's bytes (or those in `range`) to `sink` in order and does not call
+///   `sink.finish()`; a range ending past the object ends at its last byte; a missing key throws
+///   `StorageError` of kind `.notFound`.
+/// - `list` returns every committed object under `prefix`, in key order (byte order of the UTF-8 key),
+///   however many there are (stores page internally).
+/// - `delete` ignores keys that do not exist; a deleted key is gone from `read` and `list` at once.
+/// - An aborted writer leaves nothing visible.
 /// - Every method may be called from several threads at once.
 public protocol ObjectStore: AnyObject, Sendable {
     /// Where the store is, for messages; never contains credentials.
     var location: String { get }
     func makeWriter(key: String) throws -> ObjectWriter
-    func read(key: String, into sink: ByteSink) throws
+    func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws
     func list(prefix: String) throws -> [ObjectInfo]
     func delete(keys: [String]) throws
 }
@@ -77,6 +80,10 @@ public protocol IncompleteWriteListing {
 }
 
 extension ObjectStore {
+    public func read(key: String, into sink: ByteSink) throws {
+        try read(key: key, range: nil, into: sink)
+    }
+
     public func put(key: String, bytes: [UInt8]) throws {
         let writer = try makeWriter(key: key)
         do {

@@ -68,7 +68,7 @@ final class S3Client: @unchecked Sendable {
         while true {
             attempt += 1
             let request = SigV4Signer.Request(method: method, path: path, query: query,
-                                              headers: [("host", hostHeader)] + extraHeaders + resumeHeaders, payloadHash: payloadHash)
+                                              headers: [("host", hostHeader)] + replacing(extraHeaders, with: resumeHeaders), payloadHash: payloadHash)
             let now = Date().addingTimeInterval(clockSkew.current)
             var signed = signer.signS3(request, credentials: config.credentials, date: now)
             signed.removeAll { $0.0 == "host" }
@@ -108,6 +108,13 @@ final class S3Client: @unchecked Sendable {
             http.trace?("retrying \(operation) \(key ?? config.bucket) in \(String(format: "%.2f", wait)) s (attempt \(attempt) failed: \(describe(last)))")
             Thread.sleep(forTimeInterval: wait)
         }
+    }
+
+    /// `headers` with those named again in `replacements` swapped for the replacements (a resumed
+    /// download's Range replaces the original one).
+    private func replacing(_ headers: [(String, String)], with replacements: [(String, String)]) -> [(String, String)] {
+        let replaced = Set(replacements.map { $0.0.lowercased() })
+        return headers.filter { !replaced.contains($0.0.lowercased()) } + replacements
     }
 
     private func describe(_ f: S3Failure) -> String {
@@ -178,10 +185,13 @@ final class S3Client: @unchecked Sendable {
         _ = try send("AbortMultipartUpload", method: "DELETE", key: fullKey, query: [("uploadId", uploadId)], accept: [404])
     }
 
-    func getObject(_ key: String, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+    func getObject(_ key: String, range: Range<Int64>? = nil, into sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        let start = range?.lowerBound ?? 0
+        let end = range.map { "\($0.upperBound - 1)" } ?? ""
+        let initial = range.map { _ in [("Range", "bytes=\(start)-\(end)")] } ?? []
         // An interrupted download continues where it stopped, and only from the same object version.
-        _ = try send("GetObject", method: "GET", key: bucketKey(key), sink: sink, onRetryAfterPartialBody: { offset, etag in
-            var headers = [("Range", "bytes=\(offset)-")]
+        _ = try send("GetObject", method: "GET", key: bucketKey(key), headers: initial, sink: sink, onRetryAfterPartialBody: { delivered, etag in
+            var headers = [("Range", "bytes=\(start + delivered)-\(end)")]
             if let etag { headers.append(("If-Match", etag)) }
             return headers
         })

@@ -16,8 +16,9 @@ public final class S3Store: ObjectStore, @unchecked Sendable {
         S3ObjectWriter(client: client, key: key)
     }
 
-    public func read(key: String, into sink: ByteSink) throws {
-        try client.getObject(key) { try sink.write($0) }
+    public func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws {
+        if let range, range.isEmpty { return }
+        try client.getObject(key, range: range) { try sink.write($0) }
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {
