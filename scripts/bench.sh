@@ -93,13 +93,13 @@ cmp -s "$work/bench_pgrestore.count" "$work/bench_drkit.count" || { echo "bench:
 # The codecs side by side (issue: choose the default by measurement): backup time and size, then
 # restore time and drkit's own CPU during restore (decrypt + decompress compete with the server).
 codecs=(${BENCH_CODECS:-gzip:6 zstd:1 zstd:3 zstd:6})
-for c in "${codecs[@]}"; do
-    run "backup_$c" "$drkit" backup --db "$conn dbname=bench" --repo "$work/repo-$c" --key-file "$work/key" --jobs 2 --quiet --compress "$c"
-    size[backup_$c]=$(du -sb "$work/repo-$c" | cut -f1)
-    db="bench_codec_${c/:/_}"
-    psql_q -d postgres -c "CREATE DATABASE $db"
-    run "restore_$c" "$drkit" restore latest --repo "$work/repo-$c" --key-file "$work/key" --target "$conn dbname=$db" --jobs 2 --quiet
-    psql_q -d postgres -c "DROP DATABASE $db"
+for i in "${!codecs[@]}"; do  # a codec may be listed twice, to see the run-to-run noise
+    c=${codecs[$i]}
+    run "backup_$i" "$drkit" backup --db "$conn dbname=bench" --repo "$work/repo-$i" --key-file "$work/key" --jobs 2 --quiet --compress "$c"
+    size[backup_$i]=$(du -sb "$work/repo-$i" | cut -f1)
+    psql_q -d postgres -c "CREATE DATABASE bench_codec_$i"
+    run "restore_$i" "$drkit" restore latest --repo "$work/repo-$i" --key-file "$work/key" --target "$conn dbname=bench_codec_$i" --jobs 2 --quiet
+    psql_q -d postgres -c "DROP DATABASE bench_codec_$i"
 done
 
 ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
@@ -120,10 +120,10 @@ echo "ratio restore time drkit / pg_restore -j2   = $(ratio "${secs[drkit_restor
 echo
 echo "codecs (encrypted, --jobs 2), beside pg_dump -Fc: ${secs[pg_dump_fc]} s, $(mib "${size[pg_dump_fc]}") MiB; pg_restore -j2: ${secs[pg_restore_j2]} s"
 printf '%-10s %10s %10s %10s %13s %12s %13s\n' codec "backup s" "size MiB" "size/-Fc" "backup/-Fc" "restore s" "restore CPU s"
-for c in "${codecs[@]}"; do
-    printf '%-10s %10s %10s %10s %13s %12s %13s\n' "$c" "${secs[backup_$c]}" "$(mib "${size[backup_$c]}")" \
-        "$(ratio "${size[backup_$c]}" "${size[pg_dump_fc]}")" "$(ratio "${secs[backup_$c]}" "${secs[pg_dump_fc]}")" \
-        "${secs[restore_$c]}" "${cpu[restore_$c]}"
+for i in "${!codecs[@]}"; do
+    printf '%-10s %10s %10s %10s %13s %12s %13s\n' "${codecs[$i]}" "${secs[backup_$i]}" "$(mib "${size[backup_$i]}")" \
+        "$(ratio "${size[backup_$i]}" "${size[pg_dump_fc]}")" "$(ratio "${secs[backup_$i]}" "${secs[pg_dump_fc]}")" \
+        "${secs[restore_$i]}" "${cpu[restore_$i]}"
 done
 echo
 echo "peak RSS drkit backup / restore (MiB)       = $(python3 -c "print(f'{${rss[drkit_backup]} / 1024:.0f} / {${rss[drkit_restore]} / 1024:.0f}')")  (target < 256)"

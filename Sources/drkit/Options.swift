@@ -1,5 +1,6 @@
 import ArgumentParser
 import DRKit
+import Foundation
 import ObjectStorage
 
 struct RepositoryOptions: ParsableArguments {
@@ -65,27 +66,3 @@ struct OutputFlags: ParsableArguments {
 func validateJobs(_ jobs: Int?) throws {
     if let jobs, !(1...64).contains(jobs) { throw ValidationError("--jobs must be between 1 and 64") }
 }
-
-/// Runs a command body, turning any failure into one `drkit: error:` line and its exit code.
-func runReportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as DRKitError {
-        Console.shared.endStatus()
-        printError(error.message)
-        throw ExitCode(error.code.exitCode)
-    } catch let error as ExitCode {
-        throw error
-    } catch {
-        let wrapped = DRKitError.wrap(error)
-        printError(wrapped.message)
-        throw ExitCode(wrapped.code.exitCode)
-    }
-}
-
-func printError(_ message: String) {
-    let line = message.split(whereSeparator: \.isNewline).joined(separator: "; ")
-    FileHandle.standardError.write(Data("drkit: error: \(line)\n".utf8))
-}
-
-import Foundation

@@ -66,11 +66,11 @@ final class CodecTests: XCTestCase {
     }
 
     func testParseNamesLevelsAndRefusals() throws {
-        XCTAssertEqual(try Codec.parse("zstd"), Codec(algorithm: .zstd, level: 3))
+        XCTAssertEqual(try Codec.parse("zstd"), Codec(algorithm: .zstd, level: 1))
         XCTAssertEqual(try Codec.parse("GZIP"), Codec(algorithm: .gzip, level: 6))
         XCTAssertEqual(try Codec.parse("gzip:9"), Codec(algorithm: .gzip, level: 9))
         XCTAssertEqual(try Codec.parse("none"), Codec(algorithm: .none, level: 0))
-        XCTAssertEqual(Codec.default.description, "zstd:3")
+        XCTAssertEqual(Codec.default.description, "zstd:1")
         XCTAssertEqual(try Codec.parse("zstd:12").fileExtension, ".zst")
         XCTAssertEqual(try Codec.parse("gzip").fileExtension, ".gz")
         XCTAssertEqual(try Codec.parse("none").fileExtension, "")

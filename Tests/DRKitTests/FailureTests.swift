@@ -131,7 +131,7 @@ final class InterruptedBackupTests: DRKitTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
         process.arguments = ["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile,
-                             "--jobs", "1", "--compress-level", "9", "--split-size", "1", "--quiet"]
+                             "--jobs", "1", "--compress", "zstd:19", "--split-size", "1", "--quiet"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

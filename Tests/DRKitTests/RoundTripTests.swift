@@ -100,6 +100,21 @@ final class RoundTripTests: DRKitTestCase {
             XCTAssertEqual(result.status, 2, "\(bad): \(result.stderr)")
             XCTAssertTrue(result.stderr.contains("--compress"), result.stderr)
         }
+        for bad in [["--compress-level", "0"], ["--compress-level", "6", "--compress", "zstd"]] {
+            let result = try Command.drkit(["backup", "--db", "dbname=x", "--repo", repo, "--key-file", keyFile] + bad)
+            XCTAssertEqual(result.status, 2, "\(bad): \(result.stderr)")
+        }
+    }
+
+    func testDeprecatedCompressLevelStillMeansGzip() throws {
+        let source = try newDatabase("drkit_level", sql: "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);")
+        let result = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--compress-level", "4"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("--compress-level is deprecated: use --compress gzip:4"), result.stderr)
+        let file = try Repository.open(repo, create: false).resolve("latest")
+        let manifest = try file.open(dataKey: try KeyOptions(keyFile: keyFile).dataKey(for: file))
+        XCTAssertEqual(manifest.compression.algorithm, "gzip")
+        XCTAssertEqual(manifest.compression.level, 4)
     }
 
     func testKeyRotationRewrapsWithoutTouchingData() throws {

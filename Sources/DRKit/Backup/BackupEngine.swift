@@ -236,7 +236,3 @@ public final class BackupEngine {
         }
     }
 }
-
-public enum DRKitVersion {
-    public static let current = "0.1.0"
-}

@@ -165,38 +165,3 @@ public enum EnvCheck {
         return EnvCheckReport(passed: findings.allSatisfy(\.passed), findings: findings, sources: sources)
     }
 }
-
-/// How values are shown: never in full.
-public enum Mask {
-    /// `sk_live_…(32 chars)` when the value starts with a prefix the rules name, else `…(32 chars)`.
-    public static func hint(_ value: String, knownPrefixes: [String]) -> String {
-        let prefix = knownPrefixes.filter { value.hasPrefix($0) && value.count >= $0.count + 8 }.max { $0.count < $1.count }
-        return "\(prefix ?? "")…(\(value.count) chars)"
-    }
-
-    /// The host of a URL, without user, password, path or query.
-    public static func host(of value: String) -> String? {
-        guard let url = URL(string: value), let host = url.host, !host.isEmpty else { return nil }
-        return host.lowercased()
-    }
-}
-
-enum YAMLErrors {
-    static func describe(_ error: Error) -> String {
-        if let decoding = error as? DecodingError {
-            switch decoding {
-            case .keyNotFound(let key, let context):
-                return "missing field \"\(key.stringValue)\"" + path(context.codingPath)
-            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-                return context.debugDescription + path(context.codingPath)
-            @unknown default:
-                return String(describing: error)
-            }
-        }
-        return String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
-    }
-
-    static func path(_ codingPath: [CodingKey]) -> String {
-        codingPath.isEmpty ? "" : " at " + codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-    }
-}

@@ -60,15 +60,6 @@ public struct ParityReport: Codable, Sendable {
     }
 }
 
-enum CSV {
-    static func field(_ value: String) -> String {
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-}
-
-/// Exact row counts (and optionally content checksums) per table on both sides, each side read in
-/// one snapshot so the counts describe one instant.
 public final class ParityEngine {
     let options: ParityOptions
 
@@ -180,12 +171,5 @@ public final class ParityEngine {
         }
         _ = try? coordinator.execute("COMMIT")
         return results.current
-    }
-}
-
-/// Shell-style globs (`*`, `?`, `[...]`) over object names.
-public enum Glob {
-    public static func matches(_ pattern: String, _ name: String) -> Bool {
-        fnmatch(pattern, name, 0) == 0
     }
 }

@@ -1,8 +1,8 @@
-import ArgumentParser
-import Foundation
 import Archive
+import ArgumentParser
 import Common
 import DRKit
+import Foundation
 
 struct Key: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,17 +18,7 @@ struct Key: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
-                let fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-                guard fd >= 0 else {
-                    throw DRKitError(errno == EEXIST ? .refused : .usage,
-                                     errno == EEXIST ? "\(out) already exists; refusing to overwrite a key" : "cannot create \(out): \(String(cString: strerror(errno)))")
-                }
-                defer { close(fd) }
-                let text = KeySource.generateKeyText()
-                let sink = FileDescriptorSink(fd: fd)
-                try sink.write(Array(text.utf8))
-                fsync(fd)
-                let fingerprint = KeyEnvelope.fingerprint(ofKey: try KeySource.parseKey(Array(text.utf8)))
+                let fingerprint = try KeyFile.create(at: out)
                 Console.shared.output("wrote a new key to \(out) (fingerprint \(fingerprint)); keep a copy off the backup host")
             }
         }

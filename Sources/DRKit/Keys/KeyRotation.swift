@@ -3,31 +3,6 @@ import Archive
 import Common
 import ObjectStorage
 
-/// `drkit cat`: one object, authenticated and decrypted, as the plain gzip stream it holds.
-public enum ObjectCat {
-    public static func run(repository: Repository, reference: String, object: String, keys: KeyOptions,
-                           output: ByteSink) throws {
-        let file = try repository.resolve(reference)
-        let backupId = file.summary.backupId
-        let key = "\(backupId)/\(object)"
-        let sink: ByteSink
-        if file.encryption != nil {
-            guard let dataKey = try keys.dataKey(for: file) else { throw DRKitError(.usage, "backup \(backupId) needs a key") }
-            sink = StreamOpener(dataKey: dataKey, objectName: key, next: output)
-        } else {
-            sink = output
-        }
-        do {
-            try repository.store.read(key: key, into: sink)
-            try sink.finish()
-        } catch let e as StorageError where e.kind == .notFound {
-            throw DRKitError(.integrity, "object \(object) not found in backup \(backupId)")
-        } catch {
-            throw DRKitError.wrap(error, "object \(object)")
-        }
-    }
-}
-
 /// `drkit key rotate`: re-wraps every backup's data key under a new key-encryption key.
 /// Only manifests are rewritten (atomically, one at a time); data objects are untouched.
 public enum KeyRotation {
@@ -65,19 +40,3 @@ public enum KeyRotation {
 }
 
 /// Writes bytes to a file descriptor (stdout for `cat`).
-public final class FileDescriptorSink: ByteSink {
-    private let fd: Int32
-    public init(fd: Int32) { self.fd = fd }
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw DRKitError(.tool, "write failed: \(String(cString: strerror(errno)))")
-            }
-            offset += n
-        }
-    }
-    public func finish() throws {}
-}

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import DRKit
+import Foundation
 
 struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(

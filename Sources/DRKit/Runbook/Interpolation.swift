@@ -1,0 +1,27 @@
+import Foundation
+import Yams
+
+public enum Interpolation {
+    public static func expand(_ text: String, environment: [String: String]) throws -> String {
+        var output = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: "${") {
+            output += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                throw DRKitError(.usage, "unterminated ${ in \"\(text)\"")
+            }
+            let expression = String(rest[start.upperBound..<end])
+            let parts = expression.components(separatedBy: ":-")
+            let name = parts[0]
+            if let value = environment[name], !value.isEmpty {
+                output += value
+            } else if parts.count > 1 {
+                output += parts[1...].joined(separator: ":-")
+            } else {
+                throw DRKitError(.usage, "environment variable \(name) (used as ${\(name)}) is not set")
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        return output + rest
+    }
+}

@@ -1,0 +1,9 @@
+import Foundation
+import Archive
+import Common
+
+enum MarkdownText {
+    static func cell(_ text: String) -> String {
+        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+}

@@ -1,0 +1,22 @@
+import Foundation
+import Yams
+
+enum YAMLErrors {
+    static func describe(_ error: Error) -> String {
+        if let decoding = error as? DecodingError {
+            switch decoding {
+            case .keyNotFound(let key, let context):
+                return "missing field \"\(key.stringValue)\"" + path(context.codingPath)
+            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+                return context.debugDescription + path(context.codingPath)
+            @unknown default:
+                return String(describing: error)
+            }
+        }
+        return String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+
+    static func path(_ codingPath: [CodingKey]) -> String {
+        codingPath.isEmpty ? "" : " at " + codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+}

@@ -1,0 +1,50 @@
+import XCTest
+@testable import DRKit
+
+/// The planner is pure: a catalog in, the ordered work out.
+final class BackupPlannerTests: XCTestCase {
+    private func catalog(_ sizes: [Int64], blockSize: Int64 = 8192) -> Catalog {
+        var c = Catalog()
+        c.blockSize = blockSize
+        c.tables = sizes.enumerated().map { CatalogTable(schema: "s", name: "t\($0.offset)", kind: "table", columns: ["id", "v"], heapBytes: $0.element) }
+        return c
+    }
+
+    private func chunks(_ tasks: [BackupTask]) -> [TableChunk] {
+        tasks.compactMap { if case .tableChunk(let c) = $0 { return c } else { return nil } }
+    }
+
+    func testDDLFirstThenChunksLargestFirst() {
+        let tasks = BackupPlanner.plan(catalog([16_384, 81_920, 0]), splitBytes: 1 << 30, tidRangeScans: true)
+        guard case .ddl(let first) = tasks[0], case .ddl(let second) = tasks[1] else { return XCTFail("DDL first: \(tasks)") }
+        XCTAssertEqual([first, second], ["pre-data", "post-data"])
+        XCTAssertEqual(chunks(tasks).map(\.tableIndex), [1, 0, 2], "largest first, so the tail of the run is small")
+        XCTAssertTrue(chunks(tasks).allSatisfy { $0.startBlock == nil && $0.endBlock == nil }, "small tables are one whole-table chunk")
+    }
+
+    func testLargeTablesSplitIntoContiguousBlockRangesCoveringTheTable() {
+        // 10 blocks of 8 KiB with 3-block chunks: [0,3) [3,6) [6,9) [9,end).
+        let planned = chunks(BackupPlanner.plan(catalog([10 * 8192]), splitBytes: 3 * 8192, tidRangeScans: true))
+            .sorted { $0.chunkIndex < $1.chunkIndex }
+        XCTAssertEqual(planned.map(\.chunkIndex), [0, 1, 2, 3])
+        XCTAssertEqual(planned.map(\.startBlock), [0, 3, 6, 9])
+        XCTAssertEqual(planned.map(\.endBlock), [3, 6, 9, nil], "the last chunk is open-ended: rows added past the estimate are still read")
+        XCTAssertEqual(planned.map(\.estimatedBytes).reduce(0, +), 10 * 8192)
+    }
+
+    func testNoSplittingWithoutTidRangeScans() {
+        let planned = chunks(BackupPlanner.plan(catalog([100 * 8192]), splitBytes: 8192, tidRangeScans: false))
+        XCTAssertEqual(planned.count, 1)
+        XCTAssertNil(planned[0].startBlock)
+    }
+
+    func testCopyStatementsQuoteNamesAndBoundChunks() {
+        let table = CatalogTable(schema: "Sales", name: "Order \"Lines\"", kind: "table", columns: ["id", "Note"], heapBytes: 0)
+        XCTAssertEqual(BackupPlanner.copyStatement(table, TableChunk(tableIndex: 0, chunkIndex: 0, startBlock: nil, endBlock: nil, estimatedBytes: 0)),
+                       #"COPY "Sales"."Order ""Lines""" ("id", "Note") TO STDOUT"#)
+        XCTAssertEqual(BackupPlanner.copyStatement(table, TableChunk(tableIndex: 0, chunkIndex: 1, startBlock: 3, endBlock: 6, estimatedBytes: 0)),
+                       #"COPY (SELECT "id", "Note" FROM ONLY "Sales"."Order ""Lines""" WHERE ctid >= '(3,0)'::tid AND ctid < '(6,0)'::tid) TO STDOUT"#)
+        XCTAssertTrue(BackupPlanner.copyStatement(table, TableChunk(tableIndex: 0, chunkIndex: 2, startBlock: 6, endBlock: nil, estimatedBytes: 0))
+            .hasSuffix("WHERE ctid >= '(6,0)'::tid) TO STDOUT"))
+    }
+}

@@ -1,0 +1,102 @@
+import XCTest
+import PostgresClient
+@testable import DRKit
+
+/// Parsers and small pure helpers, checked by value.
+final class TextParsingTests: XCTestCase {
+    func testDDLScriptSplitsPgDumpEntriesAndKeepsThePreamble() {
+        let script = DDLScript("""
+            SET statement_timeout = 0;
+            \\restrict abc
+            SELECT pg_catalog.set_config('search_path', '', false);
+
+            --
+            -- Name: orders_pkey; Type: CONSTRAINT; Schema: shop; Owner: app
+            --
+
+            ALTER TABLE ONLY shop.orders
+                ADD CONSTRAINT orders_pkey PRIMARY KEY (id);
+            ALTER TABLE shop.orders OWNER TO app;
+
+            --
+            -- Name: orders_placed; Type: INDEX; Schema: shop; Owner: app
+            --
+
+            CREATE INDEX orders_placed ON shop.orders USING btree (placed);
+
+            --
+            -- Name: TABLE orders; Type: ACL; Schema: shop; Owner: app
+            --
+
+            GRANT SELECT ON TABLE shop.orders TO reporting;
+            \\unrestrict abc
+            """)
+        XCTAssertTrue(script.preamble.contains("SET statement_timeout = 0;"))
+        XCTAssertFalse(script.preamble.contains("\\restrict"), "psql meta-commands never reach the server")
+        XCTAssertEqual(script.entries.map(\.type), ["CONSTRAINT", "INDEX", "ACL"])
+        XCTAssertTrue(script.entries[0].sql.contains("ADD CONSTRAINT orders_pkey PRIMARY KEY (id);"))
+        XCTAssertFalse(script.entries.contains { $0.sql.contains("\\unrestrict") })
+        let bare = script.without(owners: true, privileges: true)
+        XCTAssertEqual(bare.entries.map(\.type), ["CONSTRAINT", "INDEX"])
+        XCTAssertFalse(bare.entries[0].sql.contains("OWNER TO"))
+        XCTAssertEqual(script.without(owners: false, privileges: false), script)
+    }
+
+    func testSQLStatementsSplitOutsideQuotesDollarQuotesAndComments() {
+        let sql = """
+            CREATE TABLE t (a text DEFAULT 'x;y', "b;c" int); -- trailing; comment
+            INSERT INTO t VALUES ('it''s; fine');
+            CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; SELECT 2; $body$ LANGUAGE sql;
+            DO $$ BEGIN PERFORM 1; END $$;
+            ;;
+            SELECT 1
+            """
+        XCTAssertEqual(SQLStatements.split(sql), [
+            #"CREATE TABLE t (a text DEFAULT 'x;y', "b;c" int)"#,
+            "INSERT INTO t VALUES ('it''s; fine')",
+            "CREATE FUNCTION f() RETURNS int AS $body$ SELECT 1; SELECT 2; $body$ LANGUAGE sql",
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "SELECT 1",
+        ])
+        XCTAssertEqual(SQLStatements.split("  -- only a comment\n"), [])
+    }
+
+    func testGlobs() {
+        XCTAssertTrue(Glob.matches("public.*", "public.orders"))
+        XCTAssertTrue(Glob.matches("shop.order?", "shop.orders"))
+        XCTAssertTrue(Glob.matches("[ab]*", "beta"))
+        XCTAssertFalse(Glob.matches("public.*", "shop.orders"))
+        XCTAssertFalse(Glob.matches("shop.order?", "shop.order"))
+        XCTAssertTrue(Glob.matches("*", ""))
+    }
+
+    func testDurations() {
+        XCTAssertEqual(Durations.parse("90s"), 90)
+        XCTAssertEqual(Durations.parse("30m"), 1800)
+        XCTAssertEqual(Durations.parse("2h"), 7200)
+        XCTAssertEqual(Durations.parse("7d"), 604_800)
+        XCTAssertEqual(Durations.parse("0s"), 0)
+        XCTAssertEqual(Durations.parse("1.5h"), 5400)
+        XCTAssertEqual(Durations.parse("45"), 45)
+        for bad in ["", "h", "-1s", "-5", "3w", "1 h", "ten"] { XCTAssertNil(Durations.parse(bad), bad) }
+    }
+
+    func testRedactedConnectionOptionsNeverShowPasswords() throws {
+        let forms = [
+            "host=db.internal port=5433 user=app password=s3cr3t-pw dbname=prod sslpassword=k3y-pass",
+            "host=db.internal port=5433 user=app password='s3cr3t-pw' dbname=prod sslpassword='k3y-pass'",
+            "postgresql://app:s3cr3t-pw@db.internal:5433/prod?sslpassword=k3y-pass&sslmode=require",
+            "postgres://app:s3cr3t-pw@db.internal:5433/prod?sslpassword=k3y-pass",
+        ]
+        for conninfo in forms {
+            let redacted = try ConnectionOptions(conninfo).redacted
+            XCTAssertFalse(redacted.contains("s3cr3t"), redacted)
+            XCTAssertFalse(redacted.contains("k3y-pass"), redacted)
+            XCTAssertFalse(redacted.contains("password"), redacted)
+            for shown in ["host=db.internal", "port=5433", "user=app", "dbname=prod"] { XCTAssertTrue(redacted.contains(shown), "\(shown) in \(redacted)") }
+        }
+        XCTAssertThrowsError(try ConnectionOptions("host=x password='zz-secret-zz")) { error in
+            XCTAssertFalse("\(error)".contains("zz-secret-zz"), "the rejected text is not echoed: \(error)")
+        }
+    }
+}
