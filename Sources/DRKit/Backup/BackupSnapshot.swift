@@ -1,0 +1,86 @@
+import Foundation
+import Archive
+import Common
+import PostgresClient
+
+/// Phase 1 of a backup: one coordinator transaction whose exported snapshot every other connection
+/// imports. Everything the manifest states about the source (catalog, sequence values, the instant)
+/// is read here, inside that snapshot; the transaction stays open, holding ACCESS SHARE locks, until
+/// `release()`.
+struct BackupSnapshot {
+    let coordinator: Connection
+    let id: String
+    let time: Date
+    let source: SourceRecord
+    let catalog: Catalog
+    let sequences: [SequenceRecord]
+
+    static let sessionSettings = """
+        SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;
+        SET extra_float_digits = 3; SET DateStyle = ISO; SET IntervalStyle = postgres; SET bytea_output = hex;
+        SELECT set_config('client_encoding', current_setting('server_encoding'), false)
+        """
+
+    static func take(conninfo: String, redacted: String) throws -> BackupSnapshot {
+        let coordinator: Connection
+        do { coordinator = try Connection(conninfo: conninfo) } catch {
+            throw DRKitError.wrap(error, "cannot connect to \(redacted)")
+        }
+        let (id, time, source, catalog): (String, Date, SourceRecord, Catalog)
+        do {
+            try coordinator.execute(sessionSettings)
+            try coordinator.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            let row = try coordinator.query("""
+                SELECT pg_export_snapshot(), to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                       current_database(), current_setting('server_version'), current_setting('server_version_num'),
+                       current_setting('server_encoding'), \(Catalog.systemIdentifierExpression)
+                """).rows[0]
+            id = row[0]!
+            time = Timestamps.parse(row[1]!) ?? Date()
+            source = SourceRecord(database: row[2]!, serverVersion: row[3]!, serverVersionNum: Int(row[4]!) ?? 0,
+                                  systemIdentifier: row[6], encoding: row[5]!)
+            catalog = try Catalog.read(coordinator)
+        } catch {
+            throw DRKitError.wrap(error, "reading the catalog of \(redacted)")
+        }
+        if catalog.largeObjects > 0 {
+            throw DRKitError(.refused, "database \(source.database) has \(catalog.largeObjects) large object(s) (pg_largeobject), which drkit cannot carry yet; refusing rather than dropping them")
+        }
+        try lockTables(catalog, on: coordinator)
+        return BackupSnapshot(coordinator: coordinator, id: id, time: time, source: source, catalog: catalog,
+                              sequences: try readSequences(catalog, on: coordinator))
+    }
+
+    /// Keeps every table from being dropped or altered while it is read, as pg_dump does.
+    private static func lockTables(_ catalog: Catalog, on coordinator: Connection) throws {
+        let names = catalog.tables.map { Connection.qualified($0.schema, $0.name) }
+        for batch in stride(from: 0, to: names.count, by: 500) {
+            let list = names[batch..<min(batch + 500, names.count)].joined(separator: ", ")
+            do { try coordinator.execute("LOCK TABLE ONLY \(list) IN ACCESS SHARE MODE") } catch {
+                throw DRKitError.wrap(error, "locking tables for the backup")
+            }
+        }
+    }
+
+    private static func readSequences(_ catalog: Catalog, on coordinator: Connection) throws -> [SequenceRecord] {
+        do {
+            return try catalog.sequences.map { sequence in
+                let r = try coordinator.query("SELECT last_value::text, is_called::text FROM \(Connection.qualified(sequence.schema, sequence.name))")
+                return SequenceRecord(schema: sequence.schema, name: sequence.name, lastValue: r.rows[0][0]!, isCalled: r.rows[0][1] == "true")
+            }
+        } catch {
+            throw DRKitError.wrap(error, "reading sequence values")
+        }
+    }
+
+    /// A worker connection reading the same instant.
+    func joinWorker(conninfo: String) throws -> Connection {
+        let worker = try Connection(conninfo: conninfo)
+        try worker.execute(BackupSnapshot.sessionSettings)
+        try worker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        try worker.execute("SET TRANSACTION SNAPSHOT \(Connection.quoteLiteral(id))")
+        return worker
+    }
+
+    func release() { _ = try? coordinator.execute("COMMIT") }
+}

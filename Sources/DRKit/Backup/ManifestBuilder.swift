@@ -1,0 +1,45 @@
+import Foundation
+import Archive
+import Common
+
+/// Phase 4 of a backup, pure: what was read and written becomes the manifest and its plaintext summary.
+enum ManifestBuilder {
+    struct Inputs {
+        var backupId: String
+        var startedAt: Date
+        var finishedAt: Date
+        var snapshotTime: Date
+        var source: SourceRecord
+        var catalog: Catalog
+        var sequences: [SequenceRecord]
+        var written: WrittenObjects
+        var codec: Codec
+        var keyFingerprint: String?
+    }
+
+    static func build(_ inputs: Inputs) throws -> (BackupManifest, BackupSummary) {
+        guard let preData = inputs.written.ddl["pre-data"], let postData = inputs.written.ddl["post-data"] else {
+            throw DRKitError(.tool, "backup failed: DDL sections were not written")
+        }
+        let tables = inputs.catalog.tables.enumerated().map { index, table -> TableRecord in
+            let objects = (inputs.written.chunks[index] ?? []).sorted { $0.0 < $1.0 }.map(\.1)
+            return TableRecord(schema: table.schema, name: table.name, kind: table.kind, columns: table.columns,
+                               rows: objects.reduce(0) { $0 + $1.rows }, plainBytes: objects.reduce(0) { $0 + $1.plainBytes },
+                               objects: objects)
+        }
+        let manifest = BackupManifest(
+            backupId: inputs.backupId, toolVersion: DRKitVersion.current, source: inputs.source, snapshotTime: inputs.snapshotTime,
+            startedAt: inputs.startedAt, finishedAt: inputs.finishedAt,
+            compression: .init(algorithm: inputs.codec.algorithm.rawValue, level: inputs.codec.level),
+            preData: preData, postData: postData, tables: tables, sequences: inputs.sequences,
+            materializedViews: inputs.catalog.materializedViews.map { MaterializedViewRecord(schema: $0.schema, name: $0.name, populated: $0.populated) })
+        let objects = manifest.allObjects
+        let summary = BackupSummary(
+            backupId: inputs.backupId, toolVersion: DRKitVersion.current, database: inputs.source.database,
+            serverVersion: inputs.source.serverVersion, snapshotTime: inputs.snapshotTime, startedAt: inputs.startedAt,
+            finishedAt: inputs.finishedAt, tableCount: tables.count, objectCount: objects.count,
+            storedBytes: objects.reduce(0) { $0 + $1.size }, encrypted: inputs.keyFingerprint != nil,
+            keyFingerprint: inputs.keyFingerprint)
+        return (manifest, summary)
+    }
+}
