@@ -41,5 +41,5 @@ let package = Package(
         .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage", "Common", "TestSupport"], resources: [.copy("Vectors")]),
         .testTarget(name: "DRKitTests", dependencies: ["DRKit", "Common", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

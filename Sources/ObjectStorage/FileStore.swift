@@ -3,7 +3,7 @@ import Common
 
 /// A repository in a local directory. Objects are written to a hidden temporary file beside the
 /// target and renamed into place after fsync, so a crash never leaves a partial object under its key.
-public final class FileStore: ObjectStore, @unchecked Sendable {
+public final class FileStore: ObjectStore, Sendable {
     public let root: URL
     static let partialMarker = ".partial-"
 

@@ -6,7 +6,7 @@ import Common
 /// the faults only reused connections have; each request goes upstream on its own connection. It
 /// stops by itself after `maxRequests` requests or `lifetime` seconds, and never connects anywhere
 /// but 127.0.0.1.
-public final class FaultProxy: @unchecked Sendable {
+public final class FaultProxy: Sendable {
     public enum Fault: String, CaseIterable, Sendable {
         case internalError      // 500 InternalError
         case slowDown           // 503 SlowDown

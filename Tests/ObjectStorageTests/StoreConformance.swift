@@ -152,10 +152,9 @@ final class S3StoreConformanceTests: XCTestCase {
         var config = try S3Configuration.resolve(url: "s3://\(s3.bucket)/store-conformance", environment: s3.environment(endpoint: endpoint))
         config.partSize = 5 << 20
         config.uploadConcurrency = 2
-        let store = S3Store(configuration: config)
-        store.client.listPageSize = 3
-        store.client.deleteBatchSize = 4
-        return store
+        config.listPageSize = 3
+        config.deleteBatchSize = 4
+        return S3Store(configuration: config)
     }
 
     func testS3StoreKeepsEveryContract() throws {

@@ -1,6 +1,7 @@
 import Foundation
 
 /// A value guarded by a lock, for state shared between worker threads.
+/// `@unchecked`: this is the primitive the others rely on; every access to `value` holds `lock`.
 public final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value

@@ -65,7 +65,7 @@ public final class BackupEngine {
             if options.showProgress { progress.start(console: console) }
             defer { progress.stop(console: console) }
             let execution = BackupExecution(repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey,
-                                            conninfo: options.conninfo, snapshot: snapshot, progress: progress)
+                                            conninfo: options.conninfo, snapshotId: snapshot.id, tables: snapshot.catalog.tables, progress: progress)
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
         }
         snapshot.release()

@@ -13,13 +13,15 @@ struct WrittenObjects {
 /// Phase 3 of a backup: runs the planned tasks by kind. pg_dump's DDL sections run on their own
 /// thread (pg_dump mostly waits on its child process); table chunks run on `jobs` worker
 /// connections that joined the snapshot. The first failure stops both.
-struct BackupExecution {
+struct BackupExecution: Sendable {
     let repository: Repository
     let backupId: String
     let codec: Codec
     let dataKey: [UInt8]?
     let conninfo: String
-    let snapshot: BackupSnapshot
+    /// The exported snapshot every worker joins.
+    let snapshotId: String
+    let tables: [CatalogTable]
     let progress: ProgressReporter
 
     func run(_ tasks: [BackupTask], jobs: Int, pgDump: PgDump) throws -> WrittenObjects {
@@ -41,7 +43,7 @@ struct BackupExecution {
             }
         }.start()
         defer { ddlDone.wait() }
-        try queue.run(workers: jobs, setUp: { _ in try snapshot.joinWorker(conninfo: conninfo) }, body: { worker, task in
+        try queue.run(workers: jobs, setUp: { _ in try BackupSnapshot.joinWorker(snapshotId: snapshotId, conninfo: conninfo) }, body: { worker, task in
             guard case .tableChunk(let chunk) = task else { return }
             let record = try copyChunk(chunk, on: worker, stop: { queue.failed })
             results.withLock { $0.chunks[chunk.tableIndex, default: []].append((chunk.chunkIndex, record)) }
@@ -60,7 +62,7 @@ struct BackupExecution {
     private func dumpSection(_ section: String, pgDump: PgDump) throws -> ObjectRecord {
         let pipeline = try writer("schema/\(section).sql")
         do {
-            try pgDump.run(arguments: ["--schema-only", "--section=\(section)", "--snapshot=\(snapshot.id)"], conninfo: conninfo) {
+            try pgDump.run(arguments: ["--schema-only", "--section=\(section)", "--snapshot=\(snapshotId)"], conninfo: conninfo) {
                 try pipeline.write($0)
             }
             let record = try pipeline.finish()
@@ -72,8 +74,8 @@ struct BackupExecution {
         }
     }
 
-    private func copyChunk(_ chunk: TableChunk, on worker: Connection, stop: () -> Bool) throws -> ObjectRecord {
-        let table = snapshot.catalog.tables[chunk.tableIndex]
+    private func copyChunk(_ chunk: TableChunk, on worker: Connection, stop: @Sendable () -> Bool) throws -> ObjectRecord {
+        let table = tables[chunk.tableIndex]
         let pipeline = try writer(String(format: "data/%05d.%04d.copy", chunk.tableIndex, chunk.chunkIndex))
         do {
             var pendingBytes: Int64 = 0, pendingRows: Int64 = 0

@@ -2,12 +2,12 @@ import Foundation
 import PostgresClient
 
 /// One unit of backup work: a pg_dump DDL section, or one block range of one table.
-enum BackupTask {
+enum BackupTask: Sendable {
     case ddl(section: String)
     case tableChunk(TableChunk)
 }
 
-struct TableChunk {
+struct TableChunk: Sendable {
     var tableIndex: Int
     var chunkIndex: Int
     /// Block range [start, end); `end == nil` means to the end of the table. Both nil: the whole table.

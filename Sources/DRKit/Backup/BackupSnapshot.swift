@@ -74,9 +74,9 @@ struct BackupSnapshot {
     }
 
     /// A worker connection reading the same instant.
-    func joinWorker(conninfo: String) throws -> Connection {
+    static func joinWorker(snapshotId id: String, conninfo: String) throws -> Connection {
         let worker = try Connection(conninfo: conninfo)
-        try worker.execute(BackupSnapshot.sessionSettings)
+        try worker.execute(sessionSettings)
         try worker.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try worker.execute("SET TRANSACTION SNAPSHOT \(Connection.quoteLiteral(id))")
         return worker

@@ -2,7 +2,7 @@ import Foundation
 import PostgresClient
 
 /// What the backup carries, read in the snapshot. Pure data; `BackupPlanner` turns it into work.
-struct CatalogTable {
+struct CatalogTable: Sendable {
     var schema: String
     var name: String
     var kind: String

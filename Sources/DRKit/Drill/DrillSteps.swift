@@ -11,8 +11,8 @@ struct DrillStepResult {
 
 /// One phase of a drill. The drill is the table `DrillStep.all`, run in order: a new phase (copy,
 /// chaos, notify) is one more entry.
-struct DrillStep {
-    enum Decision {
+struct DrillStep: Sendable {
+    enum Decision: Sendable {
         case run
         /// Recorded in the evidence as skipped, with the reason.
         case skip(String)
@@ -21,13 +21,13 @@ struct DrillStep {
     }
 
     let name: String
-    let decide: (DrillState) -> Decision
+    let decide: @Sendable (DrillState) -> Decision
     /// The command this phase stands for, as an operator would type it (no secrets).
-    let command: (DrillState) -> String
+    let command: @Sendable (DrillState) -> String
     /// Whether a failure stops the phases after it that need its result.
     let stopsOnFailure: Bool
-    let body: (DrillState) throws -> DrillStepResult
-    var completed: (DrillState, Bool) -> Void = { _, _ in }
+    let body: @Sendable (DrillState) throws -> DrillStepResult
+    var completed: @Sendable (DrillState, Bool) -> Void = { _, _ in }
 
     static let all: [DrillStep] = [backup, verify, restore, migrate, smoke, parity, teardown]
 

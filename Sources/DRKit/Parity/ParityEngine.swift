@@ -60,7 +60,7 @@ public struct ParityReport: Codable, Sendable {
     }
 }
 
-public final class ParityEngine {
+public final class ParityEngine: Sendable {
     let options: ParityOptions
 
     public init(options: ParityOptions) { self.options = options }

@@ -4,7 +4,7 @@ import Common
 import ObjectStorage
 
 /// A backup repository: a store plus the layout `<backup-id>/manifest.json`, `<backup-id>/...objects`.
-public final class Repository: @unchecked Sendable {
+public final class Repository: Sendable {
     public let store: ObjectStore
 
     public init(store: ObjectStore) { self.store = store }

@@ -3,8 +3,8 @@
 /// pg_dump heads every entry with a comment block: `--\n-- Name: x; Type: INDEX; Schema: s; Owner: o\n--`.
 /// The text before the first entry is the preamble of session settings, which every connection
 /// running entries must apply first.
-struct DDLScript: Equatable {
-    struct Entry: Equatable {
+struct DDLScript: Equatable, Sendable {
+    struct Entry: Equatable, Sendable {
         var type: String
         var sql: String
     }

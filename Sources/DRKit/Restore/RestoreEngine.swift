@@ -37,7 +37,7 @@ public struct RestoreResult: Sendable {
 /// pre-data DDL → parallel COPY FROM → sequences → post-data (indexes and constraints in parallel,
 /// the rest in order) → materialized view refresh → ANALYZE.
 /// Every object is authenticated, hash-checked and row-counted before its COPY commits.
-public final class RestoreEngine {
+public final class RestoreEngine: Sendable {
     let options: RestoreOptions
     let repository: Repository
     let console: Console
@@ -138,7 +138,7 @@ public final class RestoreEngine {
         let objects: [(table: TableRecord, record: ObjectRecord)] = manifest.tables.flatMap { table in table.objects.map { (table, $0) } }
         let key = { (t: TableRecord) in "\(t.schema).\(t.name)" }
         let parallelEntries = postData.entries.filter { DDLScript.parallelTypes.contains($0.type) }
-        var scheduler = RestoreScheduler(
+        let scheduler = RestoreScheduler(
             dataObjects: objects.enumerated().map { (key($1.table), $0, $1.record.size) },
             entries: parallelEntries.map { (DDLScript.table(of: $0), $0.type == "INDEX") },
             analyze: manifest.tables.map(key))
@@ -148,23 +148,13 @@ public final class RestoreEngine {
         if options.showProgress { progress.start(console: console) }
         defer { progress.stop(console: console) }
 
-        let condition = NSCondition()
-        var failure: Error?
+        let board = RestoreWorkBoard(scheduler)
         let retry = Locked([DDLScript.Entry]())
-        let stop = { () -> Bool in condition.lock(); defer { condition.unlock() }; return failure != nil }
+        let stop = { @Sendable () -> Bool in board.failed }
         try Workers.run(count: options.jobs) { _ in
             let connection = try self.connect(target, settings: settings)
             try connection.execute(postData.preamble)
-            while true {
-                condition.lock()
-                var claimed: (ticket: Int, work: RestoreScheduler.Work)?
-                while failure == nil && !scheduler.isFinished {
-                    claimed = scheduler.next()
-                    if claimed != nil { break }
-                    condition.wait()
-                }
-                condition.unlock()
-                guard let (ticket, work) = claimed else { return }
+            while let (ticket, work) = board.claim() {
                 do {
                     switch work {
                     case .data(_, let index):
@@ -183,16 +173,10 @@ public final class RestoreEngine {
                         }
                     }
                 } catch {
-                    condition.lock()
-                    if failure == nil { failure = error }
-                    condition.broadcast()
-                    condition.unlock()
+                    board.fail(error)
                     throw error
                 }
-                condition.lock()
-                scheduler.complete(ticket)
-                condition.broadcast()
-                condition.unlock()
+                board.complete(ticket)
             }
         }
         // Deadlocks between concurrent ALTER TABLEs (partitioned tables) are retried one by one.
@@ -206,7 +190,7 @@ public final class RestoreEngine {
     }
 
     private func load(_ table: TableRecord, _ record: ObjectRecord, from objects: BackupObjects,
-                      on connection: Connection, progress: ProgressReporter, stop: @escaping () -> Bool) throws {
+                      on connection: Connection, progress: ProgressReporter, stop: @escaping @Sendable () -> Bool) throws {
         let relation = Connection.qualified(table.schema, table.name)
         let columns = table.columns.isEmpty ? "" : " (" + table.columns.map(Connection.quoteIdentifier).joined(separator: ", ") + ")"
         let copy: CopyInWriter
@@ -261,10 +245,10 @@ public final class RestoreEngine {
 final class CopyInSink: ByteSink {
     private let copy: CopyInWriter
     private let progress: ProgressReporter
-    private let stop: () -> Bool
+    private let stop: @Sendable () -> Bool
     private var pendingBytes: Int64 = 0
 
-    init(copy: CopyInWriter, progress: ProgressReporter, stop: @escaping () -> Bool) {
+    init(copy: CopyInWriter, progress: ProgressReporter, stop: @escaping @Sendable () -> Bool) {
         self.copy = copy
         self.progress = progress
         self.stop = stop
@@ -282,5 +266,43 @@ final class CopyInSink: ByteSink {
     func flushProgress() throws {
         progress.add(bytes: pendingBytes, rows: 0)
         pendingBytes = 0
+    }
+}
+
+/// The restore scheduler shared by the worker threads: a worker claims the next ready work, waiting
+/// while none is ready; completing or failing work wakes the others.
+/// `@unchecked`: every access to the scheduler and the failure goes through `condition`.
+final class RestoreWorkBoard: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var scheduler: RestoreScheduler
+    private var failure: Error?
+
+    init(_ scheduler: RestoreScheduler) { self.scheduler = scheduler }
+
+    var failed: Bool {
+        condition.lock(); defer { condition.unlock() }
+        return failure != nil
+    }
+
+    /// The next work whose dependencies are done; nil when everything is done or a worker failed.
+    func claim() -> (ticket: Int, work: RestoreScheduler.Work)? {
+        condition.lock(); defer { condition.unlock() }
+        while failure == nil && !scheduler.isFinished {
+            if let claimed = scheduler.next() { return claimed }
+            condition.wait()
+        }
+        return nil
+    }
+
+    func complete(_ ticket: Int) {
+        condition.lock(); defer { condition.unlock() }
+        scheduler.complete(ticket)
+        condition.broadcast()
+    }
+
+    func fail(_ error: Error) {
+        condition.lock(); defer { condition.unlock() }
+        if failure == nil { failure = error }
+        condition.broadcast()
     }
 }

@@ -4,7 +4,7 @@ import Common
 
 /// Chooses and prepares the database a restore writes into, enforcing the safety rules:
 /// never into a database with user tables unless `clean`, never into the backup's own source.
-struct RestoreTarget {
+struct RestoreTarget: Sendable {
     let conninfo: String
     let database: String
     let redacted: String

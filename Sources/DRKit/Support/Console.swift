@@ -4,70 +4,90 @@ import Common
 
 /// Where drkit writes human-facing output. Results go to stdout; progress and notes go to stderr
 /// so that `--json` output and `drkit cat` stay clean.
-public final class Console: @unchecked Sendable {
+public final class Console: Sendable {
     public static let shared = Console()
-    private let lock = NSLock()
     public let stderrIsTerminal = isatty(STDERR_FILENO) == 1
-    public var quiet = false
-    /// Send `output` lines to stderr too, so that stdout carries only a JSON report.
-    public var outputToStderr = false
+    /// Settings and the status-line flag; writes happen under the same lock, so lines never interleave.
+    private let state: Locked<State>
+
+    private struct State {
+        var quiet: Bool
+        var outputToStderr: Bool
+        var logSink: (@Sendable (String) -> Void)?
+        var statusLineShown = false
+    }
 
     public init(quiet: Bool = false, outputToStderr: Bool = false) {
-        self.quiet = quiet
-        self.outputToStderr = outputToStderr
+        state = Locked(State(quiet: quiet, outputToStderr: outputToStderr))
     }
+
+    public var quiet: Bool {
+        get { state.current.quiet }
+        set { state.withLock { $0.quiet = newValue } }
+    }
+
+    /// Send `output` lines to stderr too, so that stdout carries only a JSON report.
+    public var outputToStderr: Bool {
+        get { state.current.outputToStderr }
+        set { state.withLock { $0.outputToStderr = newValue } }
+    }
+
     /// Lines also appended here (the run's log), when set.
-    public var logSink: ((String) -> Void)?
-    private var statusLineShown = false
+    public var logSink: (@Sendable (String) -> Void)? {
+        get { state.current.logSink }
+        set { state.withLock { $0.logSink = newValue } }
+    }
 
     public func note(_ line: String) {
-        lock.lock(); defer { lock.unlock() }
-        clearStatusLocked()
-        logSink?(line)
-        guard !quiet else { return }
-        FileHandle.standardError.write(Data((line + "\n").utf8))
-    }
-
-    public func output(_ text: String) {
-        lock.lock(); defer { lock.unlock() }
-        clearStatusLocked()
-        let data = Data((text.hasSuffix("\n") ? text : text + "\n").utf8)
-        (outputToStderr ? FileHandle.standardError : FileHandle.standardOutput).write(data)
-    }
-
-    /// A progress line: redrawn in place on a terminal, a plain line otherwise.
-    public func status(_ line: String) {
-        lock.lock(); defer { lock.unlock() }
-        logSink?(line)
-        guard !quiet else { return }
-        if stderrIsTerminal {
-            FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
-            statusLineShown = true
-        } else {
+        state.withLock { s in
+            Console.clearStatus(&s)
+            s.logSink?(line)
+            guard !s.quiet else { return }
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
     }
 
-    public func endStatus() {
-        lock.lock(); defer { lock.unlock() }
-        clearStatusLocked()
+    public func output(_ text: String) {
+        state.withLock { s in
+            Console.clearStatus(&s)
+            let data = Data((text.hasSuffix("\n") ? text : text + "\n").utf8)
+            (s.outputToStderr ? FileHandle.standardError : FileHandle.standardOutput).write(data)
+        }
     }
 
-    private func clearStatusLocked() {
-        if statusLineShown {
+    /// A progress line: redrawn in place on a terminal, a plain line otherwise.
+    public func status(_ line: String) {
+        state.withLock { s in
+            s.logSink?(line)
+            guard !s.quiet else { return }
+            if stderrIsTerminal {
+                FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
+                s.statusLineShown = true
+            } else {
+                FileHandle.standardError.write(Data((line + "\n").utf8))
+            }
+        }
+    }
+
+    public func endStatus() {
+        state.withLock { Console.clearStatus(&$0) }
+    }
+
+    private static func clearStatus(_ s: inout State) {
+        if s.statusLineShown {
             FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
-            statusLineShown = false
+            s.statusLineShown = false
         }
     }
 }
 
 /// Counts work done and prints it periodically: every second on a terminal, every 10 s otherwise.
-public final class ProgressReporter: @unchecked Sendable {
+public final class ProgressReporter: Sendable {
     private let label: String
     private let totalBytes: Int64
     private let counters = Locked((bytes: Int64(0), rows: Int64(0), objects: 0, estimatedDone: Int64(0)))
     private let start = Date()
-    private var timer: DispatchSourceTimer?
+    private let timer = Locked<DispatchSourceTimer?>(nil)
     private let totalObjects: Int
 
     /// `totalBytes` is an estimate of the work in the units passed to `advance(estimate:)`.
@@ -86,12 +106,14 @@ public final class ProgressReporter: @unchecked Sendable {
             console.status(self.line())
         }
         timer.resume()
-        self.timer = timer
+        self.timer.withLock { $0 = timer }
     }
 
     public func stop(console: Console = .shared) {
-        timer?.cancel()
-        timer = nil
+        timer.withLock {
+            $0?.cancel()
+            $0 = nil
+        }
         console.endStatus()
     }
 

@@ -48,7 +48,7 @@ final class ObjectWriterPipeline {
 
 /// The objects of one opened backup: where they are stored, the data key that opens them and the
 /// codec the manifest names. Reading one checks everything the manifest says about it.
-struct BackupObjects {
+struct BackupObjects: Sendable {
     let repository: Repository
     let backupId: String
     let dataKey: [UInt8]?

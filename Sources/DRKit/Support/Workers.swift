@@ -4,34 +4,29 @@ import Common
 
 /// A set of threads pulling items from one queue. The first error stops the others from taking
 /// new items and is rethrown by `run`. Blocking libpq and file I/O run well on plain threads.
-public final class WorkQueue<Item>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [Item]
-    private var next = 0
-    private var firstError: Error?
+public final class WorkQueue<Item: Sendable>: Sendable {
+    private let items: [Item]
+    private let state = Locked((next: 0, firstError: Error?.none))
 
     public init(_ items: [Item]) { self.items = items }
 
-    public var failed: Bool {
-        lock.lock(); defer { lock.unlock() }
-        return firstError != nil
-    }
+    public var failed: Bool { state.current.firstError != nil }
 
     func take() -> Item? {
-        lock.lock(); defer { lock.unlock() }
-        guard firstError == nil, next < items.count else { return nil }
-        defer { next += 1 }
-        return items[next]
+        state.withLock { s -> Item? in
+            guard s.firstError == nil, s.next < items.count else { return nil }
+            defer { s.next += 1 }
+            return items[s.next]
+        }
     }
 
     func record(_ error: Error) {
-        lock.lock(); defer { lock.unlock() }
-        if firstError == nil { firstError = error }
+        state.withLock { if $0.firstError == nil { $0.firstError = error } }
     }
 
     /// Starts `workers` threads; each calls `setUp` once (e.g. to open its connection), then `body` per item.
-    public func run<Context>(workers: Int, setUp: @escaping (Int) throws -> Context,
-                             body: @escaping (Context, Item) throws -> Void) throws {
+    public func run<Context>(workers: Int, setUp: @escaping @Sendable (Int) throws -> Context,
+                             body: @escaping @Sendable (Context, Item) throws -> Void) throws {
         // Errors are recorded here too, so that `take` stops handing out items at once.
         try Workers.run(count: min(workers, max(items.count, 1))) { [self] index in
             do {
@@ -47,7 +42,7 @@ public final class WorkQueue<Item>: @unchecked Sendable {
 
 public enum Workers {
     /// Runs `body` on `count` threads and waits for all; rethrows the first error.
-    public static func run(count: Int, body: @escaping (Int) throws -> Void) throws {
+    public static func run(count: Int, body: @escaping @Sendable (Int) throws -> Void) throws {
         let group = DispatchGroup()
         let firstError = Locked<Error?>(nil)
         for index in 0..<max(1, count) {

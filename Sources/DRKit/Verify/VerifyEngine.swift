@@ -25,7 +25,7 @@ public struct VerifyReport: Codable, Sendable {
 
 /// Reads back every object of a backup with no database: authenticates and decrypts, decompresses,
 /// and checks size, SHA-256 and COPY row counts against the manifest.
-public final class VerifyEngine {
+public final class VerifyEngine: Sendable {
     let repository: Repository
     let keys: KeyOptions
     let jobs: Int

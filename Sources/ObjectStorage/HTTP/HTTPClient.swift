@@ -24,6 +24,8 @@ public struct TransportError: Error, CustomStringConvertible, Sendable {
 
 /// HTTP/1.1 over libcurl easy handles. Handles are pooled so connections are reused, and each
 /// request runs on the calling thread.
+/// `@unchecked`: it owns libcurl easy handles, which Swift cannot see; the idle pool is guarded by
+/// `lock`, and a handle is used by one request on one thread at a time.
 public final class HTTPClient: @unchecked Sendable {
     public struct Timeouts: Sendable {
         public var connect: Int = 10
@@ -40,11 +42,12 @@ public final class HTTPClient: @unchecked Sendable {
     private var idle: [UnsafeMutableRawPointer] = []
     let timeouts: Timeouts
     /// Called with one line per request (method, URL, status, duration); never with credentials.
-    public var trace: (@Sendable (String) -> Void)?
+    public let trace: (@Sendable (String) -> Void)?
 
-    public init(timeouts: Timeouts = Timeouts()) {
+    public init(timeouts: Timeouts = Timeouts(), trace: (@Sendable (String) -> Void)? = nil) {
         _ = HTTPClient.globalInit
         self.timeouts = timeouts
+        self.trace = trace
     }
 
     deinit { idle.forEach { curl_easy_cleanup($0) } }

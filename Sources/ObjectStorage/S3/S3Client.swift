@@ -9,19 +9,15 @@ struct S3Failure {
 }
 
 /// Signed, retried S3 requests. Every method blocks the calling thread.
-final class S3Client: @unchecked Sendable {
+final class S3Client: Sendable {
     let config: S3Configuration
     let http: HTTPClient
     let signer: SigV4Signer
     private let clockSkew = Locked(0.0)
-    /// ListObjectsV2 page size and DeleteObjects batch size (S3's maximum is 1000 for both).
-    var listPageSize = 1000
-    var deleteBatchSize = 1000
 
     init(config: S3Configuration, trace: (@Sendable (String) -> Void)? = nil) {
         self.config = config
-        self.http = HTTPClient(timeouts: config.timeouts)
-        self.http.trace = trace
+        self.http = HTTPClient(timeouts: config.timeouts, trace: trace)
         self.signer = SigV4Signer(region: config.region)
     }
 
@@ -216,7 +212,7 @@ final class S3Client: @unchecked Sendable {
         var out: [ListedObject] = []
         var token: String?
         repeat {
-            var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(listPageSize))]
+            var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(config.listPageSize))]
             if let token { query.append(("continuation-token", token)) }
             let response = try send("ListObjectsV2", method: "GET", key: nil, query: query)
             guard let root = XMLNodeTree.parse(response.body) else {
@@ -232,10 +228,10 @@ final class S3Client: @unchecked Sendable {
         return out
     }
 
-    /// Deletes `deleteBatchSize` bucket keys per request (DeleteObjects needs a Content-MD5).
+    /// Deletes `config.deleteBatchSize` bucket keys per request (DeleteObjects needs a Content-MD5).
     func deleteObjects(bucketKeys keys: [String]) throws {
-        for start in stride(from: 0, to: keys.count, by: deleteBatchSize) {
-            let batch = keys[start..<min(start + deleteBatchSize, keys.count)]
+        for start in stride(from: 0, to: keys.count, by: config.deleteBatchSize) {
+            let batch = keys[start..<min(start + config.deleteBatchSize, keys.count)]
             let xml = "<Delete><Quiet>true</Quiet>" + batch.map { "<Object><Key>\(XMLText.escape($0))</Key></Object>" }.joined() + "</Delete>"
             let body = Array(xml.utf8)
             let response = try send("DeleteObjects", method: "POST", key: nil, query: [("delete", "")],

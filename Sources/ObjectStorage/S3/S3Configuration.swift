@@ -13,6 +13,9 @@ public struct S3Configuration: Sendable {
     public var partSize: Int = 8 << 20
     public var uploadConcurrency: Int = 4
     public var retry = RetryPolicy()
+    /// ListObjectsV2 page size and DeleteObjects batch size (S3's maximum is 1000 for both; tests use less).
+    public var listPageSize = 1000
+    public var deleteBatchSize = 1000
     public var timeouts = HTTPClient.Timeouts()
 
     public struct Overrides: Sendable {

@@ -2,7 +2,7 @@ import Foundation
 import Common
 
 /// A repository in an S3-compatible bucket (AWS S3, MinIO, Ceph RGW, R2, moto), under a key prefix.
-public final class S3Store: ObjectStore, @unchecked Sendable {
+public final class S3Store: ObjectStore, Sendable {
     let client: S3Client
     public var configuration: S3Configuration { client.config }
 
