@@ -1,5 +1,6 @@
 import XCTest
 import PostgresClient
+import ObjectStorage
 @testable import DRKit
 
 /// Parsers and small pure helpers, checked by value.
@@ -98,5 +99,20 @@ final class TextParsingTests: XCTestCase {
         XCTAssertThrowsError(try ConnectionOptions("host=x password='zz-secret-zz")) { error in
             XCTAssertFalse("\(error)".contains("zz-secret-zz"), "the rejected text is not echoed: \(error)")
         }
+    }
+}
+
+final class DRKitErrorTests: XCTestCase {
+    func testWrappedErrorsKeepTheirCauseAndSQLState() {
+        let database = PostgresError(.queryFailed, "ERROR: deadlock detected", sqlState: "40P01")
+        let wrapped = DRKitError.wrap(database, "post-data DDL")
+        XCTAssertEqual(wrapped.code, .database)
+        XCTAssertEqual(wrapped.message, "post-data DDL: ERROR: deadlock detected")
+        XCTAssertEqual(wrapped.sqlState, "40P01")
+        XCTAssertEqual((wrapped.cause as? PostgresError)?.sqlState, "40P01")
+        XCTAssertEqual(DRKitError.wrap(wrapped, "outer").sqlState, "40P01", "wrapping again keeps the cause")
+        let storage = DRKitError.wrap(StorageError(.invalidLocation, "bad URL"))
+        XCTAssertEqual(storage.code, .usage)
+        XCTAssertEqual((storage.cause as? StorageError)?.kind, .invalidLocation)
     }
 }

@@ -28,34 +28,50 @@ public struct DRKitError: Error, CustomStringConvertible, Sendable {
 
     public let code: Code
     public let message: String
+    /// The error this one reports (a PostgresError with its SQLSTATE, a StorageError with its kind),
+    /// for callers that decide by it; the operator sees `message`.
+    public let cause: (any Error)?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, cause: (any Error)? = nil) {
         self.code = code
         self.message = message
+        self.cause = cause
     }
 
     public var description: String { message }
 
-    /// Gives any error its operator-facing form, adding `context` (what drkit was doing).
+    /// The SQLSTATE of the database error underneath, if there is one.
+    public var sqlState: String? {
+        var current: (any Error)? = cause
+        while let error = current {
+            if let e = error as? PostgresError { return e.sqlState }
+            current = (error as? DRKitError)?.cause
+        }
+        return nil
+    }
+
+    /// Gives any error its operator-facing form, adding `context` (what drkit was doing). The
+    /// original error stays reachable as `cause`. A DRKitError is already operator-facing and is
+    /// returned as it is.
     public static func wrap(_ error: Error, _ context: String? = nil) -> DRKitError {
         let prefix = context.map { "\($0): " } ?? ""
         switch error {
         case let e as DRKitError:
             return e
         case let e as PostgresError:
-            return DRKitError(.database, prefix + e.message)
+            return DRKitError(.database, prefix + e.message, cause: e)
         case let e as ArchiveError:
-            return DRKitError(.integrity, prefix + e.message)
+            return DRKitError(.integrity, prefix + e.message, cause: e)
         case let e as StorageError:
             switch e.kind {
-            case .notFound: return DRKitError(.integrity, prefix + e.message)
-            case .invalidLocation: return DRKitError(.usage, prefix + e.message)
-            default: return DRKitError(.repository, prefix + e.message)
+            case .notFound: return DRKitError(.integrity, prefix + e.message, cause: e)
+            case .invalidLocation: return DRKitError(.usage, prefix + e.message, cause: e)
+            default: return DRKitError(.repository, prefix + e.message, cause: e)
             }
         case let e as TransportError:
-            return DRKitError(.repository, prefix + e.message)
+            return DRKitError(.repository, prefix + e.message, cause: e)
         default:
-            return DRKitError(.tool, prefix + String(describing: error))
+            return DRKitError(.tool, prefix + String(describing: error), cause: error)
         }
     }
 }
