@@ -27,8 +27,8 @@ public enum TestServices {
 
     public static var password: String { (try? environment("DRKIT_TEST_PGPASSWORD")) ?? "" }
 
-    /// The signature-checking S3 server started by scripts/s3-server.sh.
-    public struct S3 {
+    /// An S3 server for tests: moto (scripts/s3-server.sh) or Ceph RGW (scripts/rgw-server.sh).
+    public struct S3: Sendable {
         public var endpoint: String
         public var bucket: String
         public var accessKey: String
@@ -42,9 +42,16 @@ public enum TestServices {
         }
     }
 
+    /// moto, signature checking on: the fast suite's S3.
     public static func s3() throws -> S3 {
         S3(endpoint: try environment("DRKIT_TEST_S3_ENDPOINT"), bucket: try environment("DRKIT_TEST_S3_BUCKET"),
            accessKey: try environment("DRKIT_TEST_S3_ACCESS_KEY"), secretKey: try environment("DRKIT_TEST_S3_SECRET_KEY"))
+    }
+
+    /// Ceph RADOS Gateway: a real S3 implementation, for the conformance and fault tests.
+    public static func rgw() throws -> S3 {
+        S3(endpoint: try environment("DRKIT_TEST_RGW_ENDPOINT"), bucket: try environment("DRKIT_TEST_RGW_BUCKET"),
+           accessKey: try environment("DRKIT_TEST_RGW_ACCESS_KEY"), secretKey: try environment("DRKIT_TEST_RGW_SECRET_KEY"))
     }
 
     /// The package root (for shipped files such as cutover-checklists/ and manifests/).

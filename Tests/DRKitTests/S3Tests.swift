@@ -7,14 +7,17 @@ import TestSupport
 @testable import DRKit
 
 /// drkit against the signature-checking S3 server (moto, started by scripts/test.sh).
-final class S3Tests: DRKitTestCase {
+class S3Tests: DRKitTestCase {
+    /// moto here; Ceph RGW in RGWFaultTests, which repeats the fault tests on a real S3 implementation.
+    func server() throws -> TestServices.S3 { try TestServices.s3() }
+
     var s3: TestServices.S3!
     var prefix = ""
     var s3Repo: String { "s3://\(s3.bucket)/\(prefix)" }
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        s3 = try TestServices.s3()
+        s3 = try server()
         prefix = "test-\(UUID().uuidString.prefix(8).lowercased())"
     }
 
@@ -206,4 +209,10 @@ final class S3Tests: DRKitTestCase {
         XCTAssertTrue(try store.incompleteWrites().isEmpty)
         writer.abort()
     }
+}
+
+/// Every S3 test again, fault tests included, on Ceph RGW (scripts/rgw-server.sh): a mock's behaviour
+/// is not proof of a real server's. XCTest runs the inherited tests with this class's server.
+final class RGWS3Tests: S3Tests {
+    override func server() throws -> TestServices.S3 { try TestServices.rgw() }
 }

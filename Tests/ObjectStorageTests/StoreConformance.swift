@@ -144,11 +144,14 @@ final class FileStoreConformanceTests: XCTestCase {
     }
 }
 
-/// S3Store against the signature-checking test server. Small parts and pages, so multipart uploads
-/// and ListObjectsV2 pagination are exercised by the same contracts.
-final class S3StoreConformanceTests: XCTestCase {
-    private func store(endpoint: String? = nil) throws -> S3Store {
-        let s3 = try TestServices.s3()
+/// S3Store against an S3 server. Small parts and pages, so multipart uploads and ListObjectsV2
+/// pagination are exercised by the same contracts.
+class S3ConformanceCase: XCTestCase {
+    /// moto here; Ceph RGW in the subclass.
+    func server() throws -> TestServices.S3 { try TestServices.s3() }
+
+    func store(endpoint: String? = nil) throws -> S3Store {
+        let s3 = try server()
         var config = try S3Configuration.resolve(url: "s3://\(s3.bucket)/store-conformance", environment: s3.environment(endpoint: endpoint))
         config.partSize = 5 << 20
         config.uploadConcurrency = 2
@@ -157,17 +160,28 @@ final class S3StoreConformanceTests: XCTestCase {
         return S3Store(configuration: config)
     }
 
-    func testS3StoreKeepsEveryContract() throws {
+    func checkEveryContract() throws {
         try StoreConformance(try store(), largeObjectSize: 11 << 20).runAll()
     }
 
     /// The same contracts with 20% of requests faulted (errors, throttling, resets, truncated answers,
     /// delays, resets of reused connections): retries must make every fault invisible.
-    func testS3StoreKeepsEveryContractThroughInjectedFaults() throws {
-        let s3 = try TestServices.s3()
-        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 0.2, seed: 20261130), lifetime: 300)
+    func checkEveryContractThroughInjectedFaults() throws {
+        let proxy = try FaultProxy(upstreamPort: try server().port, plan: .init(rate: 0.2, seed: 20261130), lifetime: 300)
         defer { proxy.stop() }
         try StoreConformance(try store(endpoint: proxy.endpoint), largeObjectSize: 11 << 20).runAll()
         XCTAssertGreaterThanOrEqual(proxy.injected.values.reduce(0, +), 10, "faults were injected: \(proxy.injected)")
     }
+}
+
+final class S3StoreConformanceTests: S3ConformanceCase {
+    func testS3StoreKeepsEveryContract() throws { try checkEveryContract() }
+    func testS3StoreKeepsEveryContractThroughInjectedFaults() throws { try checkEveryContractThroughInjectedFaults() }
+}
+
+/// The same suite on Ceph RGW, a real S3 implementation (scripts/rgw-server.sh).
+final class RGWStoreConformanceTests: S3ConformanceCase {
+    override func server() throws -> TestServices.S3 { try TestServices.rgw() }
+    func testRGWStoreKeepsEveryContract() throws { try checkEveryContract() }
+    func testRGWStoreKeepsEveryContractThroughInjectedFaults() throws { try checkEveryContractThroughInjectedFaults() }
 }
