@@ -9,15 +9,20 @@ public enum Timestamps {
         return f.string(from: date)
     }
 
-    /// yyyyMMddTHHmmssZ (UTC), as in backup ids and SigV4's x-amz-date.
-    public static func compact(_ date: Date) -> String { compactFormatter.string(from: date) }
-    public static func parseCompact(_ text: String) -> Date? { compactFormatter.date(from: text) }
+    /// yyyyMMddTHHmmssZ (UTC), as in SigV4's x-amz-date and backup ids before milliseconds.
+    public static func compact(_ date: Date) -> String { utc("yyyyMMdd'T'HHmmss'Z'").string(from: date) }
+    public static func parseCompact(_ text: String) -> Date? { utc("yyyyMMdd'T'HHmmss'Z'").date(from: text) }
 
-    private static var compactFormatter: DateFormatter {
+    /// yyyyMMddTHHmmssSSSZ (UTC), as in backup ids.
+    public static func compactMilliseconds(_ date: Date) -> String { utc("yyyyMMdd'T'HHmmssSSS'Z'").string(from: date) }
+    public static func parseCompactMilliseconds(_ text: String) -> Date? { utc("yyyyMMdd'T'HHmmssSSS'Z'").date(from: text) }
+
+    /// A new formatter each time: DateFormatter is not safe to share between threads.
+    private static func utc(_ format: String) -> DateFormatter {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        f.dateFormat = format
         return f
     }
 

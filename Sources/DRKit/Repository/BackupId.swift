@@ -7,7 +7,7 @@ import Common
 /// seconds (`20261130T193512Z-a1b2c3`) and stay valid.
 public enum BackupId {
     public static func make(startedAt: Date = Date()) -> String {
-        millisecondFormatter.string(from: startedAt) + "-" + SecureRandom.hex(3)
+        Timestamps.compactMilliseconds(startedAt) + "-" + SecureRandom.hex(3)
     }
 
     public static func isValid(_ text: String) -> Bool {
@@ -18,7 +18,7 @@ public enum BackupId {
     public static func startTime(of id: String) -> Date? {
         guard isValid(id), let z = id.firstIndex(of: "Z") else { return nil }
         let stamp = String(id[...z])
-        return stamp.count == 16 ? Timestamps.parseCompact(stamp) : millisecondFormatter.date(from: stamp)
+        return stamp.count == 16 ? Timestamps.parseCompact(stamp) : Timestamps.parseCompactMilliseconds(stamp)
     }
 
     /// Newest first: by snapshot time, then by start time, then by id. The id alone is not an order:
@@ -27,13 +27,5 @@ public enum BackupId {
         if a.snapshotTime != b.snapshotTime { return a.snapshotTime > b.snapshotTime }
         if a.startedAt != b.startedAt { return a.startedAt > b.startedAt }
         return a.backupId > b.backupId
-    }
-
-    private static var millisecondFormatter: DateFormatter {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmssSSS'Z'"
-        return f
     }
 }
