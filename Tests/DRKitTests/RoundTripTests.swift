@@ -106,6 +106,16 @@ final class RoundTripTests: DRKitTestCase {
         }
     }
 
+    func testListShowsWholeIdsAndLongDatabaseNames() throws {
+        let source = try newDatabase("drkit_a_database_with_a_rather_long_name", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        let id = try backup(source)
+        let list = try Command.drkit(["list", "--repo", repo])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        let row = try XCTUnwrap(list.stdout.split(separator: "\n").dropFirst().first)
+        XCTAssertTrue(row.hasPrefix(id + " "), "the whole id, then a space: \(row)")
+        XCTAssertTrue(row.contains(" \(source) "), "the whole database name: \(row)")
+    }
+
     func testDeprecatedCompressLevelStillMeansGzip() throws {
         let source = try newDatabase("drkit_level", sql: "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);")
         let result = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--compress-level", "4"])

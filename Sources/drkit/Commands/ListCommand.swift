@@ -23,12 +23,16 @@ struct List: ParsableCommand {
                 Console.shared.output("no completed backups in \(repo.store.location)")
                 return
             }
-            var lines = ["BACKUP ID                 SNAPSHOT (UTC)            DATABASE             TABLES      STORED  ENCRYPTED"]
+            // Columns grow to fit; nothing is ever cut (ids and database names are what operators copy).
+            let idWidth = max(9, summaries.map(\.backupId.count).max() ?? 0)
+            let databaseWidth = max(8, summaries.map(\.database.count).max() ?? 0)
+            var lines = [["BACKUP ID".rightPadded(idWidth), "SNAPSHOT (UTC)".rightPadded(24), "DATABASE".rightPadded(databaseWidth),
+                          "TABLES", "     STORED", " ENCRYPTED"].joined(separator: " ")]
             for s in summaries {
                 lines.append([
-                    s.backupId.padding(toLength: 25, withPad: " ", startingAt: 0),
-                    Timestamps.iso8601(s.snapshotTime).padding(toLength: 25, withPad: " ", startingAt: 0),
-                    s.database.padding(toLength: 20, withPad: " ", startingAt: 0),
+                    s.backupId.rightPadded(idWidth),
+                    Timestamps.iso8601(s.snapshotTime).rightPadded(24),
+                    s.database.rightPadded(databaseWidth),
                     String(s.tableCount).leftPadded(6),
                     Format.bytes(s.storedBytes).leftPadded(11),
                     s.encrypted ? " yes (\(s.keyFingerprint ?? "?"))" : " no",
@@ -42,5 +46,9 @@ struct List: ParsableCommand {
 extension String {
     func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+
+    func rightPadded(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }
