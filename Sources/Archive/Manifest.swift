@@ -209,8 +209,39 @@ public struct ManifestFile: Codable, Sendable {
 
     public func encoded() throws -> [UInt8] { [UInt8](try JSONCoding.encoder.encode(self)) }
 
-    /// The full manifest; `dataKey` is needed when the backup is encrypted.
+    /// The full manifest; `dataKey` is needed when the backup is encrypted. The plaintext summary is
+    /// checked against it: any field that differs means the summary was edited, and is refused.
     public func open(dataKey: [UInt8]?) throws -> BackupManifest {
+        let manifest = try openBody(dataKey: dataKey)
+        try checkSummary(against: manifest)
+        return manifest
+    }
+
+    /// Every summary field `list`, `restore latest`, drills and retention act on, compared with the
+    /// manifest (authenticated by the data key when the backup is encrypted).
+    func checkSummary(against manifest: BackupManifest) throws {
+        let objects = manifest.allObjects
+        let fields: [(String, Bool)] = [
+            ("backupId", summary.backupId == manifest.backupId),
+            ("database", summary.database == manifest.source.database),
+            ("serverVersion", summary.serverVersion == manifest.source.serverVersion),
+            ("toolVersion", summary.toolVersion == manifest.toolVersion),
+            ("snapshotTime", summary.snapshotTime == manifest.snapshotTime),
+            ("startedAt", summary.startedAt == manifest.startedAt),
+            ("finishedAt", summary.finishedAt == manifest.finishedAt),
+            ("tableCount", summary.tableCount == manifest.tables.count),
+            ("objectCount", summary.objectCount == objects.count),
+            ("storedBytes", summary.storedBytes == objects.reduce(0) { $0 + $1.size }),
+            ("encrypted", summary.encrypted == (encryption != nil)),
+            ("keyFingerprint", summary.keyFingerprint == encryption?.kek.fingerprint),
+        ]
+        let differing = fields.filter { !$0.1 }.map(\.0)
+        guard differing.isEmpty else {
+            throw ArchiveError(.authenticationFailed, "the plaintext summary of backup \(summary.backupId) disagrees with its \(encryption != nil ? "authenticated " : "")manifest (\(differing.joined(separator: ", "))): it was edited in the repository; refusing it")
+        }
+    }
+
+    private func openBody(dataKey: [UInt8]?) throws -> BackupManifest {
         if let manifest { return manifest }
         guard let sealedManifest, let sealed = Data(base64Encoded: sealedManifest) else {
             throw ArchiveError(.malformed, "manifest of \(summary.backupId) has no body")

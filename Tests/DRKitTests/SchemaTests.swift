@@ -163,4 +163,24 @@ final class SchemaDriftTests: DRKitTestCase {
         let unreachable = try Command.drkit(["schema", "diff", "--db", "host=127.0.0.1 port=1 dbname=x", "--snapshot", path])
         XCTAssertEqual(unreachable.status, 2)
     }
+
+    /// F8: random bytes or an empty file are bad input (exit 2, one line), not "drift".
+    func testGarbageOrEmptySnapshotsAreRefusedNotDiffed() throws {
+        let db = try newDatabase("drkit_schema_garbage", sql: "CREATE TABLE t (id int);")
+        var random = SystemRandomNumberGenerator()
+        let cases: [(String, Data)] = [
+            ("random.sql", Data((0..<5000).map { _ in UInt8.random(in: 0...255, using: &random) })),
+            ("empty.sql", Data()),
+            ("blank.sql", Data("\n  \n".utf8)),
+            ("prose.sql", Data("just some notes\nCREATE TABLE maybe;\n".utf8)),
+        ]
+        for (name, bytes) in cases {
+            let path = workDirectory.appendingPathComponent(name).path
+            try bytes.write(to: URL(fileURLWithPath: path))
+            let result = try diff(db, path)
+            assertFailure(result, exitCode: 2, mentions: "snapshot \(path)")
+            XCTAssertFalse(result.stdout.contains("drift"), "\(name): \(result.stdout)")
+            XCTAssertLessThan(result.stderr.utf8.count, 300, "the bytes are not echoed: \(name)")
+        }
+    }
 }

@@ -163,10 +163,15 @@ public final class DrillRunner {
         if mode == "fresh" {
             guard source != nil else { throw DRKitError(.usage, "drill \(scenario.name): backup: fresh needs a source database") }
         } else {
+            // RPO comes from the authenticated manifest, never from the plaintext summary.
             let file = try repository.resolve(mode)
-            state.backupId = file.summary.backupId
-            state.snapshotTime = file.summary.snapshotTime
-            note("using backup \(file.summary.backupId) (\(mode)), snapshot \(Timestamps.iso8601(file.summary.snapshotTime))")
+            let manifest: BackupManifest
+            do { manifest = try file.open(dataKey: try keys.dataKey(for: file)) } catch {
+                throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
+            }
+            state.backupId = manifest.backupId
+            state.snapshotTime = manifest.snapshotTime
+            note("using backup \(manifest.backupId) (\(mode)), snapshot \(Timestamps.iso8601(manifest.snapshotTime))")
         }
         return state
     }

@@ -43,9 +43,15 @@ public final class Repository: Sendable {
         } catch {
             throw DRKitError.wrap(error, "reading manifest of \(id)")
         }
-        do { return try ManifestFile.decode(bytes) } catch {
+        let file: ManifestFile
+        do { file = try ManifestFile.decode(bytes) } catch {
             throw DRKitError(.integrity, "manifest of backup \(id) is unreadable: \(error)")
         }
+        // The folder is bound to the backup: the id is inside the (authenticated) manifest too.
+        guard file.summary.backupId == id else {
+            throw DRKitError(.integrity, "folder \(id) holds the manifest of backup \(file.summary.backupId) (copied or renamed in the repository); refusing it")
+        }
+        return file
     }
 
     /// `latest` or an id (a unique prefix of one is accepted).

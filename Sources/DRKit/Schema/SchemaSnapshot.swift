@@ -62,13 +62,31 @@ public enum SchemaSnapshot {
     }
 
     public static func diff(conninfo: String, snapshotPath: String, exclude: [String]) throws -> SchemaDiff {
-        guard let data = FileManager.default.contents(atPath: snapshotPath) else {
-            throw DRKitError(.usage, "cannot read snapshot \(snapshotPath)")
-        }
-        let committed = SchemaText(pgDumpOutput: String(decoding: data, as: UTF8.self)).excluding(exclude)
+        let committed = SchemaText(pgDumpOutput: try readCommitted(snapshotPath)).excluding(exclude)
         let live = SchemaText(pgDumpOutput: try dumpSchema(conninfo: conninfo).text).excluding(exclude)
         let redacted = (try? ConnectionOptions(conninfo).redacted) ?? "live database"
         return SchemaDiff(snapshot: committed, live: live, snapshotLabel: snapshotPath, liveLabel: "live (\(redacted))")
+    }
+}
+
+extension SchemaSnapshot {
+    /// The committed snapshot's text. Refused (exit 2), never diffed: a file that is empty, not UTF-8
+    /// text, or neither a drkit snapshot nor pg_dump schema output — so garbage never reads as drift.
+    static func readCommitted(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DRKitError(.usage, "cannot read snapshot \(path)")
+        }
+        guard let text = String(data: data, encoding: .utf8), !text.contains("\u{0}") else {
+            throw DRKitError(.usage, "snapshot \(path) is not UTF-8 text; write one with `drkit schema snapshot`")
+        }
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw DRKitError(.usage, "snapshot \(path) is empty; write one with `drkit schema snapshot`")
+        }
+        let head = text.split(separator: "\n", maxSplits: 20, omittingEmptySubsequences: true).prefix(20)
+        guard head.first == Substring(headerFirstLine) || head.contains(where: { $0.hasPrefix("-- PostgreSQL database dump") }) else {
+            throw DRKitError(.usage, "snapshot \(path) is not a schema snapshot (no drkit header, no pg_dump header); write one with `drkit schema snapshot`")
+        }
+        return text
     }
 }
 

@@ -6,17 +6,32 @@ import Foundation
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the completed backups in a repository, newest first (no key needed).")
+        abstract: "List the completed backups in a repository, newest first (no key needed).",
+        discussion: """
+            Without a key the listing shows each backup's plaintext summary, which anyone who can write to \
+            the repository could edit: it is marked unverified. With the key (--key-file, --passphrase-env or \
+            DRKIT_KEY) every summary is checked against its authenticated manifest, and a mismatch is exit 5.
+            """)
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var keys: KeyFlags
     @OptionGroup var output: OutputFlags
 
     func run() throws {
         try runReportingErrors {
             let repo = try repository.open(create: false)
-            let summaries = try repo.backups().map(\.summary)
+            let files = try repo.backups()
+            let verified = try keys.keyOptions.resolve() != nil
+            if verified {
+                for file in files {
+                    do { _ = try file.open(dataKey: try keys.keyOptions.dataKey(for: file)) } catch {
+                        throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
+                    }
+                }
+            }
+            let summaries = files.map(\.summary)
             if output.json {
-                Console.shared.output(try JSONText.encode(summaries))
+                Console.shared.output(try JSONText.encode(summaries.map { ListedBackup(summary: $0, verified: verified && $0.encrypted) }))
                 return
             }
             if summaries.isEmpty {
@@ -38,8 +53,24 @@ struct List: ParsableCommand {
                     s.encrypted ? " yes (\(s.keyFingerprint ?? "?"))" : " no",
                 ].joined(separator: " "))
             }
+            if !verified { lines.append("(summaries unverified: give the key to check them against the authenticated manifests)") }
+            if summaries.contains(where: { !$0.encrypted }) { lines.append("(unencrypted backups are not authenticated: anyone who can write to the repository can alter them unnoticed)") }
             Console.shared.output(lines.joined(separator: "\n"))
         }
+    }
+}
+
+/// A `list --json` entry: the summary's fields, and whether they were checked with the key.
+struct ListedBackup: Encodable {
+    var summary: BackupSummary
+    var verified: Bool
+
+    enum Keys: String, CodingKey { case verified }
+
+    func encode(to encoder: Encoder) throws {
+        try summary.encode(to: encoder)
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(verified, forKey: .verified)
     }
 }
 

@@ -1,0 +1,109 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import DRKit
+
+/// The repository as a system of record: what someone with write access to the repository but
+/// without the key can change, and how drkit catches it (issue "repository", defects F1, F2, F4).
+final class RepositoryTrustTests: DRKitTestCase {
+    private func manifestPath(_ id: String) -> String { "\(repo)/\(id)/manifest.json" }
+
+    private func editManifest(_ id: String, _ edit: (inout [String: Any]) -> Void) throws {
+        let url = URL(fileURLWithPath: manifestPath(id))
+        var json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        edit(&json)
+        try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted]).write(to: url)
+    }
+
+    /// F1: an edited plaintext summary (here a forged snapshot time, database and size) is refused by
+    /// everything that decides, and cannot forge a drill's RPO.
+    func testEditedSummaryIsRefusedByRestoreVerifyDrillAndKeyedList() throws {
+        let source = try newDatabase("drkit_trust_f1", sql: "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);")
+        let id = try backup(source)
+        try editManifest(id) { json in
+            var summary = json["summary"] as! [String: Any]
+            summary["snapshotTime"] = "2099-01-01T00:00:00.000Z"
+            summary["database"] = "payroll"
+            summary["storedBytes"] = 1
+            json["summary"] = summary
+        }
+        let restore = try restore("latest", into: scratchName("drkit_trust_f1_t"), extra: ["--key-file", keyFile])
+        assertFailure(restore, exitCode: 5, mentions: "disagrees with its authenticated manifest (database, snapshotTime, storedBytes)")
+        assertFailure(try Command.drkit(["verify", id, "--repo", repo, "--key-file", keyFile]), exitCode: 5, mentions: "edited in the repository")
+        assertFailure(try Command.drkit(["list", "--repo", repo, "--key-file", keyFile]), exitCode: 5, mentions: "snapshotTime")
+
+        let keyless = try Command.drkit(["list", "--repo", repo, "--json"])
+        XCTAssertEqual(keyless.status, 0, keyless.stderr)
+        let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(keyless.stdout.utf8)) as? [[String: Any]])
+        XCTAssertEqual(entries.first?["verified"] as? Bool, false, "without the key the summary is marked unverified")
+
+        let scenario = workDirectory.appendingPathComponent("drill.yaml").path
+        try """
+            name: forged-rpo
+            repo: \(repo)
+            key_file: \(keyFile)
+            target: \(try conninfo("postgres"))
+            backup: latest
+            criteria:
+              max_rpo_minutes: 1
+            """.write(toFile: scenario, atomically: true, encoding: .utf8)
+        let evidence = workDirectory.appendingPathComponent("evidence").path
+        let drill = try Command.drkit(["drill", scenario, "--evidence-dir", evidence])
+        XCTAssertNotEqual(drill.status, 0, "a forged summary never passes a drill: \(drill.stdout)")
+        XCTAssertTrue(drill.stderr.contains("edited in the repository"), drill.stderr)
+        XCTAssertFalse(drill.stdout.contains("PASSED"), drill.stdout)
+    }
+
+    /// F2: a folder whose name is not the backup inside it (a copied manifest under a newer-looking
+    /// name) is refused, so `restore latest` never restores something other than what it names.
+    func testCopiedManifestUnderAnotherFolderNameIsRefused() throws {
+        let source = try newDatabase("drkit_trust_f2", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        let old = try backup(source)
+        _ = try backup(source)
+        let planted = "20991231T000000000Z-aaaaaa"
+        try FileManager.default.createDirectory(atPath: "\(repo)/\(planted)", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: manifestPath(old), toPath: manifestPath(planted))
+        assertFailure(try restore("latest", into: scratchName("drkit_trust_f2_t"), extra: ["--key-file", keyFile]),
+                      exitCode: 5, mentions: "folder \(planted) holds the manifest of backup \(old)")
+        assertFailure(try Command.drkit(["list", "--repo", repo]), exitCode: 5, mentions: "copied or renamed")
+
+        // Renamed to match, the summary id no longer opens: the id is bound into the manifest's encryption.
+        try editManifest(planted) { json in
+            var summary = json["summary"] as! [String: Any]
+            summary["backupId"] = planted
+            json["summary"] = summary
+        }
+        assertFailure(try restore(planted, into: scratchName("drkit_trust_f2_u"), extra: ["--key-file", keyFile]), exitCode: 5, mentions: planted)
+    }
+
+    /// F4: scrypt parameters come from the manifest; out of bounds they are refused at once (exit 5),
+    /// instead of crashing, taking a gigabyte, or running for minutes.
+    func testOutOfBoundsScryptParametersAreRefusedAtOnce() throws {
+        let source = try newDatabase("drkit_trust_f4", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        let env = ["PP": "a passphrase for the scrypt test"]
+        let made = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--passphrase-env", "PP", "--json"], environment: env)
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let id = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [String: Any])?["backupId"] as? String)
+        let hostile: [(UInt64, UInt64, UInt64, String)] = [
+            (1 << 62, 8, 1, "n=4611686018427387904"), (1 << 20, 8, 1, "256 MiB"), (1 << 24, 8, 1, "n=16777216"),
+            (1 << 15, 8, 100_000, "p=100000"), (3000, 8, 1, "not a power of two"),
+        ]
+        for (n, r, p, message) in hostile {
+            try editManifest(id) { json in
+                var encryption = json["encryption"] as! [String: Any]
+                var kek = encryption["kek"] as! [String: Any]
+                var scrypt = kek["scrypt"] as! [String: Any]
+                scrypt["n"] = n
+                scrypt["r"] = r
+                scrypt["p"] = p
+                kek["scrypt"] = scrypt
+                encryption["kek"] = kek
+                json["encryption"] = encryption
+            }
+            let start = Date()
+            let verify = try Command.drkit(["verify", id, "--repo", repo, "--passphrase-env", "PP"], environment: env)
+            assertFailure(verify, exitCode: 5, mentions: message)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 20, "refused before any key derivation (unbounded, these ran for minutes)")
+        }
+    }
+}
