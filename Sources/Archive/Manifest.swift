@@ -77,13 +77,18 @@ public struct SourceRecord: Codable, Equatable, Sendable {
     public var serverVersionNum: Int
     public var systemIdentifier: String?
     public var encoding: String
+    /// The source database's OID: with `systemIdentifier`, names the source whatever it is renamed to.
+    /// Absent in backups made before it was recorded.
+    public var databaseOid: String?
 
-    public init(database: String, serverVersion: String, serverVersionNum: Int, systemIdentifier: String?, encoding: String) {
+    public init(database: String, serverVersion: String, serverVersionNum: Int, systemIdentifier: String?, encoding: String,
+                databaseOid: String? = nil) {
         self.database = database
         self.serverVersion = serverVersion
         self.serverVersionNum = serverVersionNum
         self.systemIdentifier = systemIdentifier
         self.encoding = encoding
+        self.databaseOid = databaseOid
     }
 }
 

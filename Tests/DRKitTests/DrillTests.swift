@@ -131,9 +131,9 @@ final class DrillTests: DRKitTestCase {
         XCTAssertTrue(try scratchDatabases().isEmpty)
     }
 
-    func runFailingDrill(_ extra: [String], source: String) throws -> CommandResult {
+    func runFailingDrill(_ extra: [String], source: String, environment: [String: String] = [:]) throws -> CommandResult {
         try Command.drkit(["drill", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--fresh-backup",
-                           "--evidence-dir", evidence, "--audit-file", audit] + extra)
+                           "--evidence-dir", evidence, "--audit-file", audit] + extra, environment: environment)
     }
 
     func assertCompleteEvidence(failed criterion: String, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -173,6 +173,26 @@ final class DrillTests: DRKitTestCase {
         try assertCompleteEvidence(failed: "parity")
         let csv = try String(contentsOfFile: evidence + "/rowcount.csv", encoding: .utf8)
         XCTAssertTrue(csv.contains("shop,customers,300,290,false"), csv)
+    }
+
+    /// F7: a migration that prints DATABASE_URL (password included) leaves no password anywhere:
+    /// not on the terminal, not in backup.log, drill-record.md, evidence.json or the audit trail.
+    func testSecretsInMigrationOutputNeverReachOutputOrEvidence() throws {
+        let source = try newDatabase("drkit_drill_secret", sql: schema)
+        let result = try runFailingDrill(["--migrate", "echo \"DBURL=$DATABASE_URL\"; echo \"PW=$PGPASSWORD_FOR_TEST\"; exit 3"], source: source,
+                                         environment: ["PGPASSWORD_FOR_TEST": TestServices.password])
+        XCTAssertEqual(result.status, 1)
+        let shown = result.stdout + result.stderr
+        XCTAssertTrue(shown.contains("migration exited 3"), shown)
+        XCTAssertTrue(shown.contains("DBURL=postgresql://") && shown.contains(SecretMask.replacement), "the output is kept, masked: \(shown)")
+        let password = TestServices.password
+        let encoded = password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? password
+        for (name, text) in [("stdout", result.stdout), ("stderr", result.stderr)] + (try ["backup.log", "drill-record.md", "evidence.json"].map {
+            ($0, try String(contentsOfFile: evidence + "/" + $0, encoding: .utf8))
+        }) + [("audit", try String(contentsOfFile: audit, encoding: .utf8))] {
+            XCTAssertFalse(text.contains(password), "password in \(name)")
+            XCTAssertFalse(text.contains(encoded), "encoded password in \(name)")
+        }
     }
 
     func testRestoreLatestAgainstTheManifestWhenTheSourceIsGone() throws {

@@ -106,4 +106,45 @@ final class RepositoryTrustTests: DRKitTestCase {
             XCTAssertLessThan(Date().timeIntervalSince(start), 20, "refused before any key derivation (unbounded, these ran for minutes)")
         }
     }
+
+    /// F6: the guard against restoring into the source goes by cluster and database OID, not name:
+    /// a renamed source is still refused, even with --clean, and keeps its rows.
+    func testRenamedSourceIsStillRefusedWithClean() throws {
+        let original = try newDatabase("drkit_trust_f6", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        let id = try backup(original)
+        let renamed = original + "_renamed"
+        try PostgresClientBridge.execute("ALTER DATABASE \(original) RENAME TO \(renamed)", in: "postgres")
+        createdDatabases.append(renamed)
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (2)", in: renamed)
+        let restore = try restore(id, into: renamed, extra: ["--key-file", keyFile, "--clean"])
+        assertFailure(restore, exitCode: 6, mentions: "it is the database the backup came from (\(original), renamed")
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM t", in: renamed), "2", "the source and its new row are untouched")
+    }
+
+    /// F7: neither the password nor sslpassword ever appears on pg_dump's command line (visible in
+    /// `ps` to every user); a wrapper records the arguments pg_dump was started with.
+    func testPgDumpGetsNoSecretOnItsCommandLine() throws {
+        let source = try newDatabase("drkit_trust_f7", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        let real = try XCTUnwrap(["/usr/lib/postgresql/15/bin/pg_dump", "/usr/bin/pg_dump"].first { FileManager.default.isExecutableFile(atPath: $0) })
+        let record = workDirectory.appendingPathComponent("pg_dump-args").path
+        let wrapper = workDirectory.appendingPathComponent("pg_dump").path
+        try """
+            #!/bin/sh
+            printf '%s\\n' "$@" >> '\(record)'
+            [ -n "$PGSERVICEFILE" ] && stat -c '%a' "$PGSERVICEFILE" >> '\(record).mode'
+            exec '\(real)' "$@"
+            """.write(toFile: wrapper, atomically: true, encoding: .utf8)
+        chmod(wrapper, 0o755)
+        let conninfo = try conninfo(source) + " sslmode=disable sslpassword=zz-ssl-secret-zz"
+        let result = try Command.drkit(["backup", "--db", conninfo, "--repo", repo, "--key-file", keyFile], environment: ["DRKIT_PG_DUMP": wrapper])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let arguments = try String(contentsOfFile: record, encoding: .utf8)
+        XCTAssertTrue(arguments.contains("--snapshot="), "the wrapper saw pg_dump's arguments: \(arguments)")
+        XCTAssertFalse(arguments.contains("zz-ssl-secret-zz"), "sslpassword on the command line")
+        XCTAssertFalse(arguments.contains(TestServices.password), "password on the command line")
+        XCTAssertTrue(arguments.contains("service=drkit") || arguments.contains("service='drkit'"), arguments)
+        XCTAssertEqual(try String(contentsOfFile: record + ".mode", encoding: .utf8).split(separator: "\n").first, "600", "the service file is private")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("drkit-pgservice-") }
+        XCTAssertEqual(leftovers, [], "the service file is removed after pg_dump exits")
+    }
 }

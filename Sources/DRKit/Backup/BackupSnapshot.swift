@@ -33,12 +33,13 @@ struct BackupSnapshot {
             let row = try coordinator.query("""
                 SELECT pg_export_snapshot(), to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                        current_database(), current_setting('server_version'), current_setting('server_version_num'),
-                       current_setting('server_encoding'), \(Catalog.systemIdentifierExpression)
+                       current_setting('server_encoding'), \(Catalog.systemIdentifierExpression),
+                       (SELECT oid::text FROM pg_database WHERE datname = current_database())
                 """).rows[0]
             id = row[0]!
             time = Timestamps.parse(row[1]!) ?? Date()
             source = SourceRecord(database: row[2]!, serverVersion: row[3]!, serverVersionNum: Int(row[4]!) ?? 0,
-                                  systemIdentifier: row[6], encoding: row[5]!)
+                                  systemIdentifier: row[6], encoding: row[5]!, databaseOid: row[7])
             catalog = try Catalog.read(coordinator)
         } catch {
             throw DRKitError.wrap(error, "reading the catalog of \(redacted)")

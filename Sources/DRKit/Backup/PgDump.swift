@@ -24,6 +24,19 @@ struct PgDump {
         throw DRKitError(.tool, "pg_dump not found (install postgresql-client, or set DRKIT_PG_DUMP)")
     }
 
+    /// A 0700 directory holding a 0600 `pg_service.conf` with service `drkit` carrying `sslpassword`.
+    static func privateServiceFile(sslPassword: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("drkit-pgservice-\(UUID().uuidString)").path
+        guard mkdir(directory, 0o700) == 0 else { throw DRKitError(.tool, "cannot create \(directory): \(String(cString: strerror(errno)))") }
+        let path = directory + "/pg_service.conf"
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw DRKitError(.tool, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let escaped = sslPassword.replacingOccurrences(of: "\n", with: "")
+        try FileDescriptorSink(fd: fd).write(Array("[drkit]\nsslpassword=\(escaped)\n".utf8))
+        return directory
+    }
+
     /// Runs pg_dump with `arguments` against `conninfo`, streaming stdout to `output`.
     func run(arguments: [String], conninfo: String, output: (UnsafeRawBufferPointer) throws -> Void) throws {
         var options = try ConnectionOptions(conninfo)
@@ -31,6 +44,17 @@ struct PgDump {
         if let password = options["password"] {
             environment["PGPASSWORD"] = password
             options["password"] = nil
+        }
+        // libpq has no environment variable for sslpassword: it goes in a service file only this
+        // user can read, which pg_dump is pointed at, and which is removed when pg_dump exits.
+        var serviceDirectory: String?
+        defer { if let serviceDirectory { try? FileManager.default.removeItem(atPath: serviceDirectory) } }
+        if let sslPassword = options["sslpassword"], options["service"] == nil {
+            let directory = try PgDump.privateServiceFile(sslPassword: sslPassword)
+            serviceDirectory = directory
+            environment["PGSERVICEFILE"] = directory + "/pg_service.conf"
+            options["sslpassword"] = nil
+            options["service"] = "drkit"
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)

@@ -93,7 +93,7 @@ public final class DrillRunner {
 
     /// Runs one step: times it, records it in the audit trail and the evidence, and logs it.
     private func run(_ step: DrillStep, _ state: DrillState) throws -> Bool {
-        let command = step.command(state)
+        let command = state.mask.apply(step.command(state))
         note("phase \(step.name): \(command)")
         let start = Date()
         var outcome: StepOutcome
@@ -101,10 +101,12 @@ public final class DrillRunner {
         do {
             let r = try step.body(state)
             result = r
-            outcome = StepOutcome(passed: true, summary: r.summary, figure: r.rows.map { "\($0) rows" } ?? "ok", rule: step.name, output: r.output, exitCode: 0)
+            outcome = StepOutcome(passed: true, summary: state.mask.apply(r.summary), figure: r.rows.map { "\($0) rows" } ?? "ok", rule: step.name,
+                                  output: state.mask.apply(r.output), exitCode: 0)
         } catch {
             let e = DRKitError.wrap(error)
-            outcome = StepOutcome(passed: false, summary: e.message, figure: "error", rule: step.name, output: e.message, exitCode: Int(e.code.exitCode))
+            let message = state.mask.apply(e.message)
+            outcome = StepOutcome(passed: false, summary: message, figure: "error", rule: step.name, output: message, exitCode: Int(e.code.exitCode))
         }
         let end = Date()
         let seconds = end.timeIntervalSince(start)
@@ -156,8 +158,11 @@ public final class DrillRunner {
         var scratchOptions = try ConnectionOptions(serverConninfo)
         let scratch = scenario.scratchDatabase ?? "drkit_drill_\(recorder.runId.suffix(6))"
         scratchOptions["dbname"] = scratch
+        let mask = SecretMask(SecretMask.secrets(ofConninfo: source) + SecretMask.secrets(ofConninfo: serverConninfo)
+                              + SecretMask.secrets(ofEnvironment: options.environment)
+                              + [scenario.passphraseEnv.flatMap { options.environment[$0] }])
         let state = DrillState(scenario: scenario, environment: options.environment, console: console, keys: keys, repository: repository,
-                               source: source, scratch: scratch, scratchOptions: scratchOptions)
+                               source: source, scratch: scratch, scratchOptions: scratchOptions, mask: mask)
         note("drill \(scenario.name) (\(scenario.environment ?? "unspecified environment")): run \(recorder.runId), scratch database \(scratch), repository \(repository.store.location)")
         let mode = scenario.backup ?? "latest"
         if mode == "fresh" {

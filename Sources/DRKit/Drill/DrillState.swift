@@ -14,6 +14,8 @@ final class DrillState {
     let scratch: String
     let scratchOptions: ConnectionOptions
     let jobs: Int
+    /// Applied to everything a phase reports, before it reaches output, logs or evidence.
+    let mask: SecretMask
 
     var backupId: String?
     var snapshotTime: Date?
@@ -30,7 +32,7 @@ final class DrillState {
     var stopped = false
 
     init(scenario: DrillScenario, environment: [String: String], console: Console, keys: KeyOptions, repository: Repository,
-         source: String?, scratch: String, scratchOptions: ConnectionOptions) {
+         source: String?, scratch: String, scratchOptions: ConnectionOptions, mask: SecretMask) {
         self.scenario = scenario
         self.environment = environment
         self.console = console
@@ -40,6 +42,7 @@ final class DrillState {
         self.scratch = scratch
         self.scratchOptions = scratchOptions
         self.jobs = scenario.jobs ?? 2
+        self.mask = mask
     }
 
     var scratchConninfo: String { scratchOptions.conninfo }

@@ -44,9 +44,14 @@ struct RestoreTarget: Sendable {
         if database == source.database && (sameServer || unknownServer) {
             throw DRKitError(.refused, "refusing to restore into \(database): it is the database the backup came from (restore into a new scratch database instead)")
         }
-        let exists: Bool
-        do { exists = try maintenance.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).count > 0 } catch {
+        let existingOid: String?
+        do { existingOid = try maintenance.query("SELECT oid::text FROM pg_database WHERE datname = $1", [database]).scalar } catch {
             throw DRKitError.wrap(error, "checking the target database")
+        }
+        let exists = existingOid != nil
+        // By identity, not name: a renamed source is still the source (same cluster, same OID).
+        if sameServer, let existingOid, existingOid == source.databaseOid {
+            throw DRKitError(.refused, "refusing to restore into \(database): it is the database the backup came from (\(source.database), renamed; same cluster and OID \(existingOid)); restore into a new scratch database instead")
         }
         let quoted = Connection.quoteIdentifier(database)
         if exists {

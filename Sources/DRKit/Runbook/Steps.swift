@@ -46,6 +46,9 @@ public struct StepContext: Sendable {
 
     func expand(_ text: String?) throws -> String? { try text.map { try Interpolation.expand($0, environment: environment) } }
 
+    /// Secrets in the run's environment, masked in every command's captured output.
+    var mask: SecretMask { SecretMask(SecretMask.secrets(ofEnvironment: environment)) }
+
     func keys(_ step: Checklist.Step) throws -> KeyOptions {
         let keyFile = try expand(step.keyFile).flatMap { $0.isEmpty ? nil : $0 }
         return KeyOptions(keyFile: keyFile, passphraseEnv: step.passphraseEnv, environment: environment)
@@ -167,7 +170,7 @@ public enum StepExecutor {
         return StepOutcome(passed: problems.isEmpty,
                            summary: problems.isEmpty ? "`\(step.run!)` exit \(result.status) in \(Format.seconds(result.seconds)) s" : problems.joined(separator: "; "),
                            figure: result.timedOut ? "timeout" : "exit \(result.status)", rule: rule(for: step),
-                           output: result.output, exitCode: Int(result.status))
+                           output: c.mask.apply(result.output), exitCode: Int(result.status))
     }
 
     static func fileUnchanged(_ step: Checklist.Step, _ c: StepContext) throws -> StepOutcome {
@@ -188,7 +191,7 @@ public enum StepExecutor {
         else if !changed.isEmpty { summary = "regenerating changed \(changed.joined(separator: ", ")): commit the regenerated file(s) before promoting" }
         else { summary = "\(step.files!.joined(separator: ", ")) unchanged after regeneration" }
         return StepOutcome(passed: ok, summary: summary, figure: "\(changed.count) file(s) changed", rule: rule(for: step),
-                           output: result.output, exitCode: Int(result.status))
+                           output: c.mask.apply(result.output), exitCode: Int(result.status))
     }
 
     static func attest(_ step: Checklist.Step, _ c: StepContext) -> StepOutcome {
