@@ -4,6 +4,7 @@ import Archive
 import Common
 import PostgresClient
 
+/// Prometheus text format for a node_exporter textfile collector.
 public enum DrillMetrics {
     public static func prometheus(_ r: DrillReport) -> String {
         let label = "scenario=\"\(r.scenario.replacingOccurrences(of: "\"", with: "\\\""))\""

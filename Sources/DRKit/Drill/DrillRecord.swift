@@ -4,6 +4,7 @@ import Archive
 import Common
 import PostgresClient
 
+/// The drill record in the shape of the team's drill template (seed 000).
 enum DrillRecord {
     static func markdown(_ r: DrillReport, scenario: DrillScenario, scenarioFile: String?) -> String {
         let phase = { (name: String) -> String in
@@ -49,5 +50,3 @@ enum DrillRecord {
         return lines.joined(separator: "\n") + "\n"
     }
 }
-
-/// Prometheus text format for a node_exporter textfile collector.

@@ -2,6 +2,7 @@ import Foundation
 import Archive
 import Common
 
+/// Runs a checklist: steps in order, the first failure of a required step stops the run.
 public enum Gate {
     public struct Options: Sendable {
         public var checklistPath: String

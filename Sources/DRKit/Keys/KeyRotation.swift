@@ -38,5 +38,3 @@ public enum KeyRotation {
         return outcome
     }
 }
-
-/// Writes bytes to a file descriptor (stdout for `cat`).

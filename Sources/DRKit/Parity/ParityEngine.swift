@@ -60,6 +60,8 @@ public struct ParityReport: Codable, Sendable {
     }
 }
 
+/// Exact row counts (and optionally content checksums) per table on both sides, each side read in
+/// one snapshot so the counts describe one instant.
 public final class ParityEngine: Sendable {
     let options: ParityOptions
 

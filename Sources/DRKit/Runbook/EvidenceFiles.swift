@@ -13,5 +13,3 @@ public enum EvidenceFiles {
         }
     }
 }
-
-/// Runs a checklist: steps in order, the first failure of a required step stops the run.

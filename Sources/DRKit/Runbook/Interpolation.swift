@@ -1,6 +1,8 @@
 import Foundation
 import Yams
 
+/// `${VAR}` and `${VAR:-default}` in checklist fields, taken from the environment. Unset variables
+/// without a default are an error, named; the values are never shown (the plan prints the templates).
 public enum Interpolation {
     public static func expand(_ text: String, environment: [String: String]) throws -> String {
         var output = ""

@@ -9,6 +9,3 @@ enum CSV {
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }
-
-/// Exact row counts (and optionally content checksums) per table on both sides, each side read in
-/// one snapshot so the counts describe one instant.

@@ -9,6 +9,3 @@ public enum Durations {
         return Double(text).flatMap { $0 >= 0 ? $0 : nil }
     }
 }
-
-/// `${VAR}` and `${VAR:-default}` in checklist fields, taken from the environment. Unset variables
-/// without a default are an error, named; the values are never shown (the plan prints the templates).

@@ -3,6 +3,7 @@ import Archive
 import Common
 import ObjectStorage
 
+/// Writes bytes to a file descriptor (stdout for `cat`).
 public final class FileDescriptorSink: ByteSink {
     private let fd: Int32
     public init(fd: Int32) { self.fd = fd }

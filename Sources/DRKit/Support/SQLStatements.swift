@@ -71,5 +71,3 @@ enum SQLStatements {
         return statements
     }
 }
-
-/// The drill record in the shape of the team's drill template (seed 000).
