@@ -36,10 +36,16 @@ public final class FileStore: ObjectStore, Sendable {
     public func makeWriter(key: String) throws -> ObjectWriter {
         let target = try path(key)
         let directory = (target as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let name = (target as NSString).lastPathComponent
         let temporary = directory + "/." + name + FileStore.partialMarker + SecureRandom.hex(6)
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        // A concurrent delete removes folders it empties; if it removed ours between the mkdir and the
+        // open, make it again.
+        var fd: Int32 = -1
+        for _ in 0..<5 {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+            if fd >= 0 || errno != ENOENT { break }
+        }
         guard fd >= 0 else {
             throw StorageError(errno == EACCES ? .denied : .failed,
                                "cannot create \(temporary): \(String(cString: strerror(errno)))")

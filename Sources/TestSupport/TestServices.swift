@@ -11,7 +11,7 @@ public enum TestServices {
 
     static func environment(_ name: String) throws -> String {
         guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
-            throw Missing(description: "\(name) is not set: start the test services with scripts/test.sh (PostgreSQL is required)")
+            throw Missing(description: "\(name) is not set: run the tests through scripts/test.sh, which starts PostgreSQL, moto and Ceph RGW")
         }
         return value
     }

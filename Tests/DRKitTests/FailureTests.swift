@@ -152,8 +152,9 @@ final class InterruptedBackupTests: DRKitTestCase {
         XCTAssertTrue(killedMidway, "the backup was still running when killed")
         XCTAssertEqual(process.terminationReason, .uncaughtSignal)
 
-        let folders = try FileManager.default.contentsOfDirectory(atPath: repo)
+        let folders = try FileManager.default.contentsOfDirectory(atPath: repo).filter { BackupId.isValid($0) }
         XCTAssertEqual(folders.count, 2, "the interrupted backup left its objects (for `repo clean`)")
+        XCTAssertEqual((try FileManager.default.contentsOfDirectory(atPath: "\(repo)/locks")).count, 1, "and its lease, stale from now on")
         let list = try Command.drkit(["list", "--repo", repo, "--json"])
         let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
         XCTAssertEqual(entries.compactMap { $0["backupId"] as? String }, [goodId])

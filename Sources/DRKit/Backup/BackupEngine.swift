@@ -42,12 +42,15 @@ public final class BackupEngine {
         self.console = console
     }
 
-    /// snapshot → plan → execute → build the manifest → commit. Only the last step makes the backup
-    /// exist; any failure before it removes what was written.
+    /// lease → snapshot → plan → execute → build the manifest → check → commit. Only the commit makes
+    /// the backup exist; any failure before it removes what was written. The lease, held from before
+    /// the first object to after the manifest, keeps `repo clean` and `key rotate` away.
     public func run() throws -> BackupResult {
         let startedAt = Date()
         let backupId = BackupId.make(startedAt: startedAt)
         let redacted = (try? ConnectionOptions(options.conninfo).redacted) ?? "the database"
+        let lease = try Lease.acquire(.backup, backupId: backupId, repository: repository, conflicts: { $0.kind == .rotate })
+        defer { lease.release() }
         // On failure the coordinator connection closes with the snapshot, which ends its transaction.
         let snapshot = try BackupSnapshot.take(conninfo: options.conninfo, redacted: redacted)
         let encryption: (envelope: KeyEnvelope, dataKey: [UInt8])?
@@ -59,7 +62,7 @@ public final class BackupEngine {
                                        tidRangeScans: snapshot.source.serverVersionNum >= 140000)
         console.note("backup \(backupId): \(snapshot.catalog.tables.count) tables, \(snapshot.catalog.sequences.count) sequences, \(tasks.count - 2) data objects from \(redacted), \(options.jobs) jobs")
 
-        let written = try executeDiscardingOnFailure(backupId) {
+        let written = try lease.explaining { try executeDiscardingOnFailure(backupId) {
             let progress = ProgressReporter(label: "backup \(backupId)", totalBytes: snapshot.catalog.tables.reduce(0) { $0 + $1.heapBytes },
                                             totalObjects: tasks.count)
             if options.showProgress { progress.start(console: console) }
@@ -67,7 +70,7 @@ public final class BackupEngine {
             let execution = BackupExecution(repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey,
                                             conninfo: options.conninfo, snapshotId: snapshot.id, tables: snapshot.catalog.tables, progress: progress)
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
-        }
+        } }
         snapshot.release()
         let finishedAt = Date()
         let (manifest, summary) = try executeDiscardingOnFailure(backupId) {
@@ -76,12 +79,28 @@ public final class BackupEngine {
                                             written: written, codec: options.codec, keyFingerprint: encryption?.envelope.kek.fingerprint))
         }
         try executeDiscardingOnFailure(backupId) {
+            try lease.confirmHeld()
+            try confirmObjectsPresent(backupId, manifest.allObjects)
             // The commit point: only now does the backup exist for list, verify and restore.
             do { try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, envelope: encryption?.envelope, dataKey: encryption?.dataKey)) } catch {
                 throw DRKitError.wrap(error, "writing the manifest")
             }
         }
         return BackupResult(manifest: manifest, summary: summary, duration: finishedAt.timeIntervalSince(startedAt))
+    }
+
+    /// Every object the manifest will name is still stored, at the size written. Something that
+    /// removed or replaced one while the backup ran (a `repo clean` that found the lease stale) must
+    /// fail the backup here, not leave a listed backup that cannot be restored.
+    private func confirmObjectsPresent(_ backupId: String, _ records: [ObjectRecord]) throws {
+        let stored: [String: Int64]
+        do {
+            stored = Dictionary(try repository.objects(of: backupId).map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
+        } catch { throw DRKitError.wrap(error, "checking the objects of backup \(backupId)") }
+        let damaged = records.filter { stored["\(backupId)/\($0.name)"] != $0.size }
+        guard damaged.isEmpty else {
+            throw DRKitError(.repository, "backup \(backupId) cannot be committed: \(damaged.count) of its \(records.count) objects were removed or changed while it ran (first: \(damaged[0].name)), e.g. by `repo clean` after this backup's lease looked stale; nothing was committed")
+        }
     }
 
     private func executeDiscardingOnFailure<T>(_ backupId: String, _ body: () throws -> T) throws -> T {

@@ -11,7 +11,10 @@ public enum KeyRotation {
         public var skipped: [String]
     }
 
+    /// Refused (exit 6) while a backup runs: it would finish under the old key after the rotation.
     public static func run(repository: Repository, from old: KeySource, to new: KeySource) throws -> Outcome {
+        let lease = try Lease.acquire(.rotate, repository: repository, conflicts: { $0.kind == .backup || $0.kind == .rotate })
+        defer { lease.release() }
         var outcome = Outcome(rotated: [], skipped: [])
         let backups = try repository.backups()
         // Check the old key against every backup first, so a wrong key changes nothing.

@@ -5,6 +5,12 @@ import ObjectStorage
 
 /// `drkit repo clean`: finds what interrupted backups left behind (folders without a manifest,
 /// incomplete multipart uploads, temporary files) older than a grace period, and removes it.
+///
+/// A backup with a live lease is never touched, whatever its age. The order is what makes that hold
+/// against a backup finishing meanwhile: objects are listed first, leases second, and each folder's
+/// manifest is checked again just before its objects are deleted. A backup removes its lease only
+/// after writing its manifest, so a folder whose lease is gone by the second listing already shows
+/// its manifest to the third.
 public enum RepositoryCleaner {
     public struct Plan: Codable, Sendable {
         public struct Folder: Codable, Sendable {
@@ -20,16 +26,36 @@ public enum RepositoryCleaner {
             public var ageSeconds: Double
         }
 
+        public struct InUse: Codable, Sendable {
+            public var backupId: String
+            public var heldBy: String
+            public var heartbeatAgeSeconds: Double
+        }
+
+        public struct StaleLease: Codable, Sendable {
+            public var heldBy: String
+            public var heartbeatAgeSeconds: Double
+            public var keys: [String]
+        }
+
         public var incompleteBackups: [Folder]
         public var incompleteWrites: [Write]
+        /// Incomplete because still running: a live lease protects them.
+        public var inUse: [InUse]
+        /// Leases whose holder stopped sending heartbeats; broken on --execute.
+        public var staleLeases: [StaleLease]
         /// Found but younger than the grace period (possibly still running): left alone.
         public var tooRecent: Int
         public var executed: Bool
     }
 
-    public static func plan(_ repository: Repository, grace: TimeInterval, now: Date = Date()) throws -> Plan {
+    public static func plan(_ repository: Repository, grace: TimeInterval, staleAfter: TimeInterval = Lease.defaultStaleAfter,
+                            now: Date = Date()) throws -> Plan {
         let objects: [ObjectInfo]
         do { objects = try repository.store.list(prefix: "") } catch { throw DRKitError.wrap(error, "listing \(repository.store.location)") }
+        let leases = try Lease.list(in: repository, staleAfter: staleAfter, now: now)
+        let running = Dictionary(leases.live.compactMap { lease in lease.backupId.map { ($0, lease) } }, uniquingKeysWith: { a, _ in a })
+        var inUse: [Plan.InUse] = []
         var byBackup: [String: [ObjectInfo]] = [:]
         for object in objects {
             let id = String(object.key.prefix { $0 != "/" })
@@ -39,6 +65,10 @@ public enum RepositoryCleaner {
         var tooRecent = 0
         var folders: [Plan.Folder] = []
         for (id, items) in byBackup.sorted(by: { $0.key < $1.key }) where !items.contains(where: { $0.key == "\(id)/\(ManifestFile.objectName)" }) {
+            if let lease = running[id] {
+                inUse.append(.init(backupId: id, heldBy: lease.describe, heartbeatAgeSeconds: now.timeIntervalSince(lease.heartbeat)))
+                continue
+            }
             let age = now.timeIntervalSince(BackupId.startTime(of: id) ?? now)
             if age < grace { tooRecent += 1; continue }
             folders.append(.init(backupId: id, objects: items.count, bytes: items.reduce(0) { $0 + $1.size }, ageSeconds: age))
@@ -46,17 +76,23 @@ public enum RepositoryCleaner {
         var writes: [Plan.Write] = []
         if let listing = repository.store as? IncompleteWriteListing {
             do {
-                for write in try listing.incompleteWrites() {
+                // Never a running backup's writes, and never a lease's: stale leases have their own rule.
+                for write in try listing.incompleteWrites() where running[String(write.key.prefix { $0 != "/" })] == nil
+                    && !write.key.hasPrefix(Lease.folder + "/") {
                     let age = now.timeIntervalSince1970 - write.started
                     if age < grace { tooRecent += 1; continue }
                     writes.append(.init(key: write.key, id: write.id, ageSeconds: age))
                 }
             } catch { throw DRKitError.wrap(error, "listing incomplete uploads in \(repository.store.location)") }
         }
-        return Plan(incompleteBackups: folders, incompleteWrites: writes, tooRecent: tooRecent, executed: false)
+        let stale = leases.stale.map { Plan.StaleLease(heldBy: $0.record.describe, heartbeatAgeSeconds: now.timeIntervalSince($0.record.heartbeat), keys: $0.keys) }
+        return Plan(incompleteBackups: folders, incompleteWrites: writes, inUse: inUse, staleLeases: stale, tooRecent: tooRecent, executed: false)
     }
 
     public static func execute(_ plan: Plan, on repository: Repository) throws -> Plan {
+        let lease = try Lease.acquire(.clean, repository: repository)
+        defer { lease.release() }
+        for stale in plan.staleLeases { try Lease.breakStale(stale.keys, in: repository) }
         for folder in plan.incompleteBackups {
             // Re-check: a manifest written since the plan means the backup completed after all.
             let objects = try repository.objects(of: folder.backupId)

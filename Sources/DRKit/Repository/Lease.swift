@@ -1,0 +1,164 @@
+import Foundation
+import Archive
+import Common
+import ObjectStorage
+
+/// What a lease says about its holder. Stored as JSON in the lease's heartbeat object.
+public struct LeaseRecord: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case backup, clean, rotate, forget, copy }
+    public var holder: String
+    public var kind: Kind
+    /// The backup a `backup` lease protects.
+    public var backupId: String?
+    public var host: String
+    public var pid: Int32
+    public var started: Date
+    public var heartbeat: Date
+
+    public var describe: String {
+        "\(kind.rawValue)\(backupId.map { " \($0)" } ?? "") on \(host) (pid \(pid), started \(Timestamps.iso8601(started)))"
+    }
+}
+
+/// A command's claim on a repository, so that maintenance never removes what a running command still
+/// needs. A lease is a folder `locks/<holder>/` holding one heartbeat object `hb-<time>.json`. A
+/// heartbeat writes a new object and then removes the previous one: like everything in a repository,
+/// lease objects are written once and never edited. A lease whose newest heartbeat is older than the
+/// reader's stale timeout belongs to a holder that is gone or frozen; it may be broken (and is reported).
+public final class Lease: Sendable {
+    public static let folder = "locks"
+    public static let heartbeatInterval: TimeInterval = 60
+    /// Fifteen missed heartbeats.
+    public static let defaultStaleAfter: TimeInterval = 15 * 60
+
+    public let record: LeaseRecord
+    private let repository: Repository
+    private let state = Locked((current: "", released: false, timer: DispatchSourceTimer?.none))
+
+    private init(record: LeaseRecord, repository: Repository) {
+        self.record = record
+        self.repository = repository
+    }
+
+    /// Writes this command's lease, then reads the others: if a live one `conflicts`, this lease is
+    /// withdrawn and the command refused (exit 6), naming what runs. Writing before reading means two
+    /// conflicting commands that start together never both go ahead.
+    public static func acquire(_ kind: LeaseRecord.Kind, backupId: String? = nil, repository: Repository,
+                               staleAfter: TimeInterval = defaultStaleAfter,
+                               conflicts: (LeaseRecord) -> Bool = { _ in false }) throws -> Lease {
+        let now = Date()
+        let record = LeaseRecord(holder: BackupId.make(startedAt: now) + "-" + SecureRandom.hex(4), kind: kind, backupId: backupId,
+                                 host: ProcessInfo.processInfo.hostName, pid: getpid(), started: now, heartbeat: now)
+        let lease = Lease(record: record, repository: repository)
+        try lease.beat()
+        let others = try Lease.list(in: repository, staleAfter: staleAfter).live.filter { $0.holder != record.holder && conflicts($0) }
+        guard others.isEmpty else {
+            lease.release()
+            throw DRKitError(.refused, "\(kind.rawValue) refused: \(others.map(\.describe).joined(separator: "; ")) is running in \(repository.store.location); run it again when that has finished")
+        }
+        lease.startHeartbeat()
+        return lease
+    }
+
+    private func key(at time: Date) -> String {
+        "\(Lease.folder)/\(record.holder)/hb-\(Timestamps.compactMilliseconds(time)).json"
+    }
+
+    /// A new heartbeat object, then the previous one removed.
+    func beat() throws {
+        var updated = record
+        updated.heartbeat = Date()
+        let next = key(at: updated.heartbeat)
+        let previous = state.current.current
+        guard next != previous else { return }
+        do { try repository.store.put(key: next, bytes: [UInt8](try JSONCoding.encoder.encode(updated))) } catch {
+            throw DRKitError.wrap(error, "writing the lease of \(record.describe)")
+        }
+        state.withLock { $0.current = next }
+        if !previous.isEmpty { try? repository.store.delete(keys: [previous]) }
+    }
+
+    private func startHeartbeat() {
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global())
+        timer.schedule(deadline: .now() + Lease.heartbeatInterval, repeating: Lease.heartbeatInterval)
+        timer.setEventHandler { [weak self] in try? self?.beat() }
+        timer.resume()
+        state.withLock { $0.timer = timer }
+    }
+
+    /// Renews the lease and checks that nobody broke it meanwhile (another command found it stale).
+    public func confirmHeld() throws {
+        let before = state.current.current
+        let held: Bool
+        do { held = try repository.store.list(prefix: "\(Lease.folder)/\(record.holder)/").contains { $0.key == before } } catch {
+            throw DRKitError.wrap(error, "checking the lease of \(record.describe)")
+        }
+        guard held else {
+            throw DRKitError(.repository, "the lease of \(record.describe) was broken by another command (it looked stale: this process was paused or cut off for longer than the stale timeout)")
+        }
+        try beat()
+    }
+
+    /// Runs `body`; when it fails and this lease was broken meanwhile, the broken lease is the reason
+    /// reported (the failure itself, a vanished file, says less).
+    public func explaining<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch {
+            do { try confirmHeld() } catch let broken as DRKitError {
+                throw DRKitError(broken.code, "\(broken.message); what failed: \(DRKitError.wrap(error).message)", cause: error)
+            }
+            throw error
+        }
+    }
+
+    public func release() {
+        let key = state.withLock { s -> String? in
+            guard !s.released else { return nil }
+            s.released = true
+            s.timer?.cancel()
+            s.timer = nil
+            return s.current
+        }
+        if let key, !key.isEmpty { try? repository.store.delete(keys: [key]) }
+    }
+
+    deinit { release() }
+
+    public struct Listing: Sendable {
+        public var live: [LeaseRecord] = []
+        /// Leases whose newest heartbeat is older than the stale timeout, with their objects.
+        public var stale: [(record: LeaseRecord, keys: [String])] = []
+    }
+
+    /// Every lease in the repository, live or stale. One listing, then one read per lease.
+    public static func list(in repository: Repository, staleAfter: TimeInterval, now: Date = Date()) throws -> Listing {
+        let objects: [ObjectInfo]
+        do { objects = try repository.store.list(prefix: folder + "/") } catch { throw DRKitError.wrap(error, "listing leases in \(repository.store.location)") }
+        var byHolder: [String: [String]] = [:]
+        for object in objects {
+            let parts = object.key.split(separator: "/")
+            guard parts.count == 3 else { continue }
+            byHolder[String(parts[1]), default: []].append(object.key)
+        }
+        var listing = Listing()
+        for (_, keys) in byHolder.sorted(by: { $0.key < $1.key }) {
+            guard let newest = keys.max() else { continue }
+            let record: LeaseRecord
+            do { record = try JSONCoding.decoder.decode(LeaseRecord.self, from: Data(try repository.store.get(key: newest))) } catch let e as StorageError where e.kind == .notFound {
+                continue  // released between the listing and the read
+            } catch {
+                throw DRKitError(.integrity, "lease \(newest) is unreadable: \(error)")
+            }
+            if now.timeIntervalSince(record.heartbeat) > staleAfter {
+                listing.stale.append((record, keys))
+            } else {
+                listing.live.append(record)
+            }
+        }
+        return listing
+    }
+
+    /// Removes a stale lease's objects.
+    public static func breakStale(_ keys: [String], in repository: Repository) throws {
+        do { try repository.store.delete(keys: keys) } catch { throw DRKitError.wrap(error, "breaking a stale lease") }
+    }
+}

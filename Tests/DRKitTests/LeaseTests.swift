@@ -1,0 +1,165 @@
+import XCTest
+import Foundation
+import Common
+import TestSupport
+@testable import DRKit
+
+/// Leases between a running backup and `repo clean` / `key rotate` (issue "repository", F3 and F5).
+/// The backup is paused with SIGSTOP between objects, so each interleaving is forced, not hoped for.
+final class LeaseTests: DRKitTestCase {
+    private var paused: Process?
+
+    override func tearDown() {
+        if let paused, paused.isRunning {
+            kill(paused.processIdentifier, SIGCONT)
+            paused.terminate()
+        }
+        super.tearDown()
+    }
+
+    private func largeDatabase(_ prefix: String) throws -> String {
+        try newDatabase(prefix, sql: """
+            CREATE TABLE large (id int, payload text);
+            INSERT INTO large SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 120000) g;
+            """)
+    }
+
+    /// Starts a slow backup and stops it (SIGSTOP) once it has stored data objects; returns its id.
+    private func pausedBackup(of database: String, stderr: Pipe) throws -> (Process, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
+        process.arguments = ["backup", "--db", try conninfo(database), "--repo", repo, "--key-file", keyFile,
+                             "--jobs", "1", "--compress", "zstd:19", "--split-size", "1", "--quiet"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = stderr
+        try process.run()
+        paused = process
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline && process.isRunning {
+            let folders = ((try? FileManager.default.contentsOfDirectory(atPath: repo)) ?? []).filter { BackupId.isValid($0) }
+            if let id = folders.first, let data = try? FileManager.default.contentsOfDirectory(atPath: "\(repo)/\(id)/data"), data.count >= 2 {
+                kill(process.processIdentifier, SIGSTOP)
+                return (process, id)
+            }
+            usleep(5_000)
+        }
+        XCTFail("the backup finished or stalled before it stored two data objects")
+        throw DRKitError(.tool, "backup not paused")
+    }
+
+    private func resume(_ process: Process) -> Int32 {
+        kill(process.processIdentifier, SIGCONT)
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// F3: clean with --grace 0s while a backup runs leaves it alone; the backup completes and verifies.
+    func testCleanLeavesARunningBackupAlone() throws {
+        let source = try largeDatabase("drkit_lease_live")
+        let stderr = Pipe()
+        let (process, id) = try pausedBackup(of: source, stderr: stderr)
+        let before = try FileManager.default.contentsOfDirectory(atPath: "\(repo)/\(id)/data").count
+        let clean = try Command.drkit(["repo", "clean", "--repo", repo, "--grace", "0s", "--execute"])
+        XCTAssertEqual(clean.status, 0, clean.stderr)
+        XCTAssertTrue(clean.stdout.contains("left alone: backup \(id) is running (backup \(id) on "), clean.stdout)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(repo)/\(id)/data").count, before, "nothing of it removed")
+        XCTAssertEqual(resume(process), 0, String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        XCTAssertEqual(try Command.drkit(["verify", id, "--repo", repo, "--key-file", keyFile]).status, 0)
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: "\(repo)/locks"))?.count ?? 0, 0, "the lease is released")
+    }
+
+    /// F3: a backup frozen past the stale timeout loses its lease to clean; when it resumes it must
+    /// fail rather than commit a manifest naming removed objects. No listed backup is broken.
+    func testABackupWhoseStaleLeaseWasBrokenFailsInsteadOfCommitting() throws {
+        let source = try largeDatabase("drkit_lease_stale")
+        let stderr = Pipe()
+        let (process, id) = try pausedBackup(of: source, stderr: stderr)
+        // Frozen, it cannot send a heartbeat: after 1.5 s its lease is older than a 1 s timeout.
+        Thread.sleep(forTimeInterval: 1.5)
+        let clean = try Command.drkit(["repo", "clean", "--repo", repo, "--grace", "0s", "--stale-after", "1s", "--execute"])
+        XCTAssertEqual(clean.status, 0, clean.stderr)
+        XCTAssertTrue(clean.stdout.contains("broke stale lease: backup \(id) on"), clean.stdout)
+        XCTAssertTrue(clean.stdout.contains("removed incomplete backup \(id)"), clean.stdout)
+        let status = resume(process)
+        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertNotEqual(status, 0, "the backup must not succeed")
+        XCTAssertTrue(message.contains("lease of backup \(id) on") && message.contains("was broken by another command"), message)
+        let list = try Command.drkit(["list", "--repo", repo])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        XCTAssertFalse(list.stdout.contains(id), "never listed: \(list.stdout)")
+    }
+
+    /// F5: key rotation refuses while a backup runs, naming it, instead of leaving that backup on the old key.
+    func testKeyRotationRefusesWhileABackupRuns() throws {
+        let source = try largeDatabase("drkit_lease_rotate")
+        let newKey = workDirectory.appendingPathComponent("new-key").path
+        XCTAssertEqual(try Command.drkit(["key", "generate", "--out", newKey]).status, 0)
+        let stderr = Pipe()
+        let (process, id) = try pausedBackup(of: source, stderr: stderr)
+        let rotate = try Command.drkit(["key", "rotate", "--repo", repo, "--key-file", keyFile, "--new-key-file", newKey])
+        assertFailure(rotate, exitCode: 6, mentions: "backup \(id) on")
+        XCTAssertEqual(resume(process), 0)
+        let again = try Command.drkit(["key", "rotate", "--repo", repo, "--key-file", keyFile, "--new-key-file", newKey])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(try Command.drkit(["verify", id, "--repo", repo, "--key-file", newKey]).status, 0, "the finished backup is on the new key")
+    }
+
+    /// A backup does not start while a key rotation holds its lease.
+    func testBackupRefusedWhileARotationHoldsItsLease() throws {
+        let source = try newDatabase("drkit_lease_during_rotation", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        let repository = try Repository.open(repo, create: true)
+        let rotation = try Lease.acquire(.rotate, repository: repository)
+        defer { rotation.release() }
+        let result = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile])
+        assertFailure(result, exitCode: 6, mentions: "rotate on")
+        XCTAssertEqual(try repository.backups().count, 0)
+        XCTAssertEqual(try repository.store.list(prefix: "").filter { BackupId.isValid(String($0.key.prefix { $0 != "/" })) }, [], "nothing written")
+    }
+
+    /// Before its manifest, a backup checks that every object it wrote is still there: one removed by
+    /// hand while it ran (its lease intact) fails the backup instead of committing it.
+    func testAnObjectRemovedWhileTheBackupRanFailsTheCommit() throws {
+        let source = try largeDatabase("drkit_lease_object")
+        let stderr = Pipe()
+        let (process, id) = try pausedBackup(of: source, stderr: stderr)
+        let stored = try FileManager.default.contentsOfDirectory(atPath: "\(repo)/\(id)/data").filter { !$0.hasPrefix(".") }.sorted()
+        try FileManager.default.removeItem(atPath: "\(repo)/\(id)/data/\(stored[0])")
+        XCTAssertNotEqual(resume(process), 0)
+        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(message.contains("backup \(id) cannot be committed: 1 of its") && message.contains("data/\(stored[0])"), message)
+        XCTAssertFalse(try Command.drkit(["list", "--repo", repo]).stdout.contains(id))
+    }
+
+    /// Backups racing `repo clean --grace 0s --execute` in a loop: every backup either succeeds and
+    /// verifies, or fails and is not listed. Bounded: 10 rounds on a small database.
+    func testCleanRacingBackupsNeverLeavesAListedBrokenBackup() throws {
+        let source = try newDatabase("drkit_lease_race", sql: """
+            CREATE TABLE a (id int, v text); INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
+            CREATE TABLE b (id int); INSERT INTO b SELECT generate_series(1, 5000);
+            """)
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        for _ in 0..<10 {
+            let backup = Process()
+            backup.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
+            backup.arguments = ["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--split-size", "1", "--quiet"]
+            backup.standardOutput = FileHandle.nullDevice
+            backup.standardError = FileHandle.nullDevice
+            try backup.run()
+            var cleans = 0
+            while backup.isRunning && cleans < 50 {
+                let clean = try Command.drkit(["repo", "clean", "--repo", repo, "--grace", "0s", "--execute", "--quiet"])
+                XCTAssertEqual(clean.status, 0, clean.stderr)
+                cleans += 1
+            }
+            backup.waitUntilExit()
+            XCTAssertEqual(backup.terminationStatus, 0, "clean never breaks a live lease, so the backup succeeds")
+        }
+        let list = try Command.drkit(["list", "--repo", repo, "--json"])
+        let ids = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]).compactMap { $0["backupId"] as? String }
+        XCTAssertEqual(ids.count, 10)
+        for id in ids {
+            let verify = try Command.drkit(["verify", id, "--repo", repo, "--key-file", keyFile])
+            XCTAssertEqual(verify.status, 0, "listed and verifies: \(id) \(verify.stdout)")
+        }
+    }
+}
