@@ -12,6 +12,8 @@ public final class Console: Sendable {
 
     private struct State {
         var quiet: Bool
+        /// Writes nothing at all (for recording through code that also prints).
+        var silent = false
         var outputToStderr: Bool
         var logSink: (@Sendable (String) -> Void)?
         var statusLineShown = false
@@ -19,6 +21,13 @@ public final class Console: Sendable {
 
     public init(quiet: Bool = false, outputToStderr: Bool = false) {
         state = Locked(State(quiet: quiet, outputToStderr: outputToStderr))
+    }
+
+    /// A console that writes nothing.
+    public static func silent() -> Console {
+        let console = Console(quiet: true)
+        console.state.withLock { $0.silent = true }
+        return console
     }
 
     public var quiet: Bool {
@@ -49,6 +58,7 @@ public final class Console: Sendable {
 
     public func output(_ text: String) {
         state.withLock { s in
+            guard !s.silent else { return }
             Console.clearStatus(&s)
             let data = Data((text.hasSuffix("\n") ? text : text + "\n").utf8)
             (s.outputToStderr ? FileHandle.standardError : FileHandle.standardOutput).write(data)

@@ -1,0 +1,94 @@
+import Foundation
+import Archive
+import Common
+import ObjectStorage
+
+/// `drkit forget`: applies a retention policy to a repository. Dry run unless `execute`.
+///
+/// Decisions use only authenticated values (each manifest is opened with the key, so a forged
+/// summary cannot make a backup look old). Removal is ordered so that a half-removed backup is never
+/// listed: a `forgotten` marker, then the manifest, then the other objects, then the marker. A run
+/// interrupted part-way is finished by the next one (folders with the marker and no manifest).
+public enum Forget {
+    public struct Report: Codable, Sendable {
+        public var repository: String
+        public var policy: RetentionPolicy
+        public var decisions: [RetentionPolicy.Decision]
+        /// Backups whose removal an earlier, interrupted run had started, finished now.
+        public var finishedInterrupted: [String]
+        public var executed: Bool
+
+        public var kept: [String] { decisions.filter(\.keep).map(\.backupId) }
+        public var removed: [String] { decisions.filter { !$0.keep }.map(\.backupId) }
+    }
+
+    public static let marker = "forgotten"
+
+    public static func run(repository: Repository, policy: RetentionPolicy, keys: KeyOptions, execute: Bool,
+                           audit: AuditStore? = nil, operatorName: String = NSUserName()) throws -> Report {
+        try policy.validate()
+        let lease = execute ? try Lease.acquire(.forget, repository: repository, conflicts: { $0.kind == .forget }) : nil
+        defer { lease?.release() }
+        let interrupted = try interruptedRemovals(in: repository)
+        let candidates = try repository.backups().map { file -> RetentionPolicy.Candidate in
+            let manifest: BackupManifest
+            do { manifest = try file.open(dataKey: try keys.dataKey(for: file)) } catch {
+                throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
+            }
+            return RetentionPolicy.Candidate(backupId: manifest.backupId, database: manifest.source.database, time: manifest.snapshotTime)
+        }
+        let decisions = policy.decide(candidates)
+        if execute {
+            for id in interrupted { try removeObjects(of: id, from: repository) }
+            for decision in decisions where !decision.keep { try remove(decision.backupId, from: repository) }
+        }
+        if let audit { try record(decisions, execute: execute, repository: repository, audit: audit, operatorName: operatorName) }
+        return Report(repository: repository.store.location, policy: policy, decisions: decisions,
+                      finishedInterrupted: interrupted, executed: execute)
+    }
+
+    /// The marker first: should this run stop after the manifest is gone, the next run knows the
+    /// folder is being forgotten rather than being written.
+    static func remove(_ backupId: String, from repository: Repository) throws {
+        do {
+            try repository.store.put(key: "\(backupId)/\(marker)", bytes: Array("removed by drkit forget\n".utf8))
+            try repository.store.delete(keys: ["\(backupId)/\(ManifestFile.objectName)"])
+        } catch { throw DRKitError.wrap(error, "removing backup \(backupId)") }
+        try removeObjects(of: backupId, from: repository)
+    }
+
+    static func removeObjects(of backupId: String, from repository: Repository) throws {
+        do {
+            let keys = try repository.objects(of: backupId).map(\.key)
+            let markerKey = "\(backupId)/\(marker)"
+            try repository.store.delete(keys: keys.filter { $0 != markerKey })
+            try repository.store.delete(keys: [markerKey])
+        } catch { throw DRKitError.wrap(error, "removing the objects of backup \(backupId)") }
+    }
+
+    static func interruptedRemovals(in repository: Repository) throws -> [String] {
+        let objects: [ObjectInfo]
+        do { objects = try repository.store.list(prefix: "") } catch { throw DRKitError.wrap(error, "listing \(repository.store.location)") }
+        let keys = Set(objects.map(\.key))
+        return objects.compactMap { object in
+            let parts = object.key.split(separator: "/")
+            guard parts.count == 2, parts[1] == Substring(marker), BackupId.isValid(String(parts[0])),
+                  !keys.contains("\(parts[0])/\(ManifestFile.objectName)") else { return nil }
+            return String(parts[0])
+        }
+    }
+
+    /// One audit record per decision, so retention is as accountable as a drill.
+    static func record(_ decisions: [RetentionPolicy.Decision], execute: Bool, repository: Repository, audit: AuditStore,
+                       operatorName: String) throws {
+        let recorder = RunbookRecorder(checklist: "forget:\(repository.store.location)", operatorName: operatorName, audit: audit,
+                                       console: .silent())
+        for decision in decisions {
+            let verdict = decision.keep ? "keep: " + decision.reasons.joined(separator: ", ") : (execute ? "removed" : "would remove")
+            let outcome = StepOutcome(passed: true, summary: verdict, figure: decision.keep ? "keep" : "remove",
+                                      rule: "retention", output: "\(decision.backupId) \(decision.database) \(Timestamps.iso8601(decision.time)) \(verdict)", exitCode: 0)
+            _ = try recorder.record(name: "forget \(decision.backupId): \(verdict)", kind: "retention", advisory: false, outcome: outcome,
+                                    startedAt: Date(), finishedAt: Date())
+        }
+    }
+}

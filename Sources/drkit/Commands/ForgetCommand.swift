@@ -1,0 +1,80 @@
+import ArgumentParser
+import Common
+import DRKit
+import Foundation
+
+struct Forget: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply a retention policy: keep what the rules name, remove the rest (dry run unless --execute).",
+        discussion: """
+            Rules (restic's semantics, per database; a backup kept by any rule stays): --keep-last N; \
+            --keep-hourly/daily/weekly/monthly/yearly N keep the newest backup of each of the N most recent \
+            hours (days, ISO weeks, months, years) that have one, in --timezone (default UTC); --keep-within D \
+            keeps everything within D of the newest backup. The newest backup of every database is always kept, \
+            and a policy that keeps nothing is refused. Decisions use the authenticated snapshot time and \
+            database, so the key is needed for encrypted backups. --policy reads the rules from a YAML file \
+            (keep_last, keep_daily, ..., keep_within: 30d, timezone: Europe/Berlin). With --execute every \
+            decision is written to the audit trail; the manifest goes first, so a half-removed backup is never \
+            listed, and an interrupted run is finished by the next.
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var keys: KeyFlags
+    @Option(name: .long, help: ArgumentHelp("Retention policy file (YAML); instead of the --keep-* flags.", valueName: "path"))
+    var policy: String?
+    @Option(name: .long, help: "Keep the N newest backups.") var keepLast: Int?
+    @Option(name: .long, help: "Keep one backup for each of the N most recent hours.") var keepHourly: Int?
+    @Option(name: .long, help: "Keep one backup for each of the N most recent days.") var keepDaily: Int?
+    @Option(name: .long, help: "Keep one backup for each of the N most recent ISO weeks.") var keepWeekly: Int?
+    @Option(name: .long, help: "Keep one backup for each of the N most recent months.") var keepMonthly: Int?
+    @Option(name: .long, help: "Keep one backup for each of the N most recent years.") var keepYearly: Int?
+    @Option(name: .long, help: ArgumentHelp("Keep every backup within this of the newest (e.g. 30d).", valueName: "duration")) var keepWithin: String?
+    @Option(name: .long, help: ArgumentHelp("Time zone for the hour/day/week/month/year buckets (IANA name).", valueName: "zone")) var timezone: String?
+    @Flag(name: .long, help: "Remove what the dry run lists.") var execute = false
+    @OptionGroup var audit: AuditFlags
+    @OptionGroup var output: OutputFlags
+
+    var flagsGiven: Bool {
+        [keepLast, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly].contains { $0 != nil } || keepWithin != nil
+    }
+
+    func validate() throws {
+        if policy != nil && flagsGiven { throw ValidationError("give --policy or --keep-* flags, not both") }
+        if let keepWithin, Durations.parse(keepWithin) == nil { throw ValidationError("--keep-within takes a duration like 30d or 12h") }
+    }
+
+    func retentionPolicy() throws -> RetentionPolicy {
+        var rules = try policy.map(RetentionPolicy.load) ?? RetentionPolicy()
+        if flagsGiven {
+            rules.keepLast = keepLast ?? 0
+            rules.keepHourly = keepHourly ?? 0
+            rules.keepDaily = keepDaily ?? 0
+            rules.keepWeekly = keepWeekly ?? 0
+            rules.keepMonthly = keepMonthly ?? 0
+            rules.keepYearly = keepYearly ?? 0
+            rules.keepWithin = keepWithin.flatMap(Durations.parse)
+        }
+        if let timezone { rules.timeZone = timezone }
+        return rules
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let repo = try repository.open(create: false)
+            let report = try DRKit.Forget.run(repository: repo, policy: try retentionPolicy(), keys: keys.keyOptions, execute: execute,
+                                              audit: execute ? try audit.open() : nil)
+            if output.json {
+                Console.shared.output(try JSONText.encode(report))
+                return
+            }
+            var lines = report.finishedInterrupted.map { "finished removing \($0) (an earlier forget was interrupted)" }
+            for d in report.decisions {
+                let verdict = d.keep ? "keep   " : (execute ? "removed" : "remove ")
+                lines.append("\(verdict) \(d.backupId)  \(d.database)  \(Timestamps.iso8601(d.time))\(d.keep ? "  " + d.reasons.joined(separator: ", ") : "")")
+            }
+            lines.append("\(report.kept.count) kept, \(report.removed.count) \(execute ? "removed" : "to remove")" +
+                         (execute || report.removed.isEmpty ? "" : " (dry run: pass --execute to remove them)"))
+            Console.shared.output(lines.joined(separator: "\n"))
+        }
+    }
+}
