@@ -55,12 +55,17 @@ public final class FileStore: ObjectStore, Sendable {
 
     public func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws {
         let file = try path(key)
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
             if errno == ENOENT { throw StorageError(.notFound, "object \(key) is missing from \(location)") }
+            if errno == ELOOP { throw StorageError(.failed, "object \(key) is a symbolic link; objects are never read from outside \(location)") }
             throw StorageError(.failed, "cannot open \(file): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
+        // A linked folder on the way (data -> /elsewhere) is refused too: the opened file must lie inside the root.
+        guard let real = realPath(of: fd), let root = FileStore.realPath(root.path), real.hasPrefix(root + "/") else {
+            throw StorageError(.failed, "object \(key) resolves outside \(location) (a symbolic link); objects are never read from outside the repository")
+        }
         if let range, lseek(fd, off_t(range.lowerBound), SEEK_SET) < 0 {
             throw StorageError(.failed, "cannot seek in \(file): \(String(cString: strerror(errno)))")
         }
@@ -77,6 +82,14 @@ public final class FileStore: ObjectStore, Sendable {
             remaining -= Int64(n)
             try buffer.withUnsafeBytes { try sink.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
+    }
+
+    private func realPath(of fd: Int32) -> String? { FileStore.realPath("/proc/self/fd/\(fd)") }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     public func list(prefix: String) throws -> [ObjectInfo] {

@@ -147,4 +147,26 @@ final class RepositoryTrustTests: DRKitTestCase {
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("drkit-pgservice-") }
         XCTAssertEqual(leftovers, [], "the service file is removed after pg_dump exits")
     }
+
+    /// An unencrypted backup never reads an object through a symbolic link out of the repository.
+    func testObjectsLinkedOutOfTheRepositoryAreRefused() throws {
+        let source = try newDatabase("drkit_trust_link", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        let result = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--no-encrypt", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let id = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])?["backupId"] as? String)
+        let outside = workDirectory.appendingPathComponent("outside").path
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        let object = try XCTUnwrap(try objectPaths(id).first)
+        let name = (object as NSString).lastPathComponent
+        try FileManager.default.moveItem(atPath: object, toPath: outside + "/" + name)
+        try FileManager.default.createSymbolicLink(atPath: object, withDestinationPath: outside + "/" + name)
+        assertFailure(try Command.drkit(["verify", id, "--repo", repo]), exitCode: 4, mentions: "is a symbolic link")
+        // A linked folder: data -> outside.
+        try FileManager.default.removeItem(atPath: object)
+        try FileManager.default.moveItem(atPath: "\(repo)/\(id)/data", toPath: outside + "/data")
+        try FileManager.default.moveItem(atPath: outside + "/" + name, toPath: outside + "/data/" + name)
+        try FileManager.default.createSymbolicLink(atPath: "\(repo)/\(id)/data", withDestinationPath: outside + "/data")
+        assertFailure(try Command.drkit(["verify", id, "--repo", repo]), exitCode: 4, mentions: "resolves outside")
+        assertFailure(try restore(id, into: scratchName("drkit_trust_link_t")), exitCode: 4, mentions: "symbolic link")
+    }
 }
