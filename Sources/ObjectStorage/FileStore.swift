@@ -92,6 +92,15 @@ public final class FileStore: ObjectStore, Sendable {
         return String(cString: resolved)
     }
 
+    public func listFolders(prefix: String) throws -> [String] {
+        let directory = prefix.isEmpty ? root.path : try path(String(prefix.dropLast()))
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return names.filter { name in
+            var isDirectory: ObjCBool = false
+            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory) && isDirectory.boolValue
+        }.sorted()
+    }
+
     public func list(prefix: String) throws -> [ObjectInfo] {
         var results: [ObjectInfo] = []
         let base = root.path

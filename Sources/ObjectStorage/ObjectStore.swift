@@ -45,6 +45,9 @@ public protocol ObjectWriter: ByteSink {
 ///   `StorageError` of kind `.notFound`.
 /// - `list` returns every committed object under `prefix`, in key order (byte order of the UTF-8 key),
 ///   however many there are (stores page internally).
+/// - `listFolders` returns the names of the folders directly under `prefix` (a prefix ending in `/`, or
+///   "" for the root): each distinct next path segment that has objects below it, in order, without
+///   listing those objects (S3: a delimiter listing), so finding backups costs O(folders), not O(objects).
 /// - `delete` ignores keys that do not exist; a deleted key is gone from `read` and `list` at once.
 /// - An aborted writer leaves nothing visible.
 /// - Every method may be called from several threads at once.
@@ -54,6 +57,7 @@ public protocol ObjectStore: AnyObject, Sendable {
     func makeWriter(key: String) throws -> ObjectWriter
     func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws
     func list(prefix: String) throws -> [ObjectInfo]
+    func listFolders(prefix: String) throws -> [String]
     func delete(keys: [String]) throws
 }
 

@@ -216,3 +216,48 @@ class S3Tests: DRKitTestCase {
 final class RGWS3Tests: S3Tests {
     override func server() throws -> TestServices.S3 { try TestServices.rgw() }
 }
+
+/// Finding backups costs O(backups) requests, not O(objects): counted through the proxy.
+final class RepositoryScaleTests: XCTestCase {
+    func testLatestReadsOneObjectPerBackupNotEveryObject() throws {
+        let s3 = try TestServices.s3()
+        let prefix = "scale-\(UUID().uuidString.prefix(8).lowercased())"
+        var config = try S3Configuration.resolve(url: "s3://\(s3.bucket)/\(prefix)", environment: s3.environment())
+        config.listPageSize = 50
+        let direct = Repository(store: S3Store(configuration: config))
+        // 100 backups of 20 objects each (2,100 objects), written 8 at a time.
+        let backups = 100, objectsPerBackup = 20
+        let base = Date(timeIntervalSince1970: 1_790_000_000)
+        let failures = Locked<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for n in stride(from: worker, to: backups, by: 8) {
+                do { try Self.writeBackup(n, objects: objectsPerBackup, at: base.addingTimeInterval(Double(n) * 3600), into: direct) } catch {
+                    failures.withLock { $0.append("\(n): \(error)") }
+                }
+            }
+        }
+        XCTAssertEqual(failures.current, [])
+
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 0, faults: []))
+        defer { proxy.stop() }
+        var counted = try S3Configuration.resolve(url: "s3://\(s3.bucket)/\(prefix)", environment: s3.environment(endpoint: proxy.endpoint))
+        counted.listPageSize = 50
+        let latest = try Repository(store: S3Store(configuration: counted)).resolve("latest")
+        XCTAssertEqual(latest.summary.snapshotTime, base.addingTimeInterval(Double(backups - 1) * 3600))
+        // 100 manifest reads and 2 folder-listing pages; listing every object would add 42 pages.
+        XCTAssertLessThanOrEqual(proxy.requests, backups + 5, "requests: \(proxy.requests)")
+    }
+
+    static func writeBackup(_ n: Int, objects: Int, at time: Date, into repository: Repository) throws {
+        let id = BackupId.make(startedAt: time)
+        let empty = ObjectRecord(name: "schema/pre-data.sql", size: 0, sha256: SHA256.hex(""), plainBytes: 0, rows: 0)
+        for k in 0..<objects - 1 { try repository.store.put(key: "\(id)/data/\(k)", bytes: []) }
+        let source = SourceRecord(database: "app", serverVersion: "15", serverVersionNum: 150000, systemIdentifier: "1", encoding: "UTF8")
+        let manifest = BackupManifest(backupId: id, toolVersion: DRKitVersion.current, source: source, snapshotTime: time, startedAt: time,
+                                      finishedAt: time, compression: .init(algorithm: "none", level: 0), preData: empty, postData: empty,
+                                      tables: [], sequences: [], materializedViews: [])
+        let summary = BackupSummary(backupId: id, toolVersion: DRKitVersion.current, database: "app", serverVersion: "15", snapshotTime: time,
+                                    startedAt: time, finishedAt: time, tableCount: 0, objectCount: 2, storedBytes: 0, encrypted: false, keyFingerprint: nil)
+        try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, envelope: nil, dataKey: nil))
+    }
+}

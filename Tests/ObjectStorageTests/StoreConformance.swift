@@ -24,6 +24,7 @@ struct StoreConformance {
         try writesBecomeVisibleAtFinishOnly()
         try abortedWritesLeaveNothing()
         try listsEverythingUnderAPrefixInKeyOrder()
+        try listsFoldersWithoutTheirObjects()
         try missingKeysAreNotFound()
         try rangesReadTheirBytes()
         try deleteIgnoresMissingKeys()
@@ -85,6 +86,17 @@ struct StoreConformance {
         XCTAssertEqual(try store.list(prefix: key("list/a/1")).map(\.key), [key("list/a/1"), key("list/a/10"), key("list/a/1x")])
         XCTAssertEqual(try store.list(prefix: key("list/nothing-here")), [])
         XCTAssertEqual(try store.get(key: key("list/ü")), Array("ü".utf8))
+    }
+
+    func listsFoldersWithoutTheirObjects() throws {
+        for name in ["c/1", "a/1", "a/2/x", "a/2/y", "b/deep/er/1", "top-level-object"] {
+            try store.put(key: key("folders/\(name)"), bytes: [1])
+        }
+        XCTAssertEqual(try store.listFolders(prefix: key("folders/")), ["a", "b", "c"], "folders only, in order, each once")
+        XCTAssertEqual(try store.listFolders(prefix: key("folders/a/")), ["2"])
+        XCTAssertEqual(try store.listFolders(prefix: key("folders/b/")), ["deep"])
+        XCTAssertEqual(try store.listFolders(prefix: key("folders/c/")), [])
+        XCTAssertEqual(try store.listFolders(prefix: key("no-such-folder/")), [])
     }
 
     func missingKeysAreNotFound() throws {

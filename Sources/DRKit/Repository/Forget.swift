@@ -29,8 +29,9 @@ public enum Forget {
         try policy.validate()
         let lease = execute ? try Lease.acquire(.forget, repository: repository, conflicts: { $0.kind == .forget }) : nil
         defer { lease?.release() }
-        let interrupted = try interruptedRemovals(in: repository)
-        let candidates = try repository.backups().map { file -> RetentionPolicy.Candidate in
+        let backups = try repository.backups()
+        let interrupted = try interruptedRemovals(in: repository, completed: Set(backups.map(\.summary.backupId)))
+        let candidates = try backups.map { file -> RetentionPolicy.Candidate in
             let manifest: BackupManifest
             do { manifest = try file.open(dataKey: try keys.dataKey(for: file)) } catch {
                 throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
@@ -66,16 +67,14 @@ public enum Forget {
         } catch { throw DRKitError.wrap(error, "removing the objects of backup \(backupId)") }
     }
 
-    static func interruptedRemovals(in repository: Repository) throws -> [String] {
-        let objects: [ObjectInfo]
-        do { objects = try repository.store.list(prefix: "") } catch { throw DRKitError.wrap(error, "listing \(repository.store.location)") }
-        let keys = Set(objects.map(\.key))
-        return objects.compactMap { object in
-            let parts = object.key.split(separator: "/")
-            guard parts.count == 2, parts[1] == Substring(marker), BackupId.isValid(String(parts[0])),
-                  !keys.contains("\(parts[0])/\(ManifestFile.objectName)") else { return nil }
-            return String(parts[0])
-        }
+    /// Backup folders without a manifest that carry the marker: one folder listing, then one small
+    /// listing per folder that has no manifest (rare: interrupted or running backups).
+    static func interruptedRemovals(in repository: Repository, completed: Set<String>) throws -> [String] {
+        do {
+            return try repository.store.listFolders(prefix: "").filter { BackupId.isValid($0) && !completed.contains($0) }.filter {
+                try !repository.store.list(prefix: "\($0)/\(marker)").isEmpty
+            }
+        } catch { throw DRKitError.wrap(error, "listing \(repository.store.location)") }
     }
 
     /// One audit record per decision, so retention is as accountable as a drill.

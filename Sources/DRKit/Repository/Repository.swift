@@ -20,18 +20,18 @@ public final class Repository: Sendable {
     }
 
     /// Completed backups (those with a manifest), newest first. Folders without a manifest are
-    /// interrupted or in-progress backups and are not listed.
+    /// interrupted or in-progress backups and are not listed. One folder listing, then one read per
+    /// backup folder: never a listing of every object.
     public func backups() throws -> [ManifestFile] {
-        let objects: [ObjectInfo]
-        do { objects = try store.list(prefix: "") } catch {
+        let folders: [String]
+        do { folders = try store.listFolders(prefix: "") } catch {
             throw DRKitError(.repository, "cannot list \(store.location): \(error)")
         }
-        let ids = objects.compactMap { info -> String? in
-            let parts = info.key.split(separator: "/")
-            guard parts.count == 2, parts[1] == ManifestFile.objectName, BackupId.isValid(String(parts[0])) else { return nil }
-            return String(parts[0])
-        }
-        return try ids.map { try manifestFile(id: $0) }.sorted { BackupId.newestFirst($0.summary, $1.summary) }
+        return try folders.filter(BackupId.isValid).compactMap { id -> ManifestFile? in
+            do { return try manifestFile(id: id) } catch let e as DRKitError where e.code == .repository && (e.cause as? StorageError)?.kind == .notFound {
+                return nil  // no manifest: interrupted or still running
+            }
+        }.sorted { BackupId.newestFirst($0.summary, $1.summary) }
     }
 
     public func manifestFile(id: String) throws -> ManifestFile {
@@ -39,7 +39,7 @@ public final class Repository: Sendable {
         do {
             bytes = try store.get(key: "\(id)/\(ManifestFile.objectName)")
         } catch let e as StorageError where e.kind == .notFound {
-            throw DRKitError(.repository, "backup \(id) not found in \(store.location) (no manifest: it does not exist or never completed)")
+            throw DRKitError(.repository, "backup \(id) not found in \(store.location) (no manifest: it does not exist or never completed)", cause: e)
         } catch {
             throw DRKitError.wrap(error, "reading manifest of \(id)")
         }

@@ -228,6 +228,23 @@ final class S3Client: Sendable {
         return out
     }
 
+    /// The "folders" under `prefix`: ListObjectsV2 with delimiter `/`, following continuation tokens.
+    func listCommonPrefixes(prefix: String) throws -> [String] {
+        var out: [String] = []
+        var token: String?
+        repeat {
+            var query = [("list-type", "2"), ("prefix", prefix), ("delimiter", "/"), ("max-keys", String(config.listPageSize))]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try send("ListObjectsV2", method: "GET", key: nil, query: query)
+            guard let root = XMLNodeTree.parse(response.body) else {
+                throw StorageError(.failed, "ListObjectsV2 s3://\(config.bucket)/\(prefix): unreadable answer")
+            }
+            out += root.all("CommonPrefixes").compactMap { $0.value("Prefix") }
+            token = root.value("IsTruncated") == "true" ? root.value("NextContinuationToken") : nil
+        } while token != nil
+        return out
+    }
+
     /// Deletes `config.deleteBatchSize` bucket keys per request (DeleteObjects needs a Content-MD5).
     func deleteObjects(bucketKeys keys: [String]) throws {
         for start in stride(from: 0, to: keys.count, by: config.deleteBatchSize) {

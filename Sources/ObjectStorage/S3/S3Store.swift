@@ -28,6 +28,11 @@ public final class S3Store: ObjectStore, Sendable {
         }.sorted { $0.key < $1.key }
     }
 
+    public func listFolders(prefix: String) throws -> [String] {
+        let base = client.config.prefix.isEmpty ? "" : client.config.prefix + "/"
+        return try client.listCommonPrefixes(prefix: base + prefix).map { String($0.dropFirst(base.count + prefix.count).dropLast()) }.sorted()
+    }
+
     public func delete(keys: [String]) throws {
         try client.deleteObjects(bucketKeys: keys.map(client.bucketKey))
     }
