@@ -18,6 +18,12 @@ public final class FaultProxy: Sendable {
         /// any answer (what a server that closed an idle connection looks like). On a new
         /// connection the request goes through.
         case resetOnReuse
+        /// The request reaches the server and takes effect; its answer never arrives (reset). Not in
+        /// `standard`: a test asks for it by name.
+        case lostResponse
+
+        /// The faults of a random mix.
+        public static let standard: [Fault] = allCases.filter { $0 != .lostResponse }
     }
 
     public struct Plan: Sendable {
@@ -27,12 +33,15 @@ public final class FaultProxy: Sendable {
         /// Only requests whose request line contains this text are eligible (nil: every request).
         public var match: String?
         public var seed: UInt64
+        /// Stop injecting after this many faults (nil: no limit).
+        public var maxFaults: Int?
 
-        public init(rate: Double, faults: [Fault] = Fault.allCases, match: String? = nil, seed: UInt64 = 42) {
+        public init(rate: Double, faults: [Fault] = Fault.standard, match: String? = nil, seed: UInt64 = 42, maxFaults: Int? = nil) {
             self.rate = rate
             self.faults = faults
             self.match = match
             self.seed = seed
+            self.maxFaults = maxFaults
         }
     }
 
@@ -120,6 +129,7 @@ public final class FaultProxy: Sendable {
         state.withLock { s -> Fault? in
             s.requests += 1
             if let match = s.plan.match, !requestLine.contains(match) { return nil }
+            if let limit = s.plan.maxFaults, s.injected.values.reduce(0, +) >= limit { return nil }
             guard !s.plan.faults.isEmpty else { return nil }
             // SplitMix64: reproducible for a given seed.
             s.rng &+= 0x9E37_79B9_7F4A_7C15
@@ -184,6 +194,10 @@ public final class FaultProxy: Sendable {
         var request = Array((forwarded.joined(separator: "\r\n") + "\r\n\r\n").utf8)
         request += body
         guard let response = exchange(request) else {
+            resetConnection(client)
+            return false
+        }
+        if fault == .lostResponse {
             resetConnection(client)
             return false
         }

@@ -209,12 +209,39 @@ class S3Tests: DRKitTestCase {
         XCTAssertTrue(try store.incompleteWrites().isEmpty)
         writer.abort()
     }
+
+    /// The answer to CreateMultipartUpload is lost: the retry starts a second upload, and the first,
+    /// whose id nobody learned, must not stay open (it costs storage and `repo clean` work forever).
+    func testALostCreateMultipartUploadAnswerLeavesNoOrphanUpload() throws {
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 1.0, faults: [.lostResponse], match: "?uploads= HTTP", maxFaults: 1))
+        defer { proxy.stop() }
+        var config = try S3Configuration.resolve(url: s3Repo, environment: s3.environment(endpoint: proxy.endpoint))
+        config.partSize = 5 << 20
+        let payload = SecureRandom.bytes(6 << 20)
+        try S3Store(configuration: config).put(key: "orphans/object", bytes: payload)
+        XCTAssertEqual(proxy.injected[.lostResponse], 1, "one answer was lost: \(proxy.injected)")
+        XCTAssertEqual(try directStore().incompleteWrites(), [], "no multipart upload left open")
+        XCTAssertEqual(try directStore().get(key: "orphans/object"), payload)
+    }
+
+    func testAMissingBucketIsNamedAsSuch() throws {
+        var env = s3.environment()
+        env["AWS_MAX_ATTEMPTS"] = "1"
+        let result = try Command.drkit(["list", "--repo", "s3://drkit-no-such-bucket/x"], environment: env)
+        assertFailure(result, exitCode: 4, mentions: "bucket drkit-no-such-bucket does not exist at \(s3.endpoint)")
+    }
 }
 
 /// Every S3 test again, fault tests included, on Ceph RGW (scripts/rgw-server.sh): a mock's behaviour
 /// is not proof of a real server's. XCTest runs the inherited tests with this class's server.
 final class RGWS3Tests: S3Tests {
     override func server() throws -> TestServices.S3 { try TestServices.rgw() }
+    // Declared here so that XCTest on Linux discovers this class; the other inherited tests run too.
+    override func testBackupAndRestoreSurviveInjectedFaults() throws { try super.testBackupAndRestoreSurviveInjectedFaults() }
+    override func testUploadsSurviveResetsOfReusedConnections() throws { try super.testUploadsSurviveResetsOfReusedConnections() }
+    override func testStoreWritesSurviveResetsOfReusedConnections() throws { try super.testStoreWritesSurviveResetsOfReusedConnections() }
+    override func testFaultsThatNeverClearFailCleanlyAndAbortUploads() throws { try super.testFaultsThatNeverClearFailCleanlyAndAbortUploads() }
+    override func testALostCreateMultipartUploadAnswerLeavesNoOrphanUpload() throws { try super.testALostCreateMultipartUploadAnswerLeavesNoOrphanUpload() }
 }
 
 /// Finding backups costs O(backups) requests, not O(objects): counted through the proxy.

@@ -131,15 +131,17 @@ final class S3ConfigurationTests: XCTestCase {
         XCTAssertEqual(secondary.region, "ap-southeast-2")
         XCTAssertEqual(primary.endpoint.absoluteString, "http://127.0.0.1:9000")
 
-        let explicit = try S3Configuration.resolve(url: "s3://b/p?profile=backup&endpoint=http%3A%2F%2F127.0.0.2%3A9001&region=r-9&addressing=virtual",
+        let explicit = try S3Configuration.resolve(url: "s3://b/p?profile=backup&endpoint=http%3A%2F%2Fminio.test%3A9001&region=r-9&addressing=virtual",
                                                    overrides: .init(endpoint: "http://flag:1", region: "flag-1"), environment: env)
-        XCTAssertEqual(explicit.endpoint.absoluteString, "http://127.0.0.2:9001", "URL parameters win over profile and flags")
+        XCTAssertEqual(explicit.endpoint.absoluteString, "http://minio.test:9001", "URL parameters win over profile and flags")
         XCTAssertEqual(explicit.region, "r-9")
         XCTAssertFalse(explicit.pathStyle)
         XCTAssertEqual(explicit.location, "s3://b/p")
         XCTAssertTrue(try S3Configuration.resolve(url: "s3://b?addressing=path&endpoint=https://s3.example.com", environment: env).pathStyle)
 
-        for (url, message) in [("s3://b?secret_access_key=x", "looks like a credential"), ("s3://b?aws_session_token=x", "looks like a credential"),
+        for (url, message) in [("s3://b?addressing=virtual&endpoint=http://127.0.0.1:9000", "needs a DNS name"),
+                               ("s3://b?addressing=virtual&endpoint=http://[::1]:9000", "needs a DNS name"),
+                               ("s3://b?secret_access_key=x", "looks like a credential"), ("s3://b?aws_session_token=x", "looks like a credential"),
                                ("s3://b?colour=blue", "no parameter \"colour\""), ("s3://b?profile=nope", "\"nope\" is not in"),
                                ("s3://b?addressing=sideways", "addressing=path or addressing=virtual"), ("s3://b?region=a&region=b", "given twice")] {
             XCTAssertThrowsError(try S3Configuration.resolve(url: url, environment: env), url) { error in

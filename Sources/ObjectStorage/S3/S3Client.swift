@@ -126,10 +126,11 @@ final class S3Client: Sendable {
         let tries = attempts > 1 ? " after \(attempts) attempts" : ""
         let detail = describe(last)
         switch (last.status, last.code) {
-        case (404, _), (_, "NoSuchKey"?):
-            return StorageError(.notFound, "\(operation) \(target): not found")
+        // NoSuchBucket is a 404 too: it must be told apart before the plain not-found case.
         case (_, "NoSuchBucket"?):
             return StorageError(.unreachable, "\(operation) \(target): bucket \(config.bucket) does not exist at \(config.endpoint.absoluteString)")
+        case (404, _), (_, "NoSuchKey"?):
+            return StorageError(.notFound, "\(operation) \(target): not found")
         case (_, "SignatureDoesNotMatch"?), (_, "InvalidAccessKeyId"?), (_, "InvalidClientTokenId"?), (_, "ExpiredToken"?):
             return StorageError(.denied, "\(operation) \(target): S3 authentication failed (\(last.code!)): check the access key and secret (credentials from \(config.credentials.source))")
         case (403, _):

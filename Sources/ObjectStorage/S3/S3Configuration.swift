@@ -81,6 +81,11 @@ public struct S3Configuration: Sendable {
         case "virtual"?: pathStyle = false
         case let other?: throw StorageError(.invalidLocation, "addressing=\(other): use addressing=path or addressing=virtual")
         }
+        // bucket.127.0.0.1 is no host name: refuse at once instead of failing DNS lookups with retries.
+        let isIPAddress = host.contains(":") || (host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." })
+        if !pathStyle && isIPAddress {
+            throw StorageError(.invalidLocation, "virtual-hosted addressing needs a DNS name, but the endpoint \(endpointText) is an IP address: use path-style addressing (addressing=path or --s3-path-style)")
+        }
         var config = S3Configuration(bucket: bucket, prefix: prefix, region: region, endpoint: endpoint, pathStyle: pathStyle,
                                      credentials: credentials)
         if let attempts = environment["AWS_MAX_ATTEMPTS"].flatMap(Int.init), attempts >= 1 { config.retry.maxAttempts = attempts }

@@ -151,6 +151,7 @@ final class S3ObjectWriter: ObjectWriter {
             }
             try client.completeMultipartUpload(key, uploadId: uploadId!, parts: parts)
             done = true
+            abortOrphans()
         } catch {
             abort()
             throw error
@@ -163,7 +164,19 @@ final class S3ObjectWriter: ObjectWriter {
         inFlight.wait()
         if let uploadId {
             try? client.abortMultipartUpload(bucketKey: client.bucketKey(key), uploadId: uploadId)
+            abortOrphans()
         }
         buffer = []
+    }
+
+    /// A CreateMultipartUpload whose answer was lost and retried leaves a first upload nobody knows
+    /// the id of. Each key is written by one writer, so any other upload still open for it is such an
+    /// orphan: best effort, one listing per multipart object.
+    private func abortOrphans() {
+        let fullKey = client.bucketKey(key)
+        guard let open = try? client.listMultipartUploads(prefix: fullKey) else { return }
+        for upload in open where upload.key == fullKey && upload.uploadId != uploadId {
+            try? client.abortMultipartUpload(bucketKey: fullKey, uploadId: upload.uploadId)
+        }
     }
 }
