@@ -103,24 +103,6 @@ final class RetentionPolicyTests: XCTestCase {
 /// `forget --execute` after every simulated daily backup for 400 days, through the library API (the
 /// clock is the backups' own snapshot times): the kept set equals the policy's, on both stores.
 final class ForgetSimulationTests: XCTestCase {
-    /// A minimal, verifiable unencrypted backup whose snapshot is at `time`.
-    private func writeBackup(at time: Date, into repository: Repository) throws -> String {
-        let id = BackupId.make(startedAt: time)
-        let empty = ObjectRecord(name: "schema/pre-data.sql", size: 0, sha256: SHA256.hex(""), plainBytes: 0, rows: 0)
-        var post = empty
-        post.name = "schema/post-data.sql"
-        try repository.store.put(key: "\(id)/\(empty.name)", bytes: [])
-        try repository.store.put(key: "\(id)/\(post.name)", bytes: [])
-        let source = SourceRecord(database: "app", serverVersion: "15", serverVersionNum: 150000, systemIdentifier: "1", encoding: "UTF8")
-        let manifest = BackupManifest(backupId: id, toolVersion: DRKitVersion.current, source: source, snapshotTime: time, startedAt: time,
-                                      finishedAt: time, compression: .init(algorithm: "none", level: 0), preData: empty, postData: post,
-                                      tables: [], sequences: [], materializedViews: [])
-        let summary = BackupSummary(backupId: id, toolVersion: DRKitVersion.current, database: "app", serverVersion: "15", snapshotTime: time,
-                                    startedAt: time, finishedAt: time, tableCount: 0, objectCount: 2, storedBytes: 0, encrypted: false, keyFingerprint: nil)
-        try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, envelope: nil, dataKey: nil))
-        return id
-    }
-
     private func simulate(_ repository: Repository, days: Int, forgetEvery: Int) throws {
         var policy = RetentionPolicy()
         (policy.keepDaily, policy.keepWeekly, policy.keepMonthly, policy.keepYearly) = (7, 4, 12, 2)
@@ -128,7 +110,7 @@ final class ForgetSimulationTests: XCTestCase {
         var times: [Date] = []
         for day in 0..<days {
             let time = first.addingTimeInterval(Double(day) * 86400)
-            _ = try writeBackup(at: time, into: repository)
+            try SyntheticBackup.write(at: time, into: repository)
             times.append(time)
             if day % forgetEvery == forgetEvery - 1 || day == days - 1 {
                 _ = try Forget.run(repository: repository, policy: policy, keys: KeyOptions(environment: [:]), execute: true)

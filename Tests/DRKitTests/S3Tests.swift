@@ -258,7 +258,7 @@ final class RepositoryScaleTests: XCTestCase {
         let failures = Locked<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 8) { worker in
             for n in stride(from: worker, to: backups, by: 8) {
-                do { try Self.writeBackup(n, objects: objectsPerBackup, at: base.addingTimeInterval(Double(n) * 3600), into: direct) } catch {
+                do { try SyntheticBackup.write(at: base.addingTimeInterval(Double(n) * 3600), dataObjects: objectsPerBackup - 2, into: direct) } catch {
                     failures.withLock { $0.append("\(n): \(error)") }
                 }
             }
@@ -273,18 +273,5 @@ final class RepositoryScaleTests: XCTestCase {
         XCTAssertEqual(latest.summary.snapshotTime, base.addingTimeInterval(Double(backups - 1) * 3600))
         // 100 manifest reads and 2 folder-listing pages; listing every object would add 42 pages.
         XCTAssertLessThanOrEqual(proxy.requests, backups + 5, "requests: \(proxy.requests)")
-    }
-
-    static func writeBackup(_ n: Int, objects: Int, at time: Date, into repository: Repository) throws {
-        let id = BackupId.make(startedAt: time)
-        let empty = ObjectRecord(name: "schema/pre-data.sql", size: 0, sha256: SHA256.hex(""), plainBytes: 0, rows: 0)
-        for k in 0..<objects - 1 { try repository.store.put(key: "\(id)/data/\(k)", bytes: []) }
-        let source = SourceRecord(database: "app", serverVersion: "15", serverVersionNum: 150000, systemIdentifier: "1", encoding: "UTF8")
-        let manifest = BackupManifest(backupId: id, toolVersion: DRKitVersion.current, source: source, snapshotTime: time, startedAt: time,
-                                      finishedAt: time, compression: .init(algorithm: "none", level: 0), preData: empty, postData: empty,
-                                      tables: [], sequences: [], materializedViews: [])
-        let summary = BackupSummary(backupId: id, toolVersion: DRKitVersion.current, database: "app", serverVersion: "15", snapshotTime: time,
-                                    startedAt: time, finishedAt: time, tableCount: 0, objectCount: 2, storedBytes: 0, encrypted: false, keyFingerprint: nil)
-        try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, envelope: nil, dataKey: nil))
     }
 }
