@@ -70,6 +70,18 @@ final class S3ConfigurationTests: XCTestCase {
             [profile onlyconfig]
             aws_access_key_id = AKIDCONFIG
             aws_secret_access_key = secretconfig
+
+            [profile ceph]
+            services = ceph-services
+            aws_access_key_id = AKIDCEPH
+            aws_secret_access_key = secretceph
+
+            [services ceph-services]
+            dynamodb =
+              endpoint_url = http://wrong.example:1
+            s3 =
+              endpoint_url = http://rgw.example:7480
+              addressing_style = path
             """.write(to: directory.appendingPathComponent("config"), atomically: true, encoding: .utf8)
     }
 
@@ -110,6 +122,11 @@ final class S3ConfigurationTests: XCTestCase {
 
         env["AWS_PROFILE"] = "onlyconfig"
         XCTAssertEqual(try S3Configuration.resolve(url: "s3://b", environment: env).credentials.accessKeyId, "AKIDCONFIG")
+
+        env["AWS_PROFILE"] = "ceph"
+        let ceph = try S3Configuration.resolve(url: "s3://b", environment: env)
+        XCTAssertEqual(ceph.endpoint.absoluteString, "http://rgw.example:7480", "the s3 endpoint of the profile's services section")
+        XCTAssertEqual(try S3Configuration.resolve(url: "s3://b?profile=ceph", environment: files).credentials.accessKeyId, "AKIDCEPH")
 
         env["AWS_PROFILE"] = "missing"
         XCTAssertThrowsError(try S3Configuration.resolve(url: "s3://b", environment: env)) {

@@ -65,9 +65,9 @@ public struct S3Configuration: Sendable {
         let fromNamedProfile = { (key: String) in named != nil ? profiles.setting(key) : nil }
         let region = nonEmpty(parameters["region"]) ?? fromNamedProfile("region") ?? overrides.region
             ?? environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? profiles.setting("region") ?? "us-east-1"
-        let endpointText = nonEmpty(parameters["endpoint"]) ?? fromNamedProfile("endpoint_url") ?? overrides.endpoint
+        let endpointText = nonEmpty(parameters["endpoint"]) ?? (named != nil ? profiles.s3EndpointURL : nil) ?? overrides.endpoint
             ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
-            ?? profiles.setting("endpoint_url") ?? "https://s3.\(region).amazonaws.com"
+            ?? profiles.s3EndpointURL ?? "https://s3.\(region).amazonaws.com"
         guard let endpoint = URL(string: endpointText), let scheme = endpoint.scheme, ["http", "https"].contains(scheme),
               endpoint.host != nil else {
             throw StorageError(.invalidLocation, "S3 endpoint \"\(endpointText)\" is not an http(s) URL")
@@ -122,23 +122,44 @@ struct AWSSharedConfig {
         configFile = AWSSharedConfig.parseINI(path: configPath)
     }
 
+    /// Sections of key = value lines. An indented line under a key with an empty value is a nested
+    /// setting, stored as `parent.key` (the aws CLI's `s3 =` / `  endpoint_url = ...` form).
     static func parseINI(path: String) -> [String: [String: String]] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        return parseINI(text: text)
+    }
+
+    static func parseINI(text: String) -> [String: [String: String]] {
         var sections: [String: [String: String]] = [:]
         var current: String?
+        var parent: String?
         for raw in text.split(whereSeparator: \.isNewline) {
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("[") && line.hasSuffix("]") {
                 current = String(line.dropFirst().dropLast()).trimmingCharacters(in: .whitespaces)
+                parent = nil
                 continue
             }
             guard let current, let eq = line.firstIndex(of: "=") else { continue }
             let key = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
             let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let indented = raw.first == " " || raw.first == "\t"
+            if indented, let parent {
+                sections[current, default: [:]]["\(parent).\(key)"] = value
+                continue
+            }
+            parent = value.isEmpty ? key : nil
             sections[current, default: [:]][key] = value
         }
         return sections
+    }
+
+    /// The S3 endpoint the profile names: its `services` section's `s3` `endpoint_url`, else its own
+    /// `endpoint_url` (the aws CLI's order).
+    var s3EndpointURL: String? {
+        if let services = setting("services"), let url = configFile["services \(services)"]?["s3.endpoint_url"], !url.isEmpty { return url }
+        return setting("endpoint_url")
     }
 
     /// A setting of the profile in the config file (`[profile name]`, or `[default]`).
