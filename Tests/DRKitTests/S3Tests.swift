@@ -224,6 +224,30 @@ class S3Tests: DRKitTestCase {
         XCTAssertEqual(try directStore().get(key: "orphans/object"), payload)
     }
 
+    func testStorageCheckPassesAndNamesWhatIsWrong() throws {
+        let good = try drkit(["storage", "check", "--repo", s3Repo])
+        XCTAssertEqual(good.status, 0, good.stdout + good.stderr)
+        for name in ["list", "put", "get", "range read", "list prefix", "multipart", "clock skew", "object lock", "delete", "latency"] {
+            XCTAssertTrue(good.stdout.contains("ok    \(name): "), "\(name) in \(good.stdout)")
+        }
+        XCTAssertTrue(try directStore().list(prefix: "drkit-storage-check/").isEmpty && (try directStore().incompleteWrites().isEmpty), "probes removed")
+
+        var env = s3.environment(secret: "not-the-secret")
+        env["AWS_MAX_ATTEMPTS"] = "1"
+        let wrongSecret = try Command.drkit(["storage", "check", "--repo", s3Repo], environment: env)
+        XCTAssertEqual(wrongSecret.status, 1, wrongSecret.stdout + wrongSecret.stderr)
+        XCTAssertTrue(wrongSecret.stdout.contains("FAIL  list: ") && wrongSecret.stdout.contains("S3 authentication failed"), wrongSecret.stdout)
+        XCTAssertFalse(wrongSecret.stdout.contains("not-the-secret"))
+
+        let missing = try drkit(["storage", "check", "--repo", "s3://drkit-missing-bucket/x"], extraEnv: ["AWS_MAX_ATTEMPTS": "1"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stdout.contains("bucket drkit-missing-bucket does not exist") && missing.stdout.contains("check the endpoint"), missing.stdout)
+
+        let down = try drkit(["storage", "check", "--repo", s3Repo], endpoint: "http://127.0.0.1:9", extraEnv: ["AWS_MAX_ATTEMPTS": "1"])
+        XCTAssertEqual(down.status, 1)
+        XCTAssertTrue(down.stdout.contains("FAIL  list: ") && down.stdout.contains("127.0.0.1:9"), down.stdout)
+    }
+
     func testAMissingBucketIsNamedAsSuch() throws {
         var env = s3.environment()
         env["AWS_MAX_ATTEMPTS"] = "1"

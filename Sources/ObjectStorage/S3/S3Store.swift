@@ -52,6 +52,26 @@ public final class S3Store: ObjectStore, Sendable {
     }
 }
 
+/// What `storage check` asks an S3 endpoint beyond the object contract.
+extension S3Store {
+    /// The server's clock (the Date header of a small listing), for clock-skew checks.
+    public func serverTime() throws -> Date? {
+        let response = try client.send("ListObjectsV2", method: "GET", key: nil,
+                                       query: [("list-type", "2"), ("max-keys", "1"), ("prefix", client.bucketKey("drkit-clock"))])
+        return response.headers["date"].flatMap(HTTPDate.parse)
+    }
+
+    /// The bucket's default Object Lock rule, "not enabled" when the bucket has none.
+    public func objectLockStatus() throws -> String {
+        let response = try client.send("GetObjectLockConfiguration", method: "GET", key: nil, query: [("object-lock", "")], accept: [404, 400])
+        guard (200..<300).contains(response.status), let root = XMLNodeTree.parse(response.body) else { return "not enabled" }
+        guard root.value("ObjectLockEnabled") == "Enabled" else { return "not enabled" }
+        let mode = root.deepValue("Mode").map { " \($0.lowercased())" } ?? ""
+        let days = root.deepValue("Days").map { ", \($0) days" } ?? root.deepValue("Years").map { ", \($0) years" } ?? ""
+        return "enabled\(mode)\(days)"
+    }
+}
+
 extension S3Store: IncompleteWriteListing {
     /// Multipart uploads under the repository prefix that were started and never completed or aborted.
     public func incompleteWrites() throws -> [IncompleteWrite] {

@@ -14,6 +14,12 @@ final class XMLNodeTree {
     func child(_ name: String) -> XMLNodeTree? { children.first { $0.name == name } }
     func all(_ name: String) -> [XMLNodeTree] { children.filter { $0.name == name } }
     func value(_ name: String) -> String? { child(name)?.text }
+    /// The text of the first element named `name` at any depth.
+    func deepValue(_ name: String) -> String? {
+        if let direct = child(name) { return direct.text }
+        for child in children { if let found = child.deepValue(name) { return found } }
+        return nil
+    }
 
     static func parse(_ bytes: [UInt8]) -> XMLNodeTree? {
         let builder = Builder()

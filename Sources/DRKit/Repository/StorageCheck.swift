@@ -1,0 +1,109 @@
+import Foundation
+import Common
+import ObjectStorage
+
+/// `drkit storage check`: validates a repository's storage the way a runbook would, with probe
+/// objects under `drkit-storage-check/` that it removes again. Each check says what failed and the fix.
+public enum StorageCheck {
+    public struct Check: Codable, Sendable {
+        public var name: String
+        public var passed: Bool
+        /// What was measured or found (e.g. "3.2 ms", "enabled governance, 30 days").
+        public var figure: String
+        /// On failure: what is wrong and what to do.
+        public var problem: String?
+    }
+
+    public struct Report: Codable, Sendable {
+        public var repository: String
+        public var checks: [Check]
+        public var passed: Bool { checks.allSatisfy(\.passed) }
+    }
+
+    public static func run(_ repository: Repository) -> Report {
+        let store = repository.store
+        let folder = "drkit-storage-check/\(SecureRandom.hex(6))"
+        let probe = SecureRandom.bytes(64 * 1024)
+        var checks: [Check] = []
+        var timings: [Double] = []
+        func check(_ name: String, _ body: () throws -> String) {
+            let start = Date()
+            do {
+                let figure = try body()
+                timings.append(Date().timeIntervalSince(start))
+                checks.append(Check(name: name, passed: true, figure: figure, problem: nil))
+            } catch {
+                checks.append(Check(name: name, passed: false, figure: "failed", problem: explain(error, step: name, location: store.location)))
+            }
+        }
+        check("list") { "\(try store.listFolders(prefix: "").count) top-level folders" }
+        guard checks[0].passed else { return Report(repository: store.location, checks: checks) }
+        check("put") { try store.put(key: "\(folder)/probe", bytes: probe); return "64 KiB" }
+        check("get") {
+            guard try store.get(key: "\(folder)/probe") == probe else { throw StorageError(.failed, "the probe came back different") }
+            return "64 KiB, identical"
+        }
+        check("range read") {
+            let sink = BufferSink()
+            try store.read(key: "\(folder)/probe", range: 1000..<1100, into: sink)
+            guard sink.bytes == Array(probe[1000..<1100]) else { throw StorageError(.failed, "a ranged GET returned other bytes") }
+            return "100 bytes at offset 1000"
+        }
+        check("list prefix") {
+            guard try store.list(prefix: "\(folder)/").map(\.key) == ["\(folder)/probe"] else { throw StorageError(.failed, "the probe is not listed") }
+            return "probe listed"
+        }
+        if let s3 = store as? S3Store {
+            check("multipart") { try multipart(s3, folder: folder) }
+            check("clock skew") {
+                guard let server = try s3.serverTime() else { return "server sent no Date" }
+                let skew = Date().timeIntervalSince(server)
+                guard abs(skew) < 300 else {
+                    throw StorageError(.failed, "this machine's clock is \(Int(skew)) s off the server's; SigV4 signatures are refused past 15 minutes: sync the clock (NTP)")
+                }
+                return String(format: "%+.1f s", skew)
+            }
+            check("object lock") { try s3.objectLockStatus() }
+        }
+        check("delete") {
+            try store.delete(keys: try store.list(prefix: "\(folder)/").map(\.key))
+            guard try store.list(prefix: "\(folder)/").isEmpty else { throw StorageError(.failed, "probe objects are still listed after DeleteObjects") }
+            return "probe objects removed"
+        }
+        let sorted = timings.sorted()
+        checks.append(Check(name: "latency", passed: true, figure: sorted.isEmpty ? "-" : String(format: "median %.1f ms over %d requests", sorted[sorted.count / 2] * 1000, sorted.count), problem: nil))
+        return Report(repository: store.location, checks: checks)
+    }
+
+    /// An 11 MiB object in 5 MiB parts, completed and read back; then an upload aborted part-way,
+    /// which must leave no open upload.
+    private static func multipart(_ base: S3Store, folder: String) throws -> String {
+        var config = base.configuration
+        config.partSize = 5 << 20
+        let store = S3Store(configuration: config)
+        let payload = SecureRandom.bytes(11 << 20)
+        try store.put(key: "\(folder)/multipart", bytes: payload)
+        guard try store.get(key: "\(folder)/multipart") == payload else { throw StorageError(.failed, "the multipart object came back different") }
+        let aborted = try store.makeWriter(key: "\(folder)/aborted")
+        try aborted.write(Array(payload[0..<(6 << 20)]))
+        aborted.abort()
+        let open = try store.incompleteWrites().filter { $0.key.hasPrefix(folder) }
+        guard open.isEmpty else { throw StorageError(.failed, "AbortMultipartUpload left \(open.count) upload(s) open") }
+        return "3 parts completed, 1 upload aborted"
+    }
+
+    /// One line: what failed and what to do about it.
+    static func explain(_ error: Error, step: String, location: String) -> String {
+        let message = (error as? StorageError)?.message ?? DRKitError.wrap(error).message
+        switch (error as? StorageError)?.kind {
+        case .denied?:
+            let permission = ["put": "s3:PutObject", "get": "s3:GetObject", "range read": "s3:GetObject", "list": "s3:ListBucket",
+                              "list prefix": "s3:ListBucket", "delete": "s3:DeleteObject", "multipart": "s3:PutObject and s3:AbortMultipartUpload"][step] ?? "access"
+            return "\(message): the credentials lack \(permission) on \(location)"
+        case .unreachable?:
+            return "\(message): check the endpoint, that the server runs, and that the bucket exists"
+        default:
+            return message
+        }
+    }
+}
