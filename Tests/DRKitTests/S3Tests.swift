@@ -248,6 +248,27 @@ class S3Tests: DRKitTestCase {
         XCTAssertTrue(down.stdout.contains("FAIL  list: ") && down.stdout.contains("127.0.0.1:9"), down.stdout)
     }
 
+    /// Issue 12's bar: 20 of 20 backups through 20% faults (errors, throttling, resets, resets of
+    /// reused connections, truncated answers, delays) succeed, verify, and leave no upload open.
+    func testTwentyBackupsThroughTwentyPercentFaults() throws {
+        let source = try newDatabase("drkit_s3_twenty", sql: """
+            CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 3000) g;
+            CREATE TABLE u (id int); INSERT INTO u SELECT generate_series(1, 100);
+            """)
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 0.2, seed: 12), lifetime: 600)
+        defer { proxy.stop() }
+        for round in 0..<20 {
+            let backup = try drkit(["backup", "--db", try conninfo(source), "--repo", s3Repo, "--key-file", keyFile, "--quiet"], endpoint: proxy.endpoint)
+            XCTAssertEqual(backup.status, 0, "round \(round): \(backup.stderr)")
+        }
+        XCTAssertGreaterThanOrEqual(proxy.injected.values.reduce(0, +), 20, "faults were injected: \(proxy.injected)")
+        let list = try drkit(["list", "--repo", s3Repo, "--json"])
+        let ids = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]).compactMap { $0["backupId"] as? String }
+        XCTAssertEqual(ids.count, 20)
+        for id in ids { XCTAssertEqual(try drkit(["verify", id, "--repo", s3Repo, "--key-file", keyFile, "--quiet"]).status, 0, id) }
+        XCTAssertEqual(try directStore().incompleteWrites(), [], "no multipart upload left open")
+    }
+
     func testAMissingBucketIsNamedAsSuch() throws {
         var env = s3.environment()
         env["AWS_MAX_ATTEMPTS"] = "1"
