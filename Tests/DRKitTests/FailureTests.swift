@@ -140,7 +140,8 @@ final class InterruptedBackupTests: DRKitTestCase {
         var killedMidway = false
         while Date() < deadline && process.isRunning {
             let folders = (try? FileManager.default.contentsOfDirectory(atPath: repo)) ?? []
-            if let running = folders.first(where: { $0 != goodId }),
+            // Backup folders only: the running backup's lease folder (locks/) sits beside them.
+            if let running = folders.first(where: { $0 != goodId && BackupId.isValid($0) }),
                let data = try? FileManager.default.contentsOfDirectory(atPath: "\(repo)/\(running)/data"), data.count >= 3 {
                 kill(process.processIdentifier, SIGKILL)
                 killedMidway = true
