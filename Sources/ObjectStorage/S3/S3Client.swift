@@ -210,40 +210,36 @@ final class S3Client: Sendable {
 
     /// Every object under `prefix` (a bucket key prefix), following continuation tokens.
     func listObjects(prefix: String) throws -> [ListedObject] {
-        var out: [ListedObject] = []
+        try listPages(prefix: prefix, delimiter: nil).flatMap { page in
+            page.all("Contents").compactMap { item -> ListedObject? in
+                guard let key = item.value("Key") else { return nil }
+                return ListedObject(key: key, size: Int64(item.value("Size") ?? "0") ?? 0,
+                                    modified: item.value("LastModified").flatMap(Timestamps.parse)?.timeIntervalSince1970 ?? 0)
+            }
+        }
+    }
+
+    /// The "folders" under `prefix`: ListObjectsV2 with delimiter `/`.
+    func listCommonPrefixes(prefix: String) throws -> [String] {
+        try listPages(prefix: prefix, delimiter: "/").flatMap { $0.all("CommonPrefixes").compactMap { $0.value("Prefix") } }
+    }
+
+    /// Every page of a ListObjectsV2 listing, following continuation tokens.
+    private func listPages(prefix: String, delimiter: String?) throws -> [XMLNodeTree] {
+        var pages: [XMLNodeTree] = []
         var token: String?
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(config.listPageSize))]
+            if let delimiter { query.append(("delimiter", delimiter)) }
             if let token { query.append(("continuation-token", token)) }
             let response = try send("ListObjectsV2", method: "GET", key: nil, query: query)
             guard let root = XMLNodeTree.parse(response.body) else {
                 throw StorageError(.failed, "ListObjectsV2 s3://\(config.bucket)/\(prefix): unreadable answer")
             }
-            for item in root.all("Contents") {
-                guard let key = item.value("Key") else { continue }
-                out.append(ListedObject(key: key, size: Int64(item.value("Size") ?? "0") ?? 0,
-                                        modified: item.value("LastModified").flatMap(Timestamps.parse)?.timeIntervalSince1970 ?? 0))
-            }
+            pages.append(root)
             token = root.value("IsTruncated") == "true" ? root.value("NextContinuationToken") : nil
         } while token != nil
-        return out
-    }
-
-    /// The "folders" under `prefix`: ListObjectsV2 with delimiter `/`, following continuation tokens.
-    func listCommonPrefixes(prefix: String) throws -> [String] {
-        var out: [String] = []
-        var token: String?
-        repeat {
-            var query = [("list-type", "2"), ("prefix", prefix), ("delimiter", "/"), ("max-keys", String(config.listPageSize))]
-            if let token { query.append(("continuation-token", token)) }
-            let response = try send("ListObjectsV2", method: "GET", key: nil, query: query)
-            guard let root = XMLNodeTree.parse(response.body) else {
-                throw StorageError(.failed, "ListObjectsV2 s3://\(config.bucket)/\(prefix): unreadable answer")
-            }
-            out += root.all("CommonPrefixes").compactMap { $0.value("Prefix") }
-            token = root.value("IsTruncated") == "true" ? root.value("NextContinuationToken") : nil
-        } while token != nil
-        return out
+        return pages
     }
 
     /// Deletes `config.deleteBatchSize` bucket keys per request (DeleteObjects needs a Content-MD5).
