@@ -5,6 +5,8 @@ import Common
 /// target and renamed into place after fsync, so a crash never leaves a partial object under its key.
 public final class FileStore: ObjectStore, Sendable {
     public let root: URL
+    /// The root with every symbolic link resolved, for the inside-the-repository check of each read.
+    private let realRoot: String
     static let partialMarker = ".partial-"
 
     public init(root: URL, create: Bool) throws {
@@ -21,6 +23,7 @@ public final class FileStore: ObjectStore, Sendable {
         } else {
             throw StorageError(.notFound, "repository directory \(self.root.path) does not exist")
         }
+        realRoot = FileStore.realPath(self.root.path) ?? self.root.path
     }
 
     public var location: String { "file://" + root.path }
@@ -63,7 +66,7 @@ public final class FileStore: ObjectStore, Sendable {
         }
         defer { close(fd) }
         // A linked folder on the way (data -> /elsewhere) is refused too: the opened file must lie inside the root.
-        guard let real = realPath(of: fd), let root = FileStore.realPath(root.path), real.hasPrefix(root + "/") else {
+        guard let real = realPath(of: fd), real.hasPrefix(realRoot + "/") else {
             throw StorageError(.failed, "object \(key) resolves outside \(location) (a symbolic link); objects are never read from outside the repository")
         }
         if let range, lseek(fd, off_t(range.lowerBound), SEEK_SET) < 0 {

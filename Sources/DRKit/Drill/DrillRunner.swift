@@ -200,7 +200,7 @@ public final class DrillRunner {
     }
 
     static func url(from options: ConnectionOptions) -> String {
-        let encode = { (s: String) in s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? s }
+        let encode = URLComponentText.encode
         var userInfo = options["user"].map(encode) ?? ""
         if let password = options["password"] { userInfo += ":" + encode(password) }
         let host = options["host"] ?? options["hostaddr"] ?? "localhost"

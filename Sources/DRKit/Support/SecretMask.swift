@@ -14,9 +14,7 @@ public struct SecretMask: Sendable {
         var all = Set<String>()
         for case let value? in values where value.count >= 4 {
             all.insert(value)
-            if let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) {
-                all.insert(encoded)
-            }
+            all.insert(URLComponentText.encode(value))
         }
         secrets = all.sorted { $0.count > $1.count }
     }
