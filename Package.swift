@@ -39,7 +39,8 @@ let package = Package(
 
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "Common"], resources: [.copy("Vectors")]),
         .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage", "Common", "TestSupport"], resources: [.copy("Vectors")]),
-        .testTarget(name: "DRKitTests", dependencies: ["DRKit", "Common", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"]),
+        .testTarget(name: "DRKitTests", dependencies: ["DRKit", "Common", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"],
+                    exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -170,15 +170,37 @@ public struct BackupSummary: Codable, Equatable, Sendable {
     }
 }
 
+/// One entry of the plaintext object index: what a copy checks each object against without the key.
+public struct StoredObject: Codable, Equatable, Sendable {
+    public var name: String
+    public var size: Int64
+    public var sha256: String
+
+    public init(name: String, size: Int64, sha256: String) {
+        self.name = name
+        self.size = size
+        self.sha256 = sha256
+    }
+
+    public init(_ record: ObjectRecord) {
+        self.init(name: record.name, size: record.size, sha256: record.sha256)
+    }
+}
+
 /// The manifest file, `<backup-id>/manifest.json`. Writing it is the commit point of a backup.
 public struct ManifestFile: Codable, Sendable {
     public static let formatName = "drkit-backup"
-    public static let currentVersion = 1
+    /// 2 adds `objects`, the plaintext object index. Version 1 files keep reading.
+    public static let currentVersion = 2
     public static let objectName = "manifest.json"
 
     public var format: String
     public var formatVersion: Int
     public var summary: BackupSummary
+    /// Every stored object with its size and SHA-256 (format 2), so that `repo copy` can check what it
+    /// moves without the key. Like the summary it is plaintext: `open` refuses a file whose index
+    /// disagrees with the (authenticated) manifest.
+    public var objects: [StoredObject]?
     public var encryption: KeyEnvelope?
     /// The manifest, sealed with the data key (base64) when encrypted...
     public var sealedManifest: String?
@@ -187,7 +209,7 @@ public struct ManifestFile: Codable, Sendable {
 
     public static func make(_ manifest: BackupManifest, summary: BackupSummary, envelope: KeyEnvelope?, dataKey: [UInt8]?) throws -> ManifestFile {
         var file = ManifestFile(format: formatName, formatVersion: currentVersion, summary: summary,
-                                encryption: envelope, sealedManifest: nil, manifest: nil)
+                                objects: manifest.allObjects.map(StoredObject.init), encryption: envelope, sealedManifest: nil, manifest: nil)
         if let dataKey {
             let plain = try JSONCoding.encoder.encode(manifest)
             let sealed = try StreamingAEAD.seal([UInt8](plain), dataKey: dataKey, objectName: "\(manifest.backupId)/\(objectName)")
@@ -208,6 +230,9 @@ public struct ManifestFile: Codable, Sendable {
         guard file.format == formatName else { throw ArchiveError(.malformed, "not a drkit manifest (format \(file.format))") }
         guard file.formatVersion <= currentVersion else {
             throw ArchiveError(.malformed, "manifest format version \(file.formatVersion) is newer than this drkit understands (\(currentVersion))")
+        }
+        guard file.formatVersion < 2 || file.objects != nil else {
+            throw ArchiveError(.malformed, "manifest of \(file.summary.backupId) is format \(file.formatVersion) but has no object index")
         }
         return file
     }
@@ -239,12 +264,23 @@ public struct ManifestFile: Codable, Sendable {
             ("storedBytes", summary.storedBytes == objects.reduce(0) { $0 + $1.size }),
             ("encrypted", summary.encrypted == (encryption != nil)),
             ("keyFingerprint", summary.keyFingerprint == encryption?.kek.fingerprint),
+            ("objects", self.objects == nil || self.objects! == objects.map(StoredObject.init)),
         ]
         let differing = fields.filter { !$0.1 }.map(\.0)
         guard differing.isEmpty else {
             throw ArchiveError(.authenticationFailed, "the plaintext summary of backup \(summary.backupId) disagrees with its \(encryption != nil ? "authenticated " : "")manifest (\(differing.joined(separator: ", "))): it was edited in the repository; refusing it")
         }
     }
+
+    /// The stored objects with their sizes and hashes: from the index (format 2) or the clear manifest,
+    /// without a key; a format-1 encrypted backup needs `dataKey` to open its sealed manifest.
+    public func storedObjects(dataKey: [UInt8]?) throws -> [StoredObject] {
+        if let objects { return objects }
+        return try open(dataKey: dataKey).allObjects.map(StoredObject.init)
+    }
+
+    /// Whether the object list can be read without a key.
+    public var objectsReadableWithoutKey: Bool { objects != nil || manifest != nil }
 
     private func openBody(dataKey: [UInt8]?) throws -> BackupManifest {
         if let manifest { return manifest }

@@ -18,5 +18,12 @@ public final class HashingSink: ByteSink {
         try next?.finish()
     }
 
+    /// Ends the hash without finishing the next sink, so a caller can check the digest before it
+    /// commits what it wrote (and abort it instead). Call instead of `finish`, not after it.
+    public func finishHashing() -> [UInt8] {
+        digest = hasher.finalize()
+        return digest
+    }
+
     public var hexDigest: String { Hex.encode(digest) }
 }

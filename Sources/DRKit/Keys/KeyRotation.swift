@@ -13,7 +13,7 @@ public enum KeyRotation {
 
     /// Refused (exit 6) while a backup runs: it would finish under the old key after the rotation.
     public static func run(repository: Repository, from old: KeySource, to new: KeySource) throws -> Outcome {
-        let lease = try Lease.acquire(.rotate, repository: repository, conflicts: { $0.kind == .backup || $0.kind == .rotate })
+        let lease = try Lease.acquire(.rotate, repository: repository, conflicts: { $0.kind == .backup || $0.kind == .copy || $0.kind == .rotate })
         defer { lease.release() }
         var outcome = Outcome(rotated: [], skipped: [])
         let backups = try repository.backups()

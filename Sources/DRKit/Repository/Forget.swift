@@ -38,7 +38,7 @@ public enum Forget {
             }
             return RetentionPolicy.Candidate(backupId: manifest.backupId, database: manifest.source.database, time: manifest.snapshotTime)
         }
-        let decisions = policy.decide(candidates)
+        let decisions = try sparingLeased(policy.decide(candidates), in: repository)
         if execute {
             for id in interrupted { try removeObjects(of: id, from: repository) }
             for decision in decisions where !decision.keep { try remove(decision.backupId, from: repository) }
@@ -46,6 +46,21 @@ public enum Forget {
         if let audit { try record(decisions, execute: execute, repository: repository, audit: audit, operatorName: operatorName) }
         return Report(repository: repository.store.location, policy: policy, decisions: decisions,
                       finishedInterrupted: interrupted, executed: execute)
+    }
+
+    /// A backup that a running command holds (a `repo copy` reading it) stays this time, with the
+    /// holder as its reason; a later run removes it.
+    static func sparingLeased(_ decisions: [RetentionPolicy.Decision], in repository: Repository) throws -> [RetentionPolicy.Decision] {
+        let holders = Dictionary(try Lease.list(in: repository, staleAfter: Lease.defaultStaleAfter).live.compactMap { lease in
+            lease.backupId.map { ($0, lease) }
+        }, uniquingKeysWith: { a, _ in a })
+        return decisions.map { decision in
+            guard !decision.keep, let holder = holders[decision.backupId] else { return decision }
+            var spared = decision
+            spared.keep = true
+            spared.reasons = ["in use by \(holder.describe)"]
+            return spared
+        }
     }
 
     /// The marker first: should this run stop after the manifest is gone, the next run knows the

@@ -15,6 +15,13 @@ public struct LeaseRecord: Codable, Sendable, Equatable {
     public var started: Date
     public var heartbeat: Date
 
+    /// Held by a process of this host that no longer exists (killed): as good as stale, without waiting
+    /// for the timeout. A reused pid keeps it live, which errs on the safe side.
+    public var holderIsGone: Bool {
+        guard host == ProcessInfo.processInfo.hostName, pid > 0, pid != getpid() else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
     public var describe: String {
         "\(kind.rawValue)\(backupId.map { " \($0)" } ?? "") on \(host) (pid \(pid), started \(Timestamps.iso8601(started)))"
     }
@@ -125,11 +132,12 @@ public final class Lease: Sendable {
 
     public struct Listing: Sendable {
         public var live: [LeaseRecord] = []
-        /// Leases whose newest heartbeat is older than the stale timeout, with their objects.
+        /// Leases whose newest heartbeat is older than the stale timeout or whose holder is gone, with their objects.
         public var stale: [(record: LeaseRecord, keys: [String])] = []
     }
 
-    /// Every lease in the repository, live or stale. One listing, then one read per lease.
+    /// Every lease in the repository, live or stale (no heartbeat for `staleAfter`, or its holder is a
+    /// process of this host that is gone). One listing, then one read per lease.
     public static func list(in repository: Repository, staleAfter: TimeInterval, now: Date = Date()) throws -> Listing {
         let objects: [ObjectInfo]
         do { objects = try repository.store.list(prefix: folder + "/") } catch { throw DRKitError.wrap(error, "listing leases in \(repository.store.location)") }
@@ -148,7 +156,7 @@ public final class Lease: Sendable {
             } catch {
                 throw DRKitError(.integrity, "lease \(newest) is unreadable: \(error)")
             }
-            if now.timeIntervalSince(record.heartbeat) > staleAfter {
+            if now.timeIntervalSince(record.heartbeat) > staleAfter || record.holderIsGone {
                 listing.stale.append((record, keys))
             } else {
                 listing.live.append(record)

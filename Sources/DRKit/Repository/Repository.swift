@@ -35,6 +35,11 @@ public final class Repository: Sendable {
     }
 
     public func manifestFile(id: String) throws -> ManifestFile {
+        try storedManifest(id: id).file
+    }
+
+    /// The manifest file as stored (the exact bytes, which a copy writes unchanged) and decoded.
+    public func storedManifest(id: String) throws -> (bytes: [UInt8], file: ManifestFile) {
         let bytes: [UInt8]
         do {
             bytes = try store.get(key: "\(id)/\(ManifestFile.objectName)")
@@ -51,7 +56,7 @@ public final class Repository: Sendable {
         guard file.summary.backupId == id else {
             throw DRKitError(.integrity, "folder \(id) holds the manifest of backup \(file.summary.backupId) (copied or renamed in the repository); refusing it")
         }
-        return file
+        return (bytes, file)
     }
 
     /// `latest` or an id (a unique prefix of one is accepted).

@@ -99,12 +99,14 @@ public final class ProgressReporter: Sendable {
     private let start = Date()
     private let timer = Locked<DispatchSourceTimer?>(nil)
     private let totalObjects: Int
+    private let countsRows: Bool
 
-    /// `totalBytes` is an estimate of the work in the units passed to `advance(estimate:)`.
-    public init(label: String, totalBytes: Int64, totalObjects: Int) {
+    /// `totalBytes` is an estimate of the work in the units passed to `objectDone(estimate:)`.
+    public init(label: String, totalBytes: Int64, totalObjects: Int, countsRows: Bool = true) {
         self.label = label
         self.totalBytes = totalBytes
         self.totalObjects = totalObjects
+        self.countsRows = countsRows
     }
 
     public func start(console: Console = .shared) {
@@ -139,7 +141,7 @@ public final class ProgressReporter: Sendable {
         let c = counters.current
         let elapsed = max(Date().timeIntervalSince(start), 0.001)
         let rate = Double(c.bytes) / elapsed
-        var text = "\(label): \(Format.bytes(c.bytes)), \(Format.count(c.rows)) rows, \(Format.bytes(Int64(rate)))/s, objects \(c.objects)/\(totalObjects)"
+        var text = "\(label): \(Format.bytes(c.bytes))\(countsRows ? ", \(Format.count(c.rows)) rows" : ""), \(Format.bytes(Int64(rate)))/s, objects \(c.objects)/\(totalObjects)"
         if totalBytes > 0 && c.estimatedDone > 0 && c.estimatedDone < totalBytes {
             let fraction = Double(c.estimatedDone) / Double(totalBytes)
             text += ", ETA \(Format.duration(elapsed / fraction - elapsed))"

@@ -5,7 +5,7 @@ import Foundation
 struct Repo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Repository maintenance.",
-        subcommands: [Clean.self])
+        subcommands: [Clean.self, Copy.self])
 
     struct Clean: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -60,5 +60,85 @@ struct Repo: ParsableCommand {
                 Console.shared.output(lines.joined(separator: "\n"))
             }
         }
+    }
+
+    struct Copy: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Copy backups to a second repository (another region, provider or a local directory), unchanged.",
+            discussion: """
+                Objects are copied as stored: no key is needed and nothing is decrypted or recompressed. Each \
+                object's size and SHA-256 are checked against the manifest as it streams, and only then committed at \
+                the destination; the manifest is written last, so the destination never lists a half-copied backup. \
+                A backup already at the destination is skipped; a copy interrupted (even by kill -9) is finished by the \
+                next run, which also removes what the interrupted one left. Leases on both sides keep `forget` at the \
+                source and `repo clean` at the destination away while it runs. --all copies every backup the source \
+                has, including any that `forget` removed at the destination (run forget there afterwards to apply its \
+                own policy). Each repository's endpoint, region and profile go in its URL \
+                (s3://bucket/prefix?endpoint=...&profile=...). Exit code: 0 when every backup was copied or already \
+                there, else the code of the first failure (4 repository, 5 integrity, 6 refused by a lease).
+                """)
+
+        @Argument(help: ArgumentHelp("Backup id (or a unique prefix) or `latest`; omit with --all.", valueName: "backup"))
+        var backup: String?
+        @Flag(name: .long, help: "Copy every completed backup of the source.")
+        var all = false
+        @Option(name: .long, help: ArgumentHelp("Source repository (same forms as --repo).", valueName: "repo"))
+        var from: String
+        @Option(name: .long, help: ArgumentHelp("Destination repository (created if it is a directory that does not exist).", valueName: "repo"))
+        var to: String
+        @Option(name: .long, help: "Objects copied at once.")
+        var jobs = 4
+        @OptionGroup var s3: S3Flags
+        @OptionGroup var keys: KeyFlags
+        @OptionGroup var output: OutputFlags
+
+        func validate() throws {
+            try validateJobs(jobs)
+            if all == (backup != nil) { throw ValidationError("give a backup id (or `latest`) or --all") }
+            if from == to { throw ValidationError("--from and --to name the same repository") }
+        }
+
+        func run() throws {
+            try runReportingErrors {
+                Console.shared.quiet = output.quiet
+                let source = try Repository.open(from, create: false, s3: s3.options)
+                let destination = try Repository.open(to, create: true, s3: s3.options)
+                var options = RepositoryCopy.Options()
+                options.jobs = jobs
+                options.keys = keys.keyOptions
+                options.showProgress = !output.quiet && !output.json
+                let report = try RepositoryCopy.run(from: source, to: destination, selection: all ? .all : .backup(backup!), options: options)
+                if output.json {
+                    Console.shared.output(try JSONText.encode(report))
+                } else {
+                    Console.shared.output(CopyText.lines(report).joined(separator: "\n"))
+                }
+                if let failure = report.failures.first {
+                    printError("\(report.failures.count) of \(report.backups.count) backup(s) not copied; \(failure.backupId): \(failure.error ?? "?")")
+                    throw ExitCode(failure.exitCode ?? DRKitError.Code.repository.exitCode)
+                }
+            }
+        }
+    }
+}
+
+/// The human form of a copy report, shared by `repo copy` and `backup --copy-to`.
+enum CopyText {
+    static func lines(_ report: RepositoryCopy.Report) -> [String] {
+        var lines = report.backups.map { b -> String in
+            switch b.status {
+            case .present: return "\(b.backupId) (\(b.database)): already at \(report.to)"
+            case .failed: return "\(b.backupId) (\(b.database)): FAILED: \(b.error ?? "?")"
+            case .copied:
+                var text = "\(b.backupId) (\(b.database)): copied \(b.objectsCopied) objects, \(Format.bytes(b.bytesCopied)) in \(Format.seconds(b.seconds)) s, every object's SHA-256 checked"
+                if b.objectsAlreadyThere > 0 { text += "; \(b.objectsAlreadyThere) were already there (an interrupted copy finished)" }
+                if b.leftoversRemoved > 0 { text += "; \(b.leftoversRemoved) leftover object(s) removed" }
+                return text
+            }
+        }
+        let copied = report.backups.filter { $0.status == .copied }.count
+        let present = report.backups.filter { $0.status == .present }.count
+        lines.append("\(report.from) → \(report.to): \(copied) copied, \(present) already there, \(report.failures.count) failed; \(report.objectsCopied) objects, \(Format.bytes(report.bytesCopied)) in \(Format.seconds(report.seconds)) s")
+        return lines
     }
 }

@@ -1,0 +1,223 @@
+import XCTest
+import Foundation
+import Archive
+import Common
+import ObjectStorage
+import TestSupport
+@testable import DRKit
+
+/// `drkit repo copy` (issue "storage", second region): between two signature-checking S3 servers with
+/// their own credentials (moto and Ceph RGW), between S3 and directories, idempotent, resumable after
+/// kill -9, and never listing a half-copied backup.
+final class CopyTests: DRKitTestCase {
+    var moto: TestServices.S3!
+    var ceph: TestServices.S3!
+    var runId = ""
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        moto = try TestServices.s3()
+        ceph = try TestServices.rgw()
+        runId = "copy-\(UUID().uuidString.prefix(8).lowercased())"
+        // Two identities, one per server, named on each repository's URL: no credentials in the environment.
+        let credentials = """
+            [moto]
+            aws_access_key_id = \(moto.accessKey)
+            aws_secret_access_key = \(moto.secretKey)
+            [ceph]
+            aws_access_key_id = \(ceph.accessKey)
+            aws_secret_access_key = \(ceph.secretKey)
+
+            """
+        try credentials.write(to: workDirectory.appendingPathComponent("credentials"), atomically: true, encoding: .utf8)
+        try "[profile moto]\nregion = us-east-1\n[profile ceph]\nregion = us-east-1\n"
+            .write(to: workDirectory.appendingPathComponent("config"), atomically: true, encoding: .utf8)
+    }
+
+    /// A repository on one of the test servers, addressed the way a user would: endpoint and profile on the URL.
+    func s3Repo(_ server: TestServices.S3, profile: String, _ name: String, endpoint: String? = nil) -> String {
+        let encoded = (endpoint ?? server.endpoint).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        return "s3://\(server.bucket)/\(runId)-\(name)?endpoint=\(encoded)&profile=\(profile)"
+    }
+
+    func drkit(_ args: [String]) throws -> CommandResult {
+        try Command.drkit(args, environment: [
+            "AWS_SHARED_CREDENTIALS_FILE": workDirectory.appendingPathComponent("credentials").path,
+            "AWS_CONFIG_FILE": workDirectory.appendingPathComponent("config").path,
+            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_ENDPOINT_URL": "", "AWS_PROFILE": "", "HOME": workDirectory.path,
+        ])
+    }
+
+    func copy(_ args: [String]) throws -> [String: Any] {
+        let result = try drkit(["repo", "copy"] + args + ["--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], result.stdout)
+    }
+
+    func listedIds(_ repository: String) throws -> [String] {
+        let list = try drkit(["list", "--repo", repository, "--json"])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        let entries = try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]] ?? []
+        return entries.compactMap { $0["backupId"] as? String }.sorted()
+    }
+
+    func objectsCopied(_ report: [String: Any]) -> Int {
+        ((report["backups"] as? [[String: Any]]) ?? []).reduce(0) { $0 + (($1["objectsCopied"] as? Int) ?? 0) }
+    }
+
+    func testCopyBetweenTwoS3ServersWithTheirOwnCredentialsThenToAndFromDirectories() throws {
+        let source = try SharedFixture.database()
+        let primary = s3Repo(moto, profile: "moto", "primary")
+        let secondary = s3Repo(ceph, profile: "ceph", "secondary")
+        var ids: [String] = []
+        for _ in 0..<2 {
+            let backup = try drkit(["backup", "--db", try conninfo(source), "--repo", primary, "--key-file", keyFile, "--split-size", "1", "--json"])
+            XCTAssertEqual(backup.status, 0, backup.stderr)
+            ids.append(try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(backup.stdout.utf8)) as? [String: Any])?["backupId"] as? String))
+        }
+
+        // latest, then --all (which adds only the older one), then nothing left to do.
+        let latest = try copy(["latest", "--from", primary, "--to", secondary])
+        XCTAssertGreaterThan(objectsCopied(latest), 2)
+        XCTAssertEqual(try listedIds(secondary), [ids[1]])
+        let all = try copy(["--all", "--from", primary, "--to", secondary, "--jobs", "2"])
+        XCTAssertEqual((all["backups"] as? [[String: Any]])?.map { $0["status"] as? String }, ["copied", "present"])
+        XCTAssertEqual(try listedIds(secondary), ids.sorted())
+        XCTAssertEqual(objectsCopied(try copy(["--all", "--from", primary, "--to", secondary])), 0, "a second run transfers nothing")
+
+        // The copy verifies and restores identically, read with the second identity only.
+        for id in ids {
+            let verify = try drkit(["verify", id, "--repo", secondary, "--key-file", keyFile])
+            XCTAssertEqual(verify.status, 0, verify.stderr)
+        }
+        let target = scratchName("drkit_copy_rt")
+        let restore = try drkit(["restore", "latest", "--repo", secondary, "--key-file", keyFile, "--target", try conninfo(target)])
+        XCTAssertEqual(restore.status, 0, restore.stderr)
+        try assertSameDatabase(source, target)
+
+        // S3 → directory → S3.
+        let local = workDirectory.appendingPathComponent("second-region").path
+        XCTAssertEqual(objectsCopied(try copy(["--all", "--from", secondary, "--to", local])) > 0, true)
+        XCTAssertEqual(try listedIds(local), ids.sorted())
+        let back = s3Repo(moto, profile: "moto", "from-directory")
+        _ = try copy([ids[0], "--from", local, "--to", back])
+        let verify = try drkit(["verify", ids[0], "--repo", back, "--key-file", keyFile])
+        XCTAssertEqual(verify.status, 0, verify.stderr)
+        // Stored bytes are unchanged end to end: the same manifest, byte for byte.
+        let direct = Repository(store: try FileStore(root: URL(fileURLWithPath: local), create: false))
+        XCTAssertEqual(try direct.storedManifest(id: ids[0]).bytes,
+                       try Repository.open(primary, create: false, s3: settings()).storedManifest(id: ids[0]).bytes)
+    }
+
+    private func settings() -> StorageSettings {
+        var s = StorageSettings()
+        s.environment = ["AWS_SHARED_CREDENTIALS_FILE": workDirectory.appendingPathComponent("credentials").path,
+                         "AWS_CONFIG_FILE": workDirectory.appendingPathComponent("config").path, "HOME": workDirectory.path]
+        return s
+    }
+
+    /// kill -9 at spread-out points of copies slowed down by a proxy: the destination never lists a
+    /// backup that fails verify, and the next run (straight to the server) completes the copy.
+    func testKilledCopiesNeverLeaveAListedBrokenBackupAndTheNextRunFinishes() throws {
+        let database = try newDatabase("drkit_copy_kill", sql: """
+            CREATE TABLE big (id int PRIMARY KEY, a text, b text);
+            INSERT INTO big SELECT g, md5(g::text) || md5((g * 3)::text), md5((g * 7)::text) FROM generate_series(1, 90000) g;
+            CREATE TABLE small (id int); INSERT INTO small VALUES (1);
+            """)
+        let id = try backup(database, extra: ["--compress", "none"])
+        let proxy = try FaultProxy(upstreamPort: moto.port, plan: .init(rate: 0.35, faults: [.slow], match: "PUT", seed: 7))
+        defer { proxy.stop() }
+        var generator = SplitMix(seed: 2026)
+        var interrupted = 0
+        for trial in 0..<10 {
+            let slowed = s3Repo(moto, profile: "moto", "kill-\(trial)", endpoint: proxy.endpoint)
+            let direct = s3Repo(moto, profile: "moto", "kill-\(trial)")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
+            process.arguments = ["repo", "copy", id, "--from", repo, "--to", slowed, "--jobs", "2", "--quiet"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["AWS_SHARED_CREDENTIALS_FILE"] = workDirectory.appendingPathComponent("credentials").path
+            environment["AWS_CONFIG_FILE"] = workDirectory.appendingPathComponent("config").path
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32(50_000 + generator.next() % 1_500_000))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+
+            // Whatever was interrupted, anything listed must verify.
+            let listed = try listedIds(direct)
+            if listed.isEmpty { interrupted += 1 }
+            for backupId in listed {
+                let verify = try drkit(["verify", backupId, "--repo", direct, "--key-file", keyFile])
+                XCTAssertEqual(verify.status, 0, "trial \(trial): listed but broken: \(verify.stderr)")
+            }
+            let resumed = try copy([id, "--from", repo, "--to", direct])
+            XCTAssertEqual((resumed["backups"] as? [[String: Any]])?.first?["status"] as? String, listed.isEmpty ? "copied" : "present")
+            XCTAssertEqual(try listedIds(direct), [id])
+            let verify = try drkit(["verify", id, "--repo", direct, "--key-file", keyFile])
+            XCTAssertEqual(verify.status, 0, "trial \(trial): \(verify.stderr)")
+            // Nothing the manifest does not name, and no upload left open.
+            let store = try Repository.open(direct, create: false, s3: settings()).store
+            let expected = try Repository(store: try FileStore(root: URL(fileURLWithPath: repo), create: false)).objects(of: id).map(\.key)
+            XCTAssertEqual(try store.list(prefix: id + "/").map(\.key), expected, "trial \(trial)")
+            XCTAssertEqual(try (store as! IncompleteWriteListing).incompleteWrites().filter { $0.key.hasPrefix(id) }.count, 0)
+        }
+        print("copy kill trials: \(interrupted) of 10 killed before the manifest was written")
+        XCTAssertGreaterThan(proxy.requests, 0)
+    }
+
+    func testADamagedSourceObjectIsNotCopiedAndNothingIsListed() throws {
+        let id = try backup(try SharedFixture.database())
+        let object = try XCTUnwrap(try objectPaths(id).first)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: object)))
+        bytes[bytes.count / 2] ^= 0xFF  // same size, different hash
+        try Data(bytes).write(to: URL(fileURLWithPath: object))
+        let destination = workDirectory.appendingPathComponent("copy").path
+        let result = try drkit(["repo", "copy", id, "--from", repo, "--to", destination])
+        assertFailure(result, exitCode: 5, mentions: "does not match its manifest")
+        XCTAssertEqual(try listedIds(destination), [])
+    }
+
+    func testAFormatOneEncryptedBackupNeedsTheKeyToBeCopied() throws {
+        let fixture = URL(fileURLWithPath: TestServices.packageRoot).appendingPathComponent("Tests/DRKitTests/Fixtures/v1-gzip")
+        let oldKey = fixture.appendingPathComponent("key").path
+        let destination = workDirectory.appendingPathComponent("copy").path
+        let refused = try drkit(["repo", "copy", "latest", "--from", fixture.appendingPathComponent("repo").path, "--to", destination])
+        assertFailure(refused, exitCode: 2, mentions: "format 1 and encrypted")
+        _ = try copy(["latest", "--from", fixture.appendingPathComponent("repo").path, "--to", destination, "--key-file", oldKey])
+        let verify = try drkit(["verify", "latest", "--repo", destination, "--key-file", oldKey])
+        XCTAssertEqual(verify.status, 0, verify.stderr)
+    }
+
+    /// `forget` at the source keeps a backup a copy is reading (it holds a lease on it), and says why.
+    func testForgetSparesABackupBeingCopied() throws {
+        let database = try SharedFixture.database()
+        let older = try backup(database)
+        try backup(database)
+        let repository = try Repository.open(repo, create: false)
+        let lease = try Lease.acquire(.copy, backupId: older, repository: repository)
+        defer { lease.release() }
+        var policy = RetentionPolicy()
+        policy.keepLast = 1
+        let report = try Forget.run(repository: repository, policy: policy, keys: KeyOptions(keyFile: keyFile), execute: true)
+        let decision = try XCTUnwrap(report.decisions.first { $0.backupId == older })
+        XCTAssertTrue(decision.keep)
+        XCTAssertTrue(decision.reasons.first?.hasPrefix("in use by copy") ?? false, "\(decision.reasons)")
+        XCTAssertNoThrow(try repository.manifestFile(id: older))
+    }
+}
+
+/// A small seeded generator, so the kill points are spread the same way in every run.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt32 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return UInt32(truncatingIfNeeded: z ^ (z >> 31))
+    }
+}
