@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: a throwaway PostgreSQL with sample data, a local directory
 # repository, and a full DR drill: encrypted backup -> verify -> restore into a scratch database ->
-# smoke checks -> row-count parity -> teardown, with RTO/RPO measured. Evidence goes to
-# demo-out/evidence/ (or $DRKIT_DEMO_OUT/evidence).
+# smoke checks -> row-count parity -> teardown, with RTO/RPO measured; then the region-failover drill
+# (copy to a second repository, lose the primary, restore from the copy). Evidence goes to
+# demo-out/evidence/ and demo-out/evidence-failover/ (or under $DRKIT_DEMO_OUT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +41,15 @@ status=${PIPESTATUS[0]}
 set -e
 "$drkit" list --repo "$out/repo" 2>&1 | tee -a "$log"
 [ "$status" -eq 0 ] || { say "drill FAILED (exit $status); evidence in $out/evidence"; exit "$status"; }
-say "rehearsal passed. Evidence in $out/evidence:"
+
+say "drkit drill region-failover: copy the latest backup to a second region (here a directory), lose the primary, restore from the copy"
+set +e
+SOURCE_DATABASE_URL="$conn dbname=shop" PRIMARY_REPO="$out/repo" SECONDARY_REPO="$out/second-region" DRKIT_KEY_FILE="$out/demo.key" \
+    "$drkit" drill manifests/drills/region-failover.yaml --restore-latest --environment "embedded demo" \
+    --evidence-dir "$out/evidence-failover" --audit-file "$out/audit.jsonl" 2>&1 | tee -a "$log"
+status=${PIPESTATUS[0]}
+set -e
+[ "$status" -eq 0 ] || { say "region-failover drill FAILED (exit $status); evidence in $out/evidence-failover"; exit "$status"; }
+say "rehearsals passed. Evidence in $out/evidence and $out/evidence-failover:"
 ls -1 "$out/evidence" | sed 's/^/   /' >&2
 say "read $out/evidence/drill-record.md for the drill record; drkit audit verify --audit-file $out/audit.jsonl checks the audit trail"

@@ -35,6 +35,12 @@ public enum TestServices {
         public var secretKey: String
         public var port: Int { Int(endpoint.split(separator: ":").last ?? "") ?? 0 }
 
+        /// A repository URL on this server that names its endpoint and a profile of `twoIdentities`.
+        public func repository(_ prefix: String, profile: String, endpoint: String? = nil) -> String {
+            let encoded = (endpoint ?? self.endpoint).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            return "s3://\(bucket)/\(prefix)?endpoint=\(encoded)&profile=\(profile)"
+        }
+
         /// Environment for a drkit or aws process talking to it (optionally through another endpoint).
         public func environment(endpoint: String? = nil, secret: String? = nil) -> [String: String] {
             ["AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secret ?? secretKey, "AWS_REGION": "us-east-1",
@@ -52,6 +58,26 @@ public enum TestServices {
     public static func rgw() throws -> S3 {
         S3(endpoint: try environment("DRKIT_TEST_RGW_ENDPOINT"), bucket: try environment("DRKIT_TEST_RGW_BUCKET"),
            accessKey: try environment("DRKIT_TEST_RGW_ACCESS_KEY"), secretKey: try environment("DRKIT_TEST_RGW_SECRET_KEY"))
+    }
+
+    /// Writes an AWS shared credentials and config file naming the moto server's identity `moto` and
+    /// RGW's `ceph`, and returns the environment that uses them and nothing else: each repository then
+    /// names its server and identity on its URL (`?endpoint=...&profile=...`), as two regions would.
+    public static func twoIdentities(in directory: URL) throws -> [String: String] {
+        let moto = try s3(), ceph = try rgw()
+        let credentials = directory.appendingPathComponent("aws-credentials"), config = directory.appendingPathComponent("aws-config")
+        try """
+            [moto]
+            aws_access_key_id = \(moto.accessKey)
+            aws_secret_access_key = \(moto.secretKey)
+            [ceph]
+            aws_access_key_id = \(ceph.accessKey)
+            aws_secret_access_key = \(ceph.secretKey)
+
+            """.write(to: credentials, atomically: true, encoding: .utf8)
+        try "[profile moto]\nregion = us-east-1\n[profile ceph]\nregion = us-east-1\n".write(to: config, atomically: true, encoding: .utf8)
+        return ["AWS_SHARED_CREDENTIALS_FILE": credentials.path, "AWS_CONFIG_FILE": config.path, "HOME": directory.path,
+                "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_ENDPOINT_URL": "", "AWS_PROFILE": ""]
     }
 
     /// The package root (for shipped files such as cutover-checklists/ and manifests/).

@@ -20,32 +20,17 @@ final class CopyTests: DRKitTestCase {
         ceph = try TestServices.rgw()
         runId = "copy-\(UUID().uuidString.prefix(8).lowercased())"
         // Two identities, one per server, named on each repository's URL: no credentials in the environment.
-        let credentials = """
-            [moto]
-            aws_access_key_id = \(moto.accessKey)
-            aws_secret_access_key = \(moto.secretKey)
-            [ceph]
-            aws_access_key_id = \(ceph.accessKey)
-            aws_secret_access_key = \(ceph.secretKey)
-
-            """
-        try credentials.write(to: workDirectory.appendingPathComponent("credentials"), atomically: true, encoding: .utf8)
-        try "[profile moto]\nregion = us-east-1\n[profile ceph]\nregion = us-east-1\n"
-            .write(to: workDirectory.appendingPathComponent("config"), atomically: true, encoding: .utf8)
+        identities = try TestServices.twoIdentities(in: workDirectory)
     }
 
-    /// A repository on one of the test servers, addressed the way a user would: endpoint and profile on the URL.
+    var identities: [String: String] = [:]
+
     func s3Repo(_ server: TestServices.S3, profile: String, _ name: String, endpoint: String? = nil) -> String {
-        let encoded = (endpoint ?? server.endpoint).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
-        return "s3://\(server.bucket)/\(runId)-\(name)?endpoint=\(encoded)&profile=\(profile)"
+        server.repository("\(runId)-\(name)", profile: profile, endpoint: endpoint)
     }
 
     func drkit(_ args: [String]) throws -> CommandResult {
-        try Command.drkit(args, environment: [
-            "AWS_SHARED_CREDENTIALS_FILE": workDirectory.appendingPathComponent("credentials").path,
-            "AWS_CONFIG_FILE": workDirectory.appendingPathComponent("config").path,
-            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_ENDPOINT_URL": "", "AWS_PROFILE": "", "HOME": workDirectory.path,
-        ])
+        try Command.drkit(args, environment: identities)
     }
 
     func copy(_ args: [String]) throws -> [String: Any] {
@@ -111,8 +96,7 @@ final class CopyTests: DRKitTestCase {
 
     private func settings() -> StorageSettings {
         var s = StorageSettings()
-        s.environment = ["AWS_SHARED_CREDENTIALS_FILE": workDirectory.appendingPathComponent("credentials").path,
-                         "AWS_CONFIG_FILE": workDirectory.appendingPathComponent("config").path, "HOME": workDirectory.path]
+        s.environment = identities
         return s
     }
 
@@ -135,10 +119,7 @@ final class CopyTests: DRKitTestCase {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
             process.arguments = ["repo", "copy", id, "--from", repo, "--to", slowed, "--jobs", "2", "--quiet"]
-            var environment = ProcessInfo.processInfo.environment
-            environment["AWS_SHARED_CREDENTIALS_FILE"] = workDirectory.appendingPathComponent("credentials").path
-            environment["AWS_CONFIG_FILE"] = workDirectory.appendingPathComponent("config").path
-            process.environment = environment
+            process.environment = ProcessInfo.processInfo.environment.merging(identities) { $1 }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
@@ -166,6 +147,26 @@ final class CopyTests: DRKitTestCase {
         }
         print("copy kill trials: \(interrupted) of 10 killed before the manifest was written")
         XCTAssertGreaterThan(proxy.requests, 0)
+    }
+
+    /// `backup --copy-to`: the copy that works is made, the one that fails is named (exit 8), and the
+    /// primary backup stands either way.
+    func testBackupCopyToAFailingRepositoryKeepsThePrimaryBackup() throws {
+        let source = try SharedFixture.database()
+        let second = s3Repo(moto, profile: "moto", "second")
+        let missing = s3Repo(moto, profile: "moto", "x").replacingOccurrences(of: "s3://\(moto.bucket)/", with: "s3://drkit-no-such-bucket/")
+        let result = try drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile,
+                                "--copy-to", second, "--copy-to", missing, "--json"])
+        assertFailure(result, exitCode: 8, mentions: "drkit-no-such-bucket")
+        XCTAssertTrue(result.stderr.contains("is committed to"), result.stderr)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let id = try XCTUnwrap(report["backupId"] as? String)
+        let copies = try XCTUnwrap(report["copies"] as? [[String: Any]])
+        XCTAssertEqual(copies.map { $0["error"] == nil }, [true, false])
+        XCTAssertEqual(try listedIds(repo), [id])
+        XCTAssertEqual(try listedIds(second), [id])
+        let verify = try drkit(["verify", id, "--repo", second, "--key-file", keyFile])
+        XCTAssertEqual(verify.status, 0, verify.stderr)
     }
 
     func testADamagedSourceObjectIsNotCopiedAndNothingIsListed() throws {

@@ -207,6 +207,57 @@ final class DrillTests: DRKitTestCase {
         XCTAssertTrue(try String(contentsOfFile: evidence + "/rowcount.csv", encoding: .utf8).contains("shop,orders,5000,5000,true"))
     }
 
+    /// The shipped region-failover scenario on two S3 servers with their own identities: the backup
+    /// goes to moto, is copied to Ceph RGW, and everything after the copy reads RGW only.
+    func testRegionFailoverDrillRestoresFromTheSecondRegionAlone() throws {
+        let source = try newDatabase("drkit_drill_failover", sql: schema)
+        let run = "failover-\(UUID().uuidString.prefix(6).lowercased())"
+        var env = try TestServices.twoIdentities(in: workDirectory)
+        let primary = try TestServices.s3().repository(run + "-primary", profile: "moto")
+        let secondary = try TestServices.rgw().repository(run + "-secondary", profile: "ceph")
+        env["SOURCE_DATABASE_URL"] = try conninfo(source)
+        env["PRIMARY_REPO"] = primary
+        env["SECONDARY_REPO"] = secondary
+        env["DRKIT_KEY_FILE"] = keyFile
+        let result = try Command.drkit(["drill", "manifests/drills/region-failover.yaml", "--evidence-dir", evidence, "--audit-file", audit],
+                                       environment: env, directory: TestServices.packageRoot)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let report = try json(evidence + "/evidence.json")
+        XCTAssertEqual(report["result"] as? String, "passed")
+        let phases = try XCTUnwrap(report["phases"] as? [[String: Any]])
+        XCTAssertEqual(phases.map { $0["name"] as? String }, ["backup", "copy", "verify", "restore", "migrate", "smoke", "parity", "teardown"])
+        XCTAssertEqual(phases.map { $0["result"] as? String }, ["passed", "passed", "passed", "passed", "skipped", "passed", "passed", "passed"])
+        XCTAssertTrue((phases[2]["command"] as? String)?.contains(run + "-secondary") ?? false, "verify reads the second region: \(phases[2])")
+        let copy = try XCTUnwrap(report["copy"] as? [String: Any])
+        XCTAssertEqual(copy["objectsHashChecked"] as? Bool, true)
+        XCTAssertGreaterThan(copy["objects"] as? Int ?? 0, 2)
+        XCTAssertNotEqual(report["repository"] as? String, report["restoredFrom"] as? String)
+        XCTAssertTrue((report["restoredFrom"] as? String)?.contains("secondary") ?? false)
+        // RTO counts from the loss of the primary, which comes after the copy and before the restore.
+        let lost = try XCTUnwrap(Timestamps.parse(report["primaryLostAt"] as? String ?? ""))
+        let finished = try XCTUnwrap(Timestamps.parse(report["finishedAt"] as? String ?? ""))
+        let rto = try XCTUnwrap(report["rtoSeconds"] as? Double)
+        XCTAssertLessThanOrEqual(rto, finished.timeIntervalSince(lost) + 0.01)
+        XCTAssertGreaterThanOrEqual(rto, (phases[2]["seconds"] as? Double ?? 0) + (phases[3]["seconds"] as? Double ?? 0))
+        let record = try String(contentsOfFile: evidence + "/drill-record.md", encoding: .utf8)
+        XCTAssertTrue(record.contains("restored from") && record.contains("primary treated as lost"), record)
+        let secret = try TestServices.rgw().secretKey
+        XCTAssertFalse(result.stdout.contains(secret) || result.stderr.contains(secret))
+    }
+
+    /// Nothing may read the primary after the copy: a scenario that tries fails, naming why.
+    func testAFailoverDrillThatReadsThePrimaryAfterTheCopyFails() throws {
+        let source = try newDatabase("drkit_drill_fenced", sql: schema)
+        let second = workDirectory.appendingPathComponent("second-region").path
+        let result = try Command.drkit(["drill", "--db", try conninfo(source), "--repo", repo, "--copy-to", second, "--restore-from", repo,
+                                        "--key-file", keyFile, "--fresh-backup", "--evidence-dir", evidence, "--audit-file", audit])
+        XCTAssertEqual(result.status, 1, result.stdout + result.stderr)
+        let phases = try XCTUnwrap(try json(evidence + "/evidence.json")["phases"] as? [[String: Any]])
+        let verify = try XCTUnwrap(phases.first { $0["name"] as? String == "verify" })
+        XCTAssertEqual(verify["result"] as? String, "failed")
+        XCTAssertTrue((verify["summary"] as? String)?.contains("treated as lost") ?? false, "\(verify)")
+    }
+
     func testDisasterRecoveryScriptRunsTheShippedScenario() throws {
         let source = try newDatabase("drkit_dr_script", sql: schema)
         try backup(source)
@@ -221,7 +272,15 @@ final class DrillTests: DRKitTestCase {
         XCTAssertEqual(report["result"] as? String, "passed")
         XCTAssertEqual((report["phases"] as? [[String: Any]])?.first { $0["name"] as? String == "migrate" }?["result"] as? String, "passed")
         XCTAssertTrue(FileManager.default.fileExists(atPath: evidence + "/drill-record.md"))
-        XCTAssertEqual(try Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/disaster_recovery.sh", "--region-failover"],
-                                       environment: env).status, 2)
+        // --region-failover runs the shipped failover scenario: the latest backup, copied to a second region.
+        var failoverEnv = env
+        failoverEnv["PRIMARY_REPO"] = repo
+        failoverEnv["SECONDARY_REPO"] = workDirectory.appendingPathComponent("second-region").path
+        let failover = try Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/disaster_recovery.sh", "--region-failover",
+                                                     "--evidence-dir", evidence + "-failover"], environment: failoverEnv, directory: TestServices.packageRoot)
+        XCTAssertEqual(failover.status, 0, failover.stdout + failover.stderr)
+        let failoverReport = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(failover.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(failoverReport["scenario"] as? String, "region-failover")
+        XCTAssertNotNil(failoverReport["copy"])
     }
 }

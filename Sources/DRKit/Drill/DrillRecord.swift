@@ -23,12 +23,13 @@ enum DrillRecord {
             "",
             "### Scope",
             "- Backup: \(r.backupId ?? "none")\(r.backupSnapshotTime.map { ", snapshot \(Timestamps.iso8601($0))" } ?? "")",
+            "- Repository: \(r.repository)" + (r.restoredFrom != r.repository ? "; restored from \(r.restoredFrom) (second region)" : ""),
             "- Scratch database: \(r.scratchDatabase) (\(r.scratchDropped ? "dropped after the drill" : "kept"))",
             "- Audit trail: \(r.auditTrail)",
             "",
             "### Execution Log",
             "1. Backup command + result: \(r.phases.contains { $0.name == "backup" } ? phase("backup") : "used existing backup \(r.backupId ?? "-")")",
-            "2. Verify command + result: \(phase("verify"))",
+            "2. Verify command + result: \(r.copy != nil ? "copy \(phase("copy")); primary treated as lost at \(r.primaryLostAt.map(Timestamps.iso8601) ?? "-"); verify of the copy " : "")\(phase("verify"))",
             "3. Restore command + result: \(phase("restore"))",
             "4. Migration command + result: \(phase("migrate"))",
             "5. Verification checks: smoke \(phase("smoke")); parity \(phase("parity"))",
@@ -36,7 +37,7 @@ enum DrillRecord {
             "",
             "### Outcome",
             "- Pass/Fail: **\(r.result.uppercased())**",
-            "- Key metrics: RTO \(r.rtoSeconds.map { "\(Format.seconds($0)) s" } ?? "not reached"), RPO \(r.rpoSeconds.map { String(format: "%.1f min", $0 / 60) } ?? "unknown"), \(r.rows) rows, \(Format.bytes(r.bytes)) restored",
+            "- Key metrics: \(r.primaryLostAt != nil ? "RTO and RPO count from the loss of the primary; " : "")RTO \(r.rtoSeconds.map { "\(Format.seconds($0)) s" } ?? "not reached"), RPO \(r.rpoSeconds.map { String(format: "%.1f min", $0 / 60) } ?? "unknown"), \(r.rows) rows, \(Format.bytes(r.bytes)) restored",
         ]
         lines += r.phases.filter { $0.bytesPerSecond != nil }.map { "  - \($0.name): \(Format.bytes(Int64($0.bytesPerSecond!)))/s" }
         lines.append("- Criteria:")

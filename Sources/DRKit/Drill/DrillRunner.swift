@@ -40,6 +40,14 @@ public struct DrillReport: Codable, Sendable {
     public var failedCriteria: [String]
     public var backupId: String?
     public var backupSnapshotTime: Date?
+    /// Where the backup was taken or found.
+    public var repository: String
+    /// Where it was restored from (the second region in a failover drill).
+    public var restoredFrom: String
+    /// The copy to the second region, when the drill made one.
+    public var copy: DrillCopy?
+    /// Failover drills: when the primary was treated as lost; RTO and RPO count from here.
+    public var primaryLostAt: Date?
     public var scratchDatabase: String
     public var scratchDropped: Bool
     public var rtoSeconds: Double?
@@ -150,7 +158,7 @@ public final class DrillRunner {
         let scenario = options.scenario
         let keys = KeyOptions(keyFile: try expand(scenario.keyFile).flatMap { $0.isEmpty ? nil : $0 },
                               passphraseEnv: scenario.passphraseEnv, environment: options.environment)
-        let repository = try Repository.open(try expand(scenario.repo)!, create: true, s3: options.s3)
+        let repositories = try DrillRepositories.open(scenario, expand: expand, settings: options.s3)
         let source = try expand(scenario.source).flatMap { $0.isEmpty ? nil : $0 }
         guard let serverConninfo = try expand(scenario.target).flatMap({ $0.isEmpty ? nil : $0 }) ?? source else {
             throw DRKitError(.usage, "drill \(scenario.name): give a target server (target:) when there is no source database")
@@ -161,14 +169,18 @@ public final class DrillRunner {
         let mask = SecretMask(SecretMask.secrets(ofConninfo: source) + SecretMask.secrets(ofConninfo: serverConninfo)
                               + SecretMask.secrets(ofEnvironment: options.environment)
                               + [scenario.passphraseEnv.flatMap { options.environment[$0] }])
-        let state = DrillState(scenario: scenario, environment: options.environment, console: console, keys: keys, repository: repository,
+        let state = DrillState(scenario: scenario, environment: options.environment, console: console, keys: keys, repositories: repositories,
                                source: source, scratch: scratch, scratchOptions: scratchOptions, mask: mask)
-        note("drill \(scenario.name) (\(scenario.environment ?? "unspecified environment")): run \(recorder.runId), scratch database \(scratch), repository \(repository.store.location)")
+        note("drill \(scenario.name) (\(scenario.environment ?? "unspecified environment")): run \(recorder.runId), scratch database \(scratch), repository \(state.location)"
+             + (repositories.copy.map { ", second region \($0.store.location)" } ?? "")
+             + (state.restoreLocation != state.location ? ", restoring from \(state.restoreLocation)" : ""))
         let mode = scenario.backup ?? "latest"
         if mode == "fresh" {
             guard source != nil else { throw DRKitError(.usage, "drill \(scenario.name): backup: fresh needs a source database") }
         } else {
-            // RPO comes from the authenticated manifest, never from the plaintext summary.
+            // RPO comes from the authenticated manifest, never from the plaintext summary. A failover
+            // drill that copies takes the backup from the primary; one that only restores, from where it restores.
+            let repository = repositories.copy != nil ? repositories.primary : repositories.restore
             let file = try repository.resolve(mode)
             let manifest: BackupManifest
             do { manifest = try file.open(dataKey: try keys.dataKey(for: file)) } catch {
@@ -194,7 +206,8 @@ public final class DrillRunner {
         }
         return DrillReport(runId: recorder.runId, scenario: s.scenario.name, environment: s.scenario.environment ?? "unspecified", roles: roles,
                            startedAt: startedAt, finishedAt: Date(), result: failed.isEmpty ? "passed" : "failed", failedCriteria: failed,
-                           backupId: s.backupId, backupSnapshotTime: s.snapshotTime, scratchDatabase: s.scratch, scratchDropped: s.scratchDropped,
+                           backupId: s.backupId, backupSnapshotTime: s.snapshotTime, repository: s.location, restoredFrom: s.restoreLocation,
+                           copy: s.copy, primaryLostAt: s.primaryLostAt, scratchDatabase: s.scratch, scratchDropped: s.scratchDropped,
                            rtoSeconds: s.rto, rpoSeconds: s.rpo, rows: s.restoredRows, bytes: s.restoredBytes, phases: phases,
                            criteria: criteria, auditTrail: audit.location)
     }

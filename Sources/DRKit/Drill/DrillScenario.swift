@@ -49,6 +49,11 @@ public struct DrillScenario: Codable, Sendable {
     /// Source database (conninfo or URL); may be absent when the source is gone (parity then uses the manifest).
     public var source: String?
     public var repo: String
+    /// Region failover: after the backup, copy it to this repository...
+    public var copyTo: String?
+    /// ...and restore from this one (default: `copy_to`), acting as if `repo` were lost: nothing reads
+    /// it after the copy.
+    public var restoreFrom: String?
     /// `fresh` (take a backup first) or `latest` / a backup id.
     public var backup: String?
     public var keyFile: String?
@@ -66,7 +71,7 @@ public struct DrillScenario: Codable, Sendable {
     public var keep: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case name, environment, description, source, repo, backup, keyFile = "key_file", passphraseEnv = "passphrase_env"
+        case name, environment, description, source, repo, copyTo = "copy_to", restoreFrom = "restore_from", backup, keyFile = "key_file", passphraseEnv = "passphrase_env"
         case target, scratchDatabase = "scratch_database", migrate, migrateTimeout = "migrate_timeout", smoke
         case parityChecksum = "parity_checksum", criteria, roles, jobs, keep
     }

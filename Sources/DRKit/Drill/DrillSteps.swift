@@ -29,7 +29,7 @@ struct DrillStep: Sendable {
     let body: @Sendable (DrillState) throws -> DrillStepResult
     var completed: @Sendable (DrillState, Bool) -> Void = { _, _ in }
 
-    static let all: [DrillStep] = [backup, verify, restore, migrate, smoke, parity, teardown]
+    static let all: [DrillStep] = [backup, copy, verify, restore, migrate, smoke, parity, teardown]
 
     /// The common rule: a phase needs a backup and nothing stopped.
     private static func needsBackup(_ s: DrillState) -> Decision {
@@ -55,12 +55,38 @@ struct DrillStep: Sendable {
                                    bytes: r.summary.storedBytes, rows: rows, output: r.summary.backupId)
         })
 
-    static let verify = DrillStep(
-        name: "verify", decide: needsBackup,
-        command: { "drkit verify \($0.backupId ?? "-") --repo \($0.location)" },
+    /// Region failover: the backup goes to the second region, then the primary counts as lost.
+    static let copy = DrillStep(
+        name: "copy",
+        decide: { s in s.copyRepository == nil ? .omit : needsBackup(s) },
+        command: { "drkit repo copy \($0.backupId ?? "-") --from \($0.location) --to \($0.copyRepository?.store.location ?? "-")" },
         stopsOnFailure: true,
         body: { s in
-            let r = try VerifyEngine(repository: s.repository, keys: s.keys, jobs: s.jobs, showProgress: false, console: s.console).run(reference: s.backupId!)
+            var o = RepositoryCopy.Options()
+            o.jobs = s.jobs
+            o.showProgress = false
+            o.keys = s.keys
+            let report = try RepositoryCopy.run(from: s.repository, to: s.copyRepository!, selection: .backup(s.backupId!), options: o, console: s.console)
+            let outcome = report.backups[0]
+            if let error = outcome.error { throw DRKitError(.repository, error) }
+            s.copy = DrillCopy(from: report.from, to: report.to, seconds: outcome.seconds, objects: outcome.objectsCopied + outcome.objectsAlreadyThere,
+                               bytes: outcome.bytesCopied, objectsHashChecked: true)
+            return DrillStepResult(summary: "copied \(outcome.objectsCopied) objects (\(Format.bytes(outcome.bytesCopied))) to \(report.to) in \(Format.seconds(outcome.seconds)) s, every object's SHA-256 checked; the primary is now treated as lost",
+                                   bytes: outcome.bytesCopied,
+                                   output: "\(outcome.backupId) \(outcome.status.rawValue): \(outcome.objectsCopied) objects copied, \(outcome.objectsAlreadyThere) already there, \(outcome.bytesCopied) bytes, \(report.from) -> \(report.to)")
+        },
+        completed: { s, passed in
+            guard passed else { return }
+            s.primaryFence?.fence()
+            s.primaryLostAt = Date()
+        })
+
+    static let verify = DrillStep(
+        name: "verify", decide: needsBackup,
+        command: { "drkit verify \($0.backupId ?? "-") --repo \($0.restoreLocation)" },
+        stopsOnFailure: true,
+        body: { s in
+            let r = try VerifyEngine(repository: s.restoreRepository, keys: s.keys, jobs: s.jobs, showProgress: false, console: s.console).run(reference: s.backupId!)
             guard r.passed else {
                 throw DRKitError(.integrity, "\(r.failures.count) bad object(s): " + r.failures.prefix(3).map { "\($0.object): \($0.reason)" }.joined(separator: "; "))
             }
@@ -69,14 +95,14 @@ struct DrillStep: Sendable {
 
     static let restore = DrillStep(
         name: "restore", decide: needsBackup,
-        command: { "drkit restore \($0.backupId ?? "-") --repo \($0.location) --target <server> dbname=\($0.scratch) --jobs \($0.jobs)" },
+        command: { "drkit restore \($0.backupId ?? "-") --repo \($0.restoreLocation) --target <server> dbname=\($0.scratch) --jobs \($0.jobs)" },
         stopsOnFailure: true,
         body: { s in
             s.restoreStart = Date()
             var o = RestoreOptions(reference: s.backupId!, targetConninfo: s.scratchConninfo, keys: s.keys)
             o.jobs = s.jobs
             o.showProgress = false
-            let r = try RestoreEngine(options: o, repository: s.repository, console: s.console).run()
+            let r = try RestoreEngine(options: o, repository: s.restoreRepository, console: s.console).run()
             s.restoredRows = r.rows
             s.restoredBytes = r.plainBytes
             return DrillStepResult(summary: "restored \(r.tables) tables, \(r.rows) rows in \(Format.seconds(r.duration)) s", bytes: r.plainBytes, rows: r.rows,
@@ -129,7 +155,7 @@ struct DrillStep: Sendable {
         command: { s in s.source != nil ? "drkit parity --source <source> --target <scratch>" : "drkit parity --source-backup \(s.backupId ?? "-") --target <scratch>" },
         stopsOnFailure: false,
         body: { s in
-            var o = ParityOptions(source: s.source.map { .database($0) } ?? .backup(reference: s.backupId!, repository: s.repository, keys: s.keys),
+            var o = ParityOptions(source: s.source.map { .database($0) } ?? .backup(reference: s.backupId!, repository: s.restoreRepository, keys: s.keys),
                                   target: .database(s.scratchConninfo))
             o.checksum = (s.scenario.parityChecksum ?? false) && s.source != nil
             o.sourceTablesOnly = true

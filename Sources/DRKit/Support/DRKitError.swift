@@ -24,6 +24,8 @@ public struct DRKitError: Error, CustomStringConvertible, Sendable {
         public static let refused = Code(exitCode: 6, name: "refused")
         /// An external tool (pg_dump) failed.
         public static let tool = Code(exitCode: 7, name: "tool")
+        /// The backup is committed to its repository, but copying it to a second one (`--copy-to`) failed.
+        public static let copyFailed = Code(exitCode: 8, name: "copy failed")
     }
 
     public let code: Code

@@ -27,10 +27,13 @@ struct Backup: ParsableCommand {
     var compressLevel: Int?
     @Option(name: .long, help: ArgumentHelp("Split tables larger than this many MiB into several objects.", valueName: "MiB"))
     var splitSize = 64
+    @Option(name: .long, help: ArgumentHelp("Once the backup has committed, copy it to this repository too (repeatable; e.g. a second region). A failed copy never touches the backup: it exits 8 naming the repository.", valueName: "repo"))
+    var copyTo: [String] = []
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
         try validateJobs(jobs)
+        if copyTo.contains(repository.repo) { throw ValidationError("--copy-to names the backup's own repository") }
         _ = try codec()
         guard splitSize >= 1 else { throw ValidationError("--split-size must be at least 1 MiB") }
     }
@@ -63,8 +66,11 @@ struct Backup: ParsableCommand {
             options.splitBytes = Int64(splitSize) << 20
             options.showProgress = !output.quiet && !output.json
             let result = try BackupEngine(options: options, repository: repo).run()
+            let copies = copyTo.map { copy(result.summary.backupId, from: repo, to: $0) }
             if output.json {
-                Console.shared.output(try JSONText.encode(BackupReport(result)))
+                var report = BackupReport(result)
+                report.copies = copies
+                Console.shared.output(try JSONText.encode(report))
             } else {
                 let rows = result.manifest.tables.reduce(0) { $0 + $1.rows }
                 Console.shared.output("""
@@ -72,9 +78,50 @@ struct Backup: ParsableCommand {
                     \(Format.bytes(result.summary.storedBytes)) stored in \(result.summary.objectCount) objects, \
                     \(Format.seconds(result.duration)) s\(result.summary.encrypted ? ", encrypted (key \(result.summary.keyFingerprint ?? "?"))" : ", NOT encrypted")
                     """)
+                for copy in copies {
+                    Console.shared.output(copy.error.map { "copy to \(copy.repository) FAILED: \($0)" }
+                        ?? "copied to \(copy.repository): \(copy.objects) objects, \(Format.bytes(copy.bytes)) in \(Format.seconds(copy.seconds)) s, every object's SHA-256 checked")
+                }
             }
+            try reportFailedCopies(copies, backupId: result.summary.backupId, primary: repo.store.location)
         }
     }
+
+    /// Copies the committed backup; any failure is recorded, never thrown: the backup stands.
+    private func copy(_ backupId: String, from primary: Repository, to location: String) -> BackupCopyReport {
+        var report = BackupCopyReport(repository: location)
+        do {
+            let destination = try Repository.open(location, create: true, s3: repository.s3.options)
+            report.repository = destination.store.location
+            var options = RepositoryCopy.Options()
+            options.jobs = jobs
+            options.showProgress = !output.quiet && !output.json
+            let outcome = try RepositoryCopy.run(from: primary, to: destination, selection: .backup(backupId), options: options).backups[0]
+            report.objects = outcome.objectsCopied
+            report.bytes = outcome.bytesCopied
+            report.seconds = outcome.seconds
+            report.error = outcome.error
+        } catch {
+            report.error = DRKitError.wrap(error).message
+        }
+        return report
+    }
+
+    private func reportFailedCopies(_ copies: [BackupCopyReport], backupId: String, primary: String) throws {
+        let failed = copies.filter { $0.error != nil }
+        guard !failed.isEmpty else { return }
+        printError("backup \(backupId) is committed to \(primary), but the copy to \(failed.map(\.repository).joined(separator: " and ")) failed (\(failed[0].error ?? "?")); run `drkit repo copy \(backupId) --from ... --to ...` to retry")
+        throw ExitCode(DRKitError.Code.copyFailed.exitCode)
+    }
+}
+
+struct BackupCopyReport: Encodable {
+    var repository: String
+    var objects = 0
+    var bytes: Int64 = 0
+    var seconds = 0.0
+    /// nil when the copy succeeded.
+    var error: String?
 }
 
 struct BackupReport: Encodable {
@@ -88,6 +135,7 @@ struct BackupReport: Encodable {
     var durationSeconds: Double
     var encrypted: Bool
     var keyFingerprint: String?
+    var copies: [BackupCopyReport] = []
 
     init(_ result: BackupResult) {
         backupId = result.summary.backupId

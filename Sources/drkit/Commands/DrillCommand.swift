@@ -15,6 +15,10 @@ struct Drill: ParsableCommand {
     var db: String?
     @Option(name: .long, help: ArgumentHelp("Backup repository.", valueName: "repo"))
     var repo: String?
+    @Option(name: .long, help: ArgumentHelp("Region failover: copy the backup to this repository, then act as if --repo were lost (nothing reads it after the copy).", valueName: "repo"))
+    var copyTo: String?
+    @Option(name: .long, help: ArgumentHelp("Restore from this repository (default: --copy-to); RTO and RPO then count from the loss of the primary.", valueName: "repo"))
+    var restoreFrom: String?
     @Flag(name: .long, help: "Restore the latest backup instead of taking a new one.")
     var restoreLatest = false
     @Flag(name: .long, help: "Take a new backup first.")
@@ -63,6 +67,8 @@ struct Drill: ParsableCommand {
             if let name { s.name = name }
             if let repo { s.repo = repo }
             if let db { s.source = db }
+            if let copyTo { s.copyTo = copyTo }
+            if let restoreFrom { s.restoreFrom = restoreFrom }
             if restoreLatest { s.backup = "latest" }
             if freshBackup { s.backup = "fresh" }
             if scenario == nil && !restoreLatest && !freshBackup { s.backup = db != nil ? "fresh" : "latest" }

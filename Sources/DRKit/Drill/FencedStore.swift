@@ -1,0 +1,48 @@
+import Foundation
+import Common
+import ObjectStorage
+
+/// A store that stops working when fenced: a failover drill fences the primary once the copy is
+/// made, so any later read of it fails loudly instead of quietly making the drill easier than a real
+/// regional outage.
+final class FencedStore: ObjectStore {
+    private let inner: ObjectStore
+    private let fenced = Locked(false)
+
+    init(_ inner: ObjectStore) { self.inner = inner }
+
+    var location: String { inner.location }
+
+    func fence() { fenced.withLock { $0 = true } }
+
+    private func check() throws {
+        if fenced.current {
+            throw StorageError(.unreachable, "the primary repository \(inner.location) is treated as lost in this failover drill; nothing may read it after the copy")
+        }
+    }
+
+    func makeWriter(key: String) throws -> ObjectWriter {
+        try check()
+        return try inner.makeWriter(key: key)
+    }
+
+    func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws {
+        try check()
+        try inner.read(key: key, range: range, into: sink)
+    }
+
+    func list(prefix: String) throws -> [ObjectInfo] {
+        try check()
+        return try inner.list(prefix: prefix)
+    }
+
+    func listFolders(prefix: String) throws -> [String] {
+        try check()
+        return try inner.listFolders(prefix: prefix)
+    }
+
+    func delete(keys: [String]) throws {
+        try check()
+        try inner.delete(keys: keys)
+    }
+}
