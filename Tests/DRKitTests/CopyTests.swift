@@ -169,6 +169,39 @@ final class CopyTests: DRKitTestCase {
         XCTAssertEqual(verify.status, 0, verify.stderr)
     }
 
+    /// At the destination, a copy in progress is left alone by `repo clean` (even with no grace) and
+    /// makes `key rotate` wait; a second copy of the same backup is refused while the first runs.
+    func testACopyInProgressIsProtectedAtTheDestination() throws {
+        let destination = try Repository.open(workDirectory.appendingPathComponent("second").path, create: true)
+        let id = BackupId.make(startedAt: Date())
+        try destination.store.put(key: "\(id)/data/00000.0000.copy.zst.enc", bytes: [1, 2, 3])
+        let lease = try Lease.acquire(.copy, backupId: id, repository: destination)
+        defer { lease.release() }
+
+        let plan = try RepositoryCleaner.execute(try RepositoryCleaner.plan(destination, grace: 0), on: destination)
+        XCTAssertEqual(plan.inUse.map(\.backupId), [id])
+        XCTAssertTrue(plan.incompleteBackups.isEmpty)
+        XCTAssertEqual(try destination.objects(of: id).count, 1)
+
+        XCTAssertThrowsError(try KeyRotation.run(repository: destination, from: .key(Array(repeating: 1, count: 32)),
+                                                 to: .key(Array(repeating: 2, count: 32)))) { error in
+            XCTAssertEqual((error as? DRKitError)?.code, .refused)
+            XCTAssertTrue((error as? DRKitError)?.message.contains("copy \(id)") ?? false, "\(error)")
+        }
+        XCTAssertThrowsError(try Lease.acquire(.copy, backupId: id, repository: destination, conflicts: { $0.kind == .copy && $0.backupId == id }))
+    }
+
+    func testCopyNeedsABackupOrAll() throws {
+        for (args, message) in [([String](), "--all"), (["latest", "--all"], "--all")] {
+            let result = try drkit(["repo", "copy"] + args + ["--from", repo, "--to", repo + "2"])
+            XCTAssertEqual(result.status, 2, result.stderr)
+            XCTAssertTrue(result.stderr.contains(message), result.stderr)
+        }
+        let same = try drkit(["repo", "copy", "latest", "--from", repo, "--to", repo])
+        XCTAssertEqual(same.status, 2)
+        XCTAssertTrue(same.stderr.contains("same repository"), same.stderr)
+    }
+
     func testADamagedSourceObjectIsNotCopiedAndNothingIsListed() throws {
         let id = try backup(try SharedFixture.database())
         let object = try XCTUnwrap(try objectPaths(id).first)
