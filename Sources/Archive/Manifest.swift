@@ -107,6 +107,8 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     public var tables: [TableRecord]
     public var sequences: [SequenceRecord]
     public var materializedViews: [MaterializedViewRecord]
+    /// The key the backup was made with (format 2), so that the summary's fingerprint is authenticated too.
+    public var keyFingerprint: String?
 
     public struct Compression: Codable, Equatable, Sendable {
         public var algorithm: String
@@ -119,7 +121,7 @@ public struct BackupManifest: Codable, Equatable, Sendable {
 
     public init(backupId: String, toolVersion: String, source: SourceRecord, snapshotTime: Date, startedAt: Date,
                 finishedAt: Date, compression: Compression, preData: ObjectRecord, postData: ObjectRecord,
-                tables: [TableRecord], sequences: [SequenceRecord], materializedViews: [MaterializedViewRecord]) {
+                tables: [TableRecord], sequences: [SequenceRecord], materializedViews: [MaterializedViewRecord], keyFingerprint: String? = nil) {
         self.backupId = backupId
         self.toolVersion = toolVersion
         self.source = source
@@ -132,6 +134,7 @@ public struct BackupManifest: Codable, Equatable, Sendable {
         self.tables = tables
         self.sequences = sequences
         self.materializedViews = materializedViews
+        self.keyFingerprint = keyFingerprint
     }
 
     public var allObjects: [ObjectRecord] { [preData, postData] + tables.flatMap(\.objects) }
@@ -201,15 +204,18 @@ public struct ManifestFile: Codable, Sendable {
     /// moves without the key. Like the summary it is plaintext: `open` refuses a file whose index
     /// disagrees with the (authenticated) manifest.
     public var objects: [StoredObject]?
+    /// Format 1 only: the key envelope (format 2 keeps envelopes as objects of their own).
     public var encryption: KeyEnvelope?
     /// The manifest, sealed with the data key (base64) when encrypted...
     public var sealedManifest: String?
     /// ...or in the clear when the backup was made with `--no-encrypt`.
     public var manifest: BackupManifest?
 
-    public static func make(_ manifest: BackupManifest, summary: BackupSummary, envelope: KeyEnvelope?, dataKey: [UInt8]?) throws -> ManifestFile {
+    /// A format-2 manifest file. Its key envelope is not inside: the backup stores it as an object of
+    /// its own (`keys/<fingerprint>.json`), so that rotating keys never edits the manifest.
+    public static func make(_ manifest: BackupManifest, summary: BackupSummary, dataKey: [UInt8]?) throws -> ManifestFile {
         var file = ManifestFile(format: formatName, formatVersion: currentVersion, summary: summary,
-                                objects: manifest.allObjects.map(StoredObject.init), encryption: envelope, sealedManifest: nil, manifest: nil)
+                                objects: manifest.allObjects.map(StoredObject.init), encryption: nil, sealedManifest: nil, manifest: nil)
         if let dataKey {
             let plain = try JSONCoding.encoder.encode(manifest)
             let sealed = try StreamingAEAD.seal([UInt8](plain), dataKey: dataKey, objectName: "\(manifest.backupId)/\(objectName)")
@@ -262,13 +268,14 @@ public struct ManifestFile: Codable, Sendable {
             ("tableCount", summary.tableCount == manifest.tables.count),
             ("objectCount", summary.objectCount == objects.count),
             ("storedBytes", summary.storedBytes == objects.reduce(0) { $0 + $1.size }),
-            ("encrypted", summary.encrypted == (encryption != nil)),
-            ("keyFingerprint", summary.keyFingerprint == encryption?.kek.fingerprint),
+            ("encrypted", summary.encrypted == isEncrypted),
+            // Format 1: the envelope in this file; format 2: the key the backup was made with, inside the manifest.
+            ("keyFingerprint", summary.keyFingerprint == (encryption?.kek.fingerprint ?? manifest.keyFingerprint)),
             ("objects", self.objects == nil || self.objects! == objects.map(StoredObject.init)),
         ]
         let differing = fields.filter { !$0.1 }.map(\.0)
         guard differing.isEmpty else {
-            throw ArchiveError(.authenticationFailed, "the plaintext summary of backup \(summary.backupId) disagrees with its \(encryption != nil ? "authenticated " : "")manifest (\(differing.joined(separator: ", "))): it was edited in the repository; refusing it")
+            throw ArchiveError(.authenticationFailed, "the plaintext summary of backup \(summary.backupId) disagrees with its \(isEncrypted ? "authenticated " : "")manifest (\(differing.joined(separator: ", "))): it was edited in the repository; refusing it")
         }
     }
 
@@ -278,6 +285,8 @@ public struct ManifestFile: Codable, Sendable {
         if let objects { return objects }
         return try open(dataKey: dataKey).allObjects.map(StoredObject.init)
     }
+
+    public var isEncrypted: Bool { sealedManifest != nil || encryption != nil }
 
     /// Whether the object list can be read without a key.
     public var objectsReadableWithoutKey: Bool { objects != nil || manifest != nil }

@@ -84,9 +84,9 @@ final class KeyEnvelopeTests: XCTestCase {
             snapshotTime: at, startedAt: at, finishedAt: at, compression: .init(algorithm: "gzip", level: 6),
             preData: object, postData: object,
             tables: [TableRecord(schema: "secret_schema", name: "payroll_table", kind: "table", columns: ["salary"], rows: 1, plainBytes: 1, objects: [object])],
-            sequences: [], materializedViews: [])
+            sequences: [], materializedViews: [], keyFingerprint: envelope.kek.fingerprint)
         let summary = BackupSummary(backupId: manifest.backupId, toolVersion: "t", database: "db", serverVersion: "15", snapshotTime: at, startedAt: at, finishedAt: at, tableCount: 1, objectCount: 3, storedBytes: 3, encrypted: true, keyFingerprint: envelope.kek.fingerprint)
-        let file = try ManifestFile.make(manifest, summary: summary, envelope: envelope, dataKey: dataKey)
+        let file = try ManifestFile.make(manifest, summary: summary, dataKey: dataKey)
         let text = String(decoding: try file.encoded(), as: UTF8.self)
         XCTAssertFalse(text.contains("payroll_table"))
         XCTAssertFalse(text.contains("secret_schema"))

@@ -88,18 +88,19 @@ final class RepositoryTrustTests: DRKitTestCase {
             (1 << 62, 8, 1, "n=4611686018427387904"), (1 << 20, 8, 1, "256 MiB"), (1 << 24, 8, 1, "n=16777216"),
             (1 << 15, 8, 100_000, "p=100000"), (3000, 8, 1, "not a power of two"),
         ]
+        // The envelope is an object of its own (format 2): keys/<fingerprint>.json.
+        let keysFolder = URL(fileURLWithPath: repo).appendingPathComponent("\(id)/keys")
+        let envelopeURL = keysFolder.appendingPathComponent(try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: keysFolder.path).first))
         for (n, r, p, message) in hostile {
-            try editManifest(id) { json in
-                var encryption = json["encryption"] as! [String: Any]
-                var kek = encryption["kek"] as! [String: Any]
-                var scrypt = kek["scrypt"] as! [String: Any]
-                scrypt["n"] = n
-                scrypt["r"] = r
-                scrypt["p"] = p
-                kek["scrypt"] = scrypt
-                encryption["kek"] = kek
-                json["encryption"] = encryption
-            }
+            var envelope = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: envelopeURL)) as? [String: Any])
+            var kek = envelope["kek"] as! [String: Any]
+            var scrypt = kek["scrypt"] as! [String: Any]
+            scrypt["n"] = n
+            scrypt["r"] = r
+            scrypt["p"] = p
+            kek["scrypt"] = scrypt
+            envelope["kek"] = kek
+            try JSONSerialization.data(withJSONObject: envelope).write(to: envelopeURL)
             let start = Date()
             let verify = try Command.drkit(["verify", id, "--repo", repo, "--passphrase-env", "PP"], environment: env)
             assertFailure(verify, exitCode: 5, mentions: message)

@@ -13,7 +13,7 @@ final class RoundTripTests: DRKitTestCase {
 
         let repository = try Repository.open(repo, create: false)
         let file = try repository.resolve(backupId)
-        let key = try KeyOptions(keyFile: keyFile).dataKey(for: file)
+        let key = try KeyOptions(keyFile: keyFile).dataKey(for: file, in: repository)
         let manifest = try file.open(dataKey: key)
         let big = try XCTUnwrap(manifest.tables.first { $0.name == "big_table" })
         XCTAssertGreaterThan(big.objects.count, 1, "a table larger than the split size is split")
@@ -76,8 +76,9 @@ final class RoundTripTests: DRKitTestCase {
             """)
         for (codec, ext, decompress) in [("zstd:3", ".zst", "zstd -dc"), ("gzip:6", ".gz", "gunzip -c"), ("none", "", "cat"), ("zstd:19", ".zst", "zstd -dc")] {
             let id = try backup(source, extra: ["--compress", codec])
-            let manifest = try Repository.open(repo, create: false).manifestFile(id: id)
-                .open(dataKey: try KeyOptions(keyFile: keyFile).dataKey(for: try Repository.open(repo, create: false).manifestFile(id: id)))
+            let repository = try Repository.open(repo, create: false)
+            let file = try repository.manifestFile(id: id)
+            let manifest = try file.open(dataKey: try KeyOptions(keyFile: keyFile).dataKey(for: file, in: repository))
             XCTAssertEqual("\(manifest.compression.algorithm):\(manifest.compression.level)", codec == "none" ? "none:0" : codec)
             XCTAssertTrue(manifest.allObjects.allSatisfy { $0.name.hasSuffix(ext + ".enc") && !$0.name.dropLast(4).hasSuffix(".gz.zst") }, codec)
             XCTAssertEqual(try Command.drkit(["verify", id, "--repo", repo, "--key-file", keyFile]).status, 0, codec)
@@ -121,16 +122,30 @@ final class RoundTripTests: DRKitTestCase {
         let result = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--compress-level", "4"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("--compress-level is deprecated: use --compress gzip:4"), result.stderr)
-        let file = try Repository.open(repo, create: false).resolve("latest")
-        let manifest = try file.open(dataKey: try KeyOptions(keyFile: keyFile).dataKey(for: file))
+        let repository = try Repository.open(repo, create: false)
+        let file = try repository.resolve("latest")
+        let manifest = try file.open(dataKey: try KeyOptions(keyFile: keyFile).dataKey(for: file, in: repository))
         XCTAssertEqual(manifest.compression.algorithm, "gzip")
         XCTAssertEqual(manifest.compression.level, 4)
     }
 
-    func testKeyRotationRewrapsWithoutTouchingData() throws {
+    /// Every file of the repository with its bytes (lease objects aside).
+    private func snapshotOfRepository(_ root: String) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        while let path = enumerator?.nextObject() as? String {
+            guard !path.hasPrefix("locks"), !FileManager.default.isDirectory(root + "/" + path) else { continue }
+            files[path] = try Data(contentsOf: URL(fileURLWithPath: root + "/" + path))
+        }
+        return files
+    }
+
+    /// Write-once: rotation adds the new key's envelope object and removes the old key's; no object
+    /// that existed before (manifest included) changes.
+    func testKeyRotationAddsEnvelopesAndEditsNothing() throws {
         let source = try newDatabase("drkit_rot", sql: "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 500);")
         let id = try backup(source)
-        let dataBefore = try objectPaths(id).map { try Data(contentsOf: URL(fileURLWithPath: $0)) }
+        let before = try snapshotOfRepository(repo)
         let newKey = workDirectory.appendingPathComponent("new-key").path
         XCTAssertEqual(try Command.drkit(["key", "generate", "--out", newKey]).status, 0)
         let refused = try Command.drkit(["key", "generate", "--out", newKey])
@@ -138,14 +153,63 @@ final class RoundTripTests: DRKitTestCase {
         let attributes = try FileManager.default.attributesOfItem(atPath: newKey)
         XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
 
+        let kept = try Command.drkit(["key", "rotate", "--repo", repo, "--key-file", keyFile, "--new-key-file", newKey, "--keep-old-key"])
+        XCTAssertEqual(kept.status, 0, kept.stderr)
+        let afterKeep = try snapshotOfRepository(repo)
+        for (path, bytes) in before { XCTAssertEqual(afterKeep[path], bytes, "\(path) changed") }
+        let added = Set(afterKeep.keys).subtracting(before.keys)
+        XCTAssertEqual(added.count, 1)
+        XCTAssertTrue(added.first?.hasPrefix("\(id)/keys/") ?? false, "\(added)")
+        for key in [keyFile, newKey] {
+            let verify = try Command.drkit(["verify", id, "--repo", repo, "--key-file", key])
+            XCTAssertEqual(verify.status, 0, verify.stderr)
+        }
+
         let rotated = try Command.drkit(["key", "rotate", "--repo", repo, "--key-file", keyFile, "--new-key-file", newKey])
         XCTAssertEqual(rotated.status, 0, rotated.stderr)
-        XCTAssertEqual(try objectPaths(id).map { try Data(contentsOf: URL(fileURLWithPath: $0)) }, dataBefore, "data objects untouched")
+        XCTAssertTrue(rotated.stdout.contains("only the new key opens"), rotated.stdout)
+        let after = try snapshotOfRepository(repo)
+        let removed = Set(before.keys).subtracting(after.keys)
+        XCTAssertEqual(removed.count, 1)
+        XCTAssertTrue(removed.first?.hasPrefix("\(id)/keys/") ?? false, "only the old envelope goes: \(removed)")
+        for (path, bytes) in after where before[path] != nil { XCTAssertEqual(before[path], bytes, "\(path) changed") }
 
         assertFailure(try restore(id, into: scratchName("drkit_rot_old"), extra: ["--key-file", keyFile]), exitCode: 5, mentions: "wrong key")
         let target = scratchName("drkit_rot_new")
         XCTAssertEqual(try restore(id, into: target, extra: ["--key-file", newKey]).status, 0)
         try assertSameDatabase(source, target)
+
+        // A copy made now carries the new envelope; the copy opens with the new key only.
+        let second = workDirectory.appendingPathComponent("second").path
+        XCTAssertEqual(try Command.drkit(["repo", "copy", id, "--from", repo, "--to", second]).status, 0)
+        XCTAssertEqual(try Command.drkit(["verify", id, "--repo", second, "--key-file", newKey]).status, 0)
+        XCTAssertEqual(try Command.drkit(["verify", id, "--repo", second, "--key-file", keyFile]).status, 5)
+    }
+
+    /// A format-1 backup rotates by gaining an envelope object; its manifest is not rewritten, so the
+    /// old key keeps opening it, and rotation says so.
+    func testKeyRotationOfAFormatOneBackupAddsAnEnvelopeAndSaysTheOldKeyStillOpensIt() throws {
+        let fixture = URL(fileURLWithPath: TestServices.packageRoot).appendingPathComponent("Tests/DRKitTests/Fixtures/v1-gzip")
+        let oldRepo = workDirectory.appendingPathComponent("v1-repo").path
+        try FileManager.default.copyItem(atPath: fixture.appendingPathComponent("repo").path, toPath: oldRepo)
+        let oldKey = fixture.appendingPathComponent("key").path
+        let before = try snapshotOfRepository(oldRepo)
+        let rotated = try Command.drkit(["key", "rotate", "--repo", oldRepo, "--key-file", oldKey, "--new-key-file", keyFile])
+        XCTAssertEqual(rotated.status, 0, rotated.stderr)
+        XCTAssertTrue(rotated.stdout.contains("format 1"), rotated.stdout)
+        let after = try snapshotOfRepository(oldRepo)
+        for (path, bytes) in before { XCTAssertEqual(after[path], bytes, "\(path) changed") }
+        for key in [oldKey, keyFile] {
+            let verify = try Command.drkit(["verify", "latest", "--repo", oldRepo, "--key-file", key])
+            XCTAssertEqual(verify.status, 0, verify.stderr)
+        }
+    }
+}
+
+extension FileManager {
+    func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 }
 

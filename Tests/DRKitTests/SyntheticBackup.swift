@@ -20,7 +20,7 @@ enum SyntheticBackup {
                                       tables: [], sequences: [], materializedViews: [])
         let summary = BackupSummary(backupId: id, toolVersion: DRKitVersion.current, database: "app", serverVersion: "15", snapshotTime: time,
                                     startedAt: time, finishedAt: time, tableCount: 0, objectCount: 2, storedBytes: 0, encrypted: false, keyFingerprint: nil)
-        try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, envelope: nil, dataKey: nil))
+        try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, dataKey: nil))
         return id
     }
 }

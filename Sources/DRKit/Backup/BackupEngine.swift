@@ -57,6 +57,10 @@ public final class BackupEngine {
         do { encryption = try options.key.map { try KeyEnvelope.create(backupId: backupId, source: $0) } } catch {
             throw DRKitError.wrap(error, "preparing encryption")
         }
+        if let encryption {
+            // The envelope first: from its first data object on, the backup can be opened by its key.
+            try executeDiscardingOnFailure(backupId) { try KeyEnvelopes.write(encryption.envelope, backupId: backupId, in: repository) }
+        }
         let pgDump = try PgDump.locate(serverMajor: snapshot.source.serverVersionNum / 10000)
         let tasks = BackupPlanner.plan(snapshot.catalog, splitBytes: options.splitBytes,
                                        tidRangeScans: snapshot.source.serverVersionNum >= 140000)
@@ -80,9 +84,9 @@ public final class BackupEngine {
         }
         try executeDiscardingOnFailure(backupId) {
             try lease.confirmHeld()
-            try confirmObjectsPresent(backupId, manifest.allObjects)
+            try confirmObjectsPresent(backupId, manifest.allObjects, envelope: encryption?.envelope)
             // The commit point: only now does the backup exist for list, verify and restore.
-            do { try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, envelope: encryption?.envelope, dataKey: encryption?.dataKey)) } catch {
+            do { try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, dataKey: encryption?.dataKey)) } catch {
                 throw DRKitError.wrap(error, "writing the manifest")
             }
         }
@@ -92,12 +96,15 @@ public final class BackupEngine {
     /// Every object the manifest will name is still stored, at the size written. Something that
     /// removed or replaced one while the backup ran (a `repo clean` that found the lease stale) must
     /// fail the backup here, not leave a listed backup that cannot be restored.
-    private func confirmObjectsPresent(_ backupId: String, _ records: [ObjectRecord]) throws {
+    private func confirmObjectsPresent(_ backupId: String, _ records: [ObjectRecord], envelope: KeyEnvelope?) throws {
         let stored: [String: Int64]
         do {
             stored = Dictionary(try repository.objects(of: backupId).map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
         } catch { throw DRKitError.wrap(error, "checking the objects of backup \(backupId)") }
         let damaged = records.filter { stored["\(backupId)/\($0.name)"] != $0.size }
+        if let envelope, stored[KeyEnvelopes.key(backupId: backupId, fingerprint: envelope.kek.fingerprint)] == nil {
+            throw DRKitError(.repository, "backup \(backupId) cannot be committed: its key envelope was removed while it ran (e.g. by `repo clean` after this backup's lease looked stale); nothing was committed")
+        }
         guard damaged.isEmpty else {
             throw DRKitError(.repository, "backup \(backupId) cannot be committed: \(damaged.count) of its \(records.count) objects were removed or changed while it ran (first: \(damaged[0].name)), e.g. by `repo clean` after this backup's lease looked stale; nothing was committed")
         }

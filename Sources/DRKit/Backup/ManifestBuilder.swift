@@ -32,7 +32,8 @@ enum ManifestBuilder {
             startedAt: inputs.startedAt, finishedAt: inputs.finishedAt,
             compression: .init(algorithm: inputs.codec.algorithm.rawValue, level: inputs.codec.level),
             preData: preData, postData: postData, tables: tables, sequences: inputs.sequences,
-            materializedViews: inputs.catalog.materializedViews.map { MaterializedViewRecord(schema: $0.schema, name: $0.name, populated: $0.populated) })
+            materializedViews: inputs.catalog.materializedViews.map { MaterializedViewRecord(schema: $0.schema, name: $0.name, populated: $0.populated) },
+            keyFingerprint: inputs.keyFingerprint)
         let objects = manifest.allObjects
         let summary = BackupSummary(
             backupId: inputs.backupId, toolVersion: DRKitVersion.current, database: inputs.source.database,

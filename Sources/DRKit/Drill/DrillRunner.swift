@@ -183,7 +183,7 @@ public final class DrillRunner {
             let repository = repositories.copy != nil ? repositories.primary : repositories.restore
             let file = try repository.resolve(mode)
             let manifest: BackupManifest
-            do { manifest = try file.open(dataKey: try keys.dataKey(for: file)) } catch {
+            do { manifest = try file.open(dataKey: try keys.dataKey(for: file, in: repository)) } catch {
                 throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
             }
             state.backupId = manifest.backupId

@@ -43,14 +43,13 @@ public struct KeyOptions: Sendable {
         return nil
     }
 
-    /// Unwraps a backup's data key; nil for unencrypted backups.
-    public func dataKey(for file: ManifestFile) throws -> [UInt8]? {
-        guard let envelope = file.encryption else { return nil }
+    /// Unwraps a backup's data key from whichever of its envelopes this key opens; nil for
+    /// unencrypted backups.
+    public func dataKey(for file: ManifestFile, in repository: Repository) throws -> [UInt8]? {
+        guard file.isEncrypted else { return nil }
         guard let source = try resolve() else {
-            throw DRKitError(.usage, "backup \(file.summary.backupId) is encrypted (key fingerprint \(envelope.kek.fingerprint)): give --key-file, DRKIT_KEY or --passphrase-env")
+            throw DRKitError(.usage, "backup \(file.summary.backupId) is encrypted (made with key fingerprint \(file.summary.keyFingerprint ?? "?")): give --key-file, DRKIT_KEY or --passphrase-env")
         }
-        do { return try envelope.unwrap(backupId: file.summary.backupId, source: source) } catch {
-            throw DRKitError.wrap(error)
-        }
+        return try KeyEnvelopes.dataKey(for: file, source: source, in: repository)
     }
 }

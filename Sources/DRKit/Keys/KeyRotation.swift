@@ -3,41 +3,72 @@ import Archive
 import Common
 import ObjectStorage
 
-/// `drkit key rotate`: re-wraps every backup's data key under a new key-encryption key.
-/// Only manifests are rewritten (atomically, one at a time); data objects are untouched.
+/// `drkit key rotate`: gives every backup a key envelope for a new key-encryption key, then (unless
+/// asked to keep it) removes the old key's envelopes. Envelopes are objects of their own: nothing is
+/// edited in place, no manifest and no data object is rewritten.
 public enum KeyRotation {
     public struct Outcome: Sendable {
-        public var rotated: [String]
-        public var skipped: [String]
+        /// Backups that now open with the new key.
+        public var rotated: [String] = []
+        /// Unencrypted backups, left as they are.
+        public var skipped: [String] = []
+        /// Backups the old key still opens, with the reason: format 1 (its envelope is inside its
+        /// manifest, never rewritten), an envelope that could not be removed (Object Lock), or `keepOld`.
+        public var oldKeyStillOpens: [(backupId: String, reason: String)] = []
     }
 
-    /// Refused (exit 6) while a backup runs: it would finish under the old key after the rotation.
-    public static func run(repository: Repository, from old: KeySource, to new: KeySource) throws -> Outcome {
+    /// Refused (exit 6) while a backup or copy runs: it would finish under the old key after the rotation.
+    /// The old key is checked against every backup first, so a wrong key changes nothing; new envelopes
+    /// are all written before any old one is removed, so an interrupted rotation loses no access: run
+    /// it again with the same keys to finish.
+    public static func run(repository: Repository, from old: KeySource, to new: KeySource, keepOld: Bool = false) throws -> Outcome {
         let lease = try Lease.acquire(.rotate, repository: repository, conflicts: { $0.kind == .backup || $0.kind == .copy || $0.kind == .rotate })
         defer { lease.release() }
-        var outcome = Outcome(rotated: [], skipped: [])
-        let backups = try repository.backups()
-        // Check the old key against every backup first, so a wrong key changes nothing.
-        for file in backups {
-            guard let envelope = file.encryption else { continue }
-            do { _ = try envelope.unwrap(backupId: file.summary.backupId, source: old) } catch {
-                throw DRKitError.wrap(error)
-            }
-        }
-        for var file in backups {
-            guard let envelope = file.encryption else {
+        var outcome = Outcome()
+        var opened: [(file: ManifestFile, envelope: KeyEnvelopes.Stored)] = []
+        for file in try repository.backups() {
+            guard file.isEncrypted else {
                 outcome.skipped.append(file.summary.backupId)
                 continue
             }
+            opened.append((file, try envelope(of: file, openedBy: old, in: repository)))
+        }
+        for (file, stored) in opened {
+            let backupId = file.summary.backupId
             do {
-                file.encryption = try envelope.rewrapped(backupId: file.summary.backupId, from: old, to: new)
-                file.summary.keyFingerprint = file.encryption?.kek.fingerprint
-                try repository.writeManifest(file)
+                let envelope = try stored.envelope.rewrapped(backupId: backupId, from: old, to: new)
+                try KeyEnvelopes.write(envelope, backupId: backupId, in: repository)
             } catch {
-                throw DRKitError.wrap(error, "rotating the key of \(file.summary.backupId) (backups before it are rotated; run again with the new key as old for the rest)")
+                throw DRKitError.wrap(error, "adding the new key's envelope to \(backupId) (run the rotation again to finish; every backup still opens with the old key)")
             }
-            outcome.rotated.append(file.summary.backupId)
+            outcome.rotated.append(backupId)
+        }
+        for (file, stored) in opened {
+            let backupId = file.summary.backupId
+            if keepOld {
+                outcome.oldKeyStillOpens.append((backupId, "--keep-old-key"))
+            } else if stored.key.hasSuffix("/" + ManifestFile.objectName) {
+                outcome.oldKeyStillOpens.append((backupId, "format 1: its envelope is inside its manifest, which is never rewritten"))
+            } else {
+                do { try repository.store.delete(keys: [stored.key]) } catch {
+                    outcome.oldKeyStillOpens.append((backupId, "its old envelope could not be removed (\(DRKitError.wrap(error).message)); Object Lock keeps it until its retention ends"))
+                }
+            }
         }
         return outcome
+    }
+
+    /// The envelope `source` opens; a rotation that was interrupted after adding the new key's
+    /// envelope still finds the old one.
+    private static func envelope(of file: ManifestFile, openedBy source: KeySource, in repository: Repository) throws -> KeyEnvelopes.Stored {
+        var firstError: Error?
+        for stored in try KeyEnvelopes.all(of: file, in: repository) {
+            do {
+                _ = try stored.envelope.unwrap(backupId: file.summary.backupId, source: source)
+                return stored
+            } catch { if firstError == nil { firstError = error } }
+        }
+        throw DRKitError.wrap(firstError ?? DRKitError(.integrity, "backup \(file.summary.backupId) has no key envelope"),
+                              "backup \(file.summary.backupId)")
     }
 }

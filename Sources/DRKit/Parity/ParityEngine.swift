@@ -117,7 +117,7 @@ public final class ParityEngine: Sendable {
         case .backup(let reference, let repository, let keys):
             let file = try repository.resolve(reference)
             let manifest: BackupManifest
-            do { manifest = try file.open(dataKey: try keys.dataKey(for: file)) } catch {
+            do { manifest = try file.open(dataKey: try keys.dataKey(for: file, in: repository)) } catch {
                 throw DRKitError.wrap(error, "manifest of \(file.summary.backupId)")
             }
             var out: [TableKey: Measure] = [:]

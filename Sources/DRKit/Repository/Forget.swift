@@ -33,7 +33,7 @@ public enum Forget {
         let interrupted = try interruptedRemovals(in: repository, completed: Set(backups.map(\.summary.backupId)))
         let candidates = try backups.map { file -> RetentionPolicy.Candidate in
             let manifest: BackupManifest
-            do { manifest = try file.open(dataKey: try keys.dataKey(for: file)) } catch {
+            do { manifest = try file.open(dataKey: try keys.dataKey(for: file, in: repository)) } catch {
                 throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
             }
             return RetentionPolicy.Candidate(backupId: manifest.backupId, database: manifest.source.database, time: manifest.snapshotTime)

@@ -11,8 +11,8 @@ public enum ObjectCat {
         let backupId = file.summary.backupId
         let key = "\(backupId)/\(object)"
         let sink: ByteSink
-        if file.encryption != nil {
-            guard let dataKey = try keys.dataKey(for: file) else { throw DRKitError(.usage, "backup \(backupId) needs a key") }
+        if file.isEncrypted {
+            guard let dataKey = try keys.dataKey(for: file, in: repository) else { throw DRKitError(.usage, "backup \(backupId) needs a key") }
             sink = StreamOpener(dataKey: dataKey, objectName: key, next: output)
         } else {
             sink = output

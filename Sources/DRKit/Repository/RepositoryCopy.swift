@@ -6,11 +6,12 @@ import ObjectStorage
 /// `drkit repo copy`: copies backups from one repository to another exactly as stored: nothing is
 /// decrypted or recompressed, so no key is needed (except to list a format-1 encrypted backup's objects).
 ///
-/// Per backup: read the source manifest; skip when the destination already holds the same backup;
+/// Per backup: read the source manifest; skip when the destination already holds the same backup
+/// (copying only key envelopes it lacks);
 /// take leases on both sides (forget spares the source backup, clean leaves the half-copied folder
 /// alone); stream each missing object through SHA-256 into the destination, committing it only when
 /// size and hash match the manifest; remove leftovers of an earlier interrupted copy; check that every
-/// object is there; then write the manifest bytes unchanged, last. Until that write the destination
+/// object is there; copy the key envelopes; then write the manifest bytes unchanged, last. Until that write the destination
 /// does not list the backup, so an interrupted copy is never a listed-but-broken backup, and the next
 /// run finishes it (objects already there at the right size were committed after their hash check).
 public enum RepositoryCopy {
@@ -48,6 +49,8 @@ public enum RepositoryCopy {
         public var bytesCopied: Int64 = 0
         /// Objects at the destination that the manifest does not name (left by an interrupted copy), removed.
         public var leftoversRemoved = 0
+        /// Key envelopes (`keys/`) the destination lacked.
+        public var envelopesCopied = 0
         public var seconds: Double = 0
         public var error: String?
         /// The exit code of `error`.
@@ -130,10 +133,12 @@ private struct BackupCopier {
             guard try options.keys.resolve() != nil else {
                 throw DRKitError(.usage, "backup \(backupId) is format 1 and encrypted: its object list is sealed, so copying it needs the key (--key-file, DRKIT_KEY or --passphrase-env)")
             }
-            objects = try file.storedObjects(dataKey: try options.keys.dataKey(for: file))
+            objects = try file.storedObjects(dataKey: try options.keys.dataKey(for: file, in: source))
         }
         if try alreadyThere(file, objects: objects) {
             outcome.status = .present
+            // A key rotated at the source since the last copy: its new envelope follows.
+            outcome.envelopesCopied = try copyKeyEnvelopes()
             return
         }
         let sourceLease = try Lease.acquire(.copy, backupId: backupId, repository: source)
@@ -168,6 +173,7 @@ private struct BackupCopier {
             outcome.leftoversRemoved = leftovers.count
         }
         try discardIncompleteWrites()
+        outcome.envelopesCopied = try copyKeyEnvelopes()
         try destinationLease.confirmHeld()
         let stored = try storedSizes(in: destination)
         let absent = objects.filter { stored[key($0.name)] != $0.size }
@@ -203,9 +209,27 @@ private struct BackupCopier {
         return true
     }
 
-    private func storedSizes(in repository: Repository) throws -> [String: Int64] {
+    /// Copies the key envelopes (`keys/`) the destination lacks. They are not in the object index:
+    /// each is authenticated by its key-encryption key instead, so a damaged one simply does not open.
+    /// Envelopes only the destination has (a rotation run there) stay.
+    private func copyKeyEnvelopes() throws -> Int {
+        let prefix = "\(backupId)/\(KeyEnvelopes.folder)/"
         do {
-            return Dictionary(try repository.objects(of: backupId).filter { !$0.key.hasSuffix("/" + ManifestFile.objectName) }.map { ($0.key, $0.size) },
+            let there = Set(try destination.store.list(prefix: prefix).map(\.key))
+            var copied = 0
+            for object in try source.store.list(prefix: prefix) where !there.contains(object.key) {
+                try destination.store.put(key: object.key, bytes: try source.store.get(key: object.key))
+                copied += 1
+            }
+            return copied
+        } catch { throw DRKitError.wrap(error, "copying the key envelopes of \(backupId)") }
+    }
+
+    /// Stored data and DDL objects by key: neither the manifest nor key envelopes.
+    private func storedSizes(in repository: Repository) throws -> [String: Int64] {
+        let envelopes = "\(backupId)/\(KeyEnvelopes.folder)/"
+        do {
+            return Dictionary(try repository.objects(of: backupId).filter { !$0.key.hasSuffix("/" + ManifestFile.objectName) && !$0.key.hasPrefix(envelopes) }.map { ($0.key, $0.size) },
                               uniquingKeysWith: { a, _ in a })
         } catch { throw DRKitError.wrap(error, "listing backup \(backupId) in \(repository.store.location)") }
     }

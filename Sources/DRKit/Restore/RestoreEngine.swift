@@ -69,7 +69,7 @@ public final class RestoreEngine: Sendable {
 
         let file = try repository.resolve(options.reference)
         let backupId = file.summary.backupId
-        let dataKey = try options.keys.dataKey(for: file)
+        let dataKey = try options.keys.dataKey(for: file, in: repository)
         let manifest: BackupManifest
         do { manifest = try file.open(dataKey: dataKey) } catch { throw DRKitError.wrap(error, "manifest of \(backupId)") }
         let objects = try BackupObjects(repository: repository, backupId: backupId, dataKey: dataKey, manifest: manifest)

@@ -44,7 +44,7 @@ public final class VerifyEngine: Sendable {
         let start = Date()
         let file = try repository.resolve(reference)
         let backupId = file.summary.backupId
-        let dataKey = try keys.dataKey(for: file)
+        let dataKey = try keys.dataKey(for: file, in: repository)
         let manifest: BackupManifest
         do { manifest = try file.open(dataKey: dataKey) } catch {
             throw DRKitError.wrap(error, "manifest of \(backupId) fails authentication or is unreadable")

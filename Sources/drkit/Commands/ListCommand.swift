@@ -24,7 +24,7 @@ struct List: ParsableCommand {
             let verified = try keys.keyOptions.resolve() != nil
             if verified {
                 for file in files {
-                    do { _ = try file.open(dataKey: try keys.keyOptions.dataKey(for: file)) } catch {
+                    do { _ = try file.open(dataKey: try keys.keyOptions.dataKey(for: file, in: repo)) } catch {
                         throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
                     }
                 }
