@@ -36,7 +36,12 @@ public final class FileStore: ObjectStore, Sendable {
         return root.path + "/" + key
     }
 
-    public func makeWriter(key: String) throws -> ObjectWriter {
+    /// Finished objects are read-only (0444): nothing in a repository is edited after it is written.
+    /// A directory has no Object Lock; asking for one is refused rather than silently ignored.
+    public func makeWriter(key: String, lock: ObjectLock?) throws -> ObjectWriter {
+        if lock != nil {
+            throw StorageError(.invalidLocation, "\(location) is a directory: S3 Object Lock needs an s3:// repository in a bucket created with Object Lock enabled (local objects are made read-only instead)")
+        }
         let target = try path(key)
         let directory = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
@@ -202,6 +207,7 @@ final class FileObjectWriter: ObjectWriter {
         guard fd >= 0 else { return }
         try flush()
         guard fsync(fd) == 0 else { throw StorageError(.failed, "fsync \(temporary): \(String(cString: strerror(errno)))") }
+        fchmod(fd, 0o444)
         close(fd)
         fd = -1
         guard rename(temporary, target) == 0 else {

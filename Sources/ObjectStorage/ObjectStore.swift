@@ -1,4 +1,5 @@
 import Common
+import Foundation
 
 /// Metadata of one stored object.
 public struct ObjectInfo: Equatable, Sendable {
@@ -30,6 +31,22 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
+/// S3 Object Lock retention for an object: until `retainUntil` nobody may delete or overwrite that
+/// version (governance: except a caller allowed to bypass it; compliance: nobody, not even the root account).
+public struct ObjectLock: Codable, Equatable, Sendable {
+    public enum Mode: String, Codable, Sendable, CaseIterable {
+        case governance, compliance
+    }
+
+    public var mode: Mode
+    public var retainUntil: Date
+
+    public init(mode: Mode, retainUntil: Date) {
+        self.mode = mode
+        self.retainUntil = retainUntil
+    }
+}
+
 /// A streaming upload. Bytes written are not visible under the key until `finish()` returns;
 /// `abort()` discards them. Either `finish` or `abort` must be called.
 public protocol ObjectWriter: ByteSink {
@@ -54,7 +71,8 @@ public protocol ObjectWriter: ByteSink {
 public protocol ObjectStore: AnyObject, Sendable {
     /// Where the store is, for messages; never contains credentials.
     var location: String { get }
-    func makeWriter(key: String) throws -> ObjectWriter
+    /// `lock`: retention to set on the object (stores without Object Lock refuse a lock they cannot keep).
+    func makeWriter(key: String, lock: ObjectLock?) throws -> ObjectWriter
     func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws
     func list(prefix: String) throws -> [ObjectInfo]
     func listFolders(prefix: String) throws -> [String]
@@ -77,6 +95,14 @@ public struct IncompleteWrite: Sendable, Equatable {
     }
 }
 
+/// Stores that can tell an object's Object Lock retention (S3).
+public protocol ObjectLockReading {
+    /// The retention on the current version of `key`; nil when it has none (or does not exist).
+    func lock(of key: String) throws -> ObjectLock?
+    /// Whether the bucket has Object Lock enabled at all (so callers can skip per-object questions).
+    func objectLockEnabled() throws -> Bool
+}
+
 /// Stores that can find and discard incomplete writes (for `drkit repo clean`).
 public protocol IncompleteWriteListing {
     func incompleteWrites() throws -> [IncompleteWrite]
@@ -84,12 +110,16 @@ public protocol IncompleteWriteListing {
 }
 
 extension ObjectStore {
+    public func makeWriter(key: String) throws -> ObjectWriter {
+        try makeWriter(key: key, lock: nil)
+    }
+
     public func read(key: String, into sink: ByteSink) throws {
         try read(key: key, range: nil, into: sink)
     }
 
-    public func put(key: String, bytes: [UInt8]) throws {
-        let writer = try makeWriter(key: key)
+    public func put(key: String, bytes: [UInt8], lock: ObjectLock? = nil) throws {
+        let writer = try makeWriter(key: key, lock: lock)
         do {
             try writer.write(bytes)
             try writer.finish()

@@ -66,3 +66,38 @@ struct OutputFlags: ParsableArguments {
 func validateJobs(_ jobs: Int?) throws {
     if let jobs, !(1...64).contains(jobs) { throw ValidationError("--jobs must be between 1 and 64") }
 }
+
+extension ObjectLock.Mode: ExpressibleByArgument {}
+
+/// `--object-lock MODE --lock-days N | --lock-for-policy FILE`: S3 Object Lock on what a command writes.
+struct ObjectLockFlags: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Set S3 Object Lock retention on every object written: governance (removable only by a caller allowed to bypass it) or compliance (by nobody). The bucket must have Object Lock enabled. See docs/runbooks/ransomware.md.", valueName: "mode"))
+    var objectLock: ObjectLock.Mode?
+    @Option(name: .long, help: ArgumentHelp("How many days the lock lasts, from now.", valueName: "days"))
+    var lockDays: Int?
+    @Option(name: .long, help: ArgumentHelp("Lock for as long as this retention policy (e.g. manifests/retention.yaml) may keep the backup: its longest calendar rule.", valueName: "policy.yaml"))
+    var lockForPolicy: String?
+
+    func validate() throws {
+        guard objectLock != nil else {
+            if lockDays != nil || lockForPolicy != nil { throw ValidationError("--lock-days and --lock-for-policy go with --object-lock") }
+            return
+        }
+        guard (lockDays == nil) != (lockForPolicy == nil) else { throw ValidationError("--object-lock needs --lock-days N or --lock-for-policy FILE (one of them)") }
+        if let lockDays, !(1...36_500).contains(lockDays) { throw ValidationError("--lock-days must be between 1 and 36500") }
+    }
+
+    /// The retention to set, counted from `start`; nil without --object-lock.
+    func lock(from start: Date = Date()) throws -> ObjectLock? {
+        guard let objectLock else { return nil }
+        var days = Double(lockDays ?? 0)
+        if let lockForPolicy {
+            let policy = try RetentionPolicy.load(path: lockForPolicy)
+            guard let horizon = policy.horizon else {
+                throw DRKitError(.usage, "--lock-for-policy: \(lockForPolicy) keeps backups by count only (keep_last); give --lock-days")
+            }
+            days = (horizon / 86400).rounded(.up)
+        }
+        return ObjectLock(mode: objectLock, retainUntil: start.addingTimeInterval(days * 86400))
+    }
+}

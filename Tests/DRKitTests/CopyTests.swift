@@ -202,6 +202,30 @@ final class CopyTests: DRKitTestCase {
         XCTAssertTrue(same.stderr.contains("same repository"), same.stderr)
     }
 
+    /// `repo copy --object-lock` locks what it writes at the destination; local objects are read-only.
+    func testCopyLocksTheDestinationAndLocalObjectsAreReadOnly() throws {
+        let id = try backup(try SharedFixture.database())
+        for path in try objectPaths(id) + [repo + "/\(id)/manifest.json"] {
+            let mode = (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue
+            XCTAssertEqual(mode, 0o444, path)
+        }
+        let bucket = "drkit-lock-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try Command.run("/bin/sh", ["-c", "aws --endpoint-url \(moto.endpoint) s3api create-bucket --bucket \(bucket) --object-lock-enabled-for-bucket"],
+                                      environment: moto.environment())
+        XCTAssertEqual(created.status, 0, created.stderr)
+        let locked = "s3://\(bucket)/copy?endpoint=\(moto.endpoint.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)&profile=moto"
+        _ = try copy([id, "--from", repo, "--to", locked, "--object-lock", "governance", "--lock-days", "3"])
+        let store = try XCTUnwrap(try Repository.open(locked, create: false, s3: settings()).store as? S3Store)
+        let objects = try store.list(prefix: id + "/")
+        XCTAssertGreaterThan(objects.count, 3)
+        for object in objects {
+            XCTAssertEqual(try store.lock(of: object.key)?.retainUntil.timeIntervalSinceNow ?? 0, 3 * 86400, accuracy: 600, object.key)
+        }
+        let toDirectory = try drkit(["repo", "copy", id, "--from", repo, "--to", workDirectory.appendingPathComponent("d").path,
+                                     "--object-lock", "governance", "--lock-days", "3"])
+        assertFailure(toDirectory, exitCode: 2, mentions: "is a directory")
+    }
+
     func testADamagedSourceObjectIsNotCopiedAndNothingIsListed() throws {
         let id = try backup(try SharedFixture.database())
         let object = try XCTUnwrap(try objectPaths(id).first)

@@ -269,6 +269,54 @@ class S3Tests: DRKitTestCase {
         XCTAssertEqual(try directStore().incompleteWrites(), [], "no multipart upload left open")
     }
 
+    /// Object Lock (ransomware): every object of a locked backup carries the retention; `list` shows it;
+    /// `forget` keeps a locked backup ("retained until", exit 0), warns that the lock is shorter than the
+    /// policy, and removes the backup on a run after the lock has ended.
+    func testObjectLockedBackupsAreRetainedByForgetAndRemovedAfterTheLock() throws {
+        let bucket = "drkit-lock-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try aws(["s3api", "create-bucket", "--bucket", bucket, "--object-lock-enabled-for-bucket"])
+        XCTAssertEqual(created.status, 0, created.stderr)
+        let lockRepo = "s3://\(bucket)/\(prefix)"
+        let source = try newDatabase("drkit_s3_lock", sql: "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);")
+        var ids: [String] = []
+        for _ in 0..<2 {
+            let made = try drkit(["backup", "--db", try conninfo(source), "--repo", lockRepo, "--key-file", keyFile,
+                                  "--object-lock", "governance", "--lock-days", "1", "--json"])
+            XCTAssertEqual(made.status, 0, made.stderr)
+            ids.append(try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(made.stdout.utf8)) as? [String: Any])?["backupId"] as? String))
+        }
+        let store = S3Store(configuration: try S3Configuration.resolve(url: lockRepo, environment: s3.environment()))
+        for object in try store.list(prefix: ids[0] + "/") {
+            let lock = try XCTUnwrap(try store.lock(of: object.key), "\(object.key) has no retention")
+            XCTAssertEqual(lock.mode, .governance)
+            XCTAssertEqual(lock.retainUntil.timeIntervalSinceNow, 86400, accuracy: 600)
+        }
+        XCTAssertTrue(try store.list(prefix: "locks/").isEmpty, "lease objects are removed, never locked")
+
+        let list = try drkit(["list", "--repo", lockRepo])
+        XCTAssertTrue(list.stdout.contains("LOCKED UNTIL") && list.stdout.contains("(governance)"), list.stdout)
+
+        let forget = try drkit(["forget", "--repo", lockRepo, "--key-file", keyFile, "--keep-last", "1", "--keep-daily", "7", "--execute"])
+        XCTAssertEqual(forget.status, 0, forget.stderr)
+        XCTAssertTrue(forget.stdout.contains("\(ids[0])") && forget.stdout.contains("retained until"), forget.stdout)
+        XCTAssertTrue(forget.stdout.contains("warning: ") && forget.stdout.contains("lock for at least 7 days"), forget.stdout)
+        let repository = Repository(store: store)
+        XCTAssertEqual(try repository.backups().count, 2)
+
+        // Two days on, the lock has ended: the same policy removes the older backup.
+        var policy = RetentionPolicy()
+        policy.keepLast = 1
+        let later = try Forget.run(repository: repository, policy: policy, keys: KeyOptions(keyFile: keyFile), execute: true,
+                                   now: Date().addingTimeInterval(2 * 86400))
+        XCTAssertEqual(later.removed, [ids[0]])
+        XCTAssertEqual(try repository.backups().map(\.summary.backupId), [ids[1]])
+
+        // A bucket without Object Lock is refused up front.
+        let refused = try drkit(["backup", "--db", try conninfo(source), "--repo", s3Repo, "--key-file", keyFile,
+                                 "--object-lock", "compliance", "--lock-days", "1"])
+        assertFailure(refused, exitCode: 2, mentions: "does not have Object Lock enabled")
+    }
+
     func testAMissingBucketIsNamedAsSuch() throws {
         var env = s3.environment()
         env["AWS_MAX_ATTEMPTS"] = "1"
@@ -287,6 +335,9 @@ final class RGWS3Tests: S3Tests {
     override func testStoreWritesSurviveResetsOfReusedConnections() throws { try super.testStoreWritesSurviveResetsOfReusedConnections() }
     override func testFaultsThatNeverClearFailCleanlyAndAbortUploads() throws { try super.testFaultsThatNeverClearFailCleanlyAndAbortUploads() }
     override func testALostCreateMultipartUploadAnswerLeavesNoOrphanUpload() throws { try super.testALostCreateMultipartUploadAnswerLeavesNoOrphanUpload() }
+    override func testObjectLockedBackupsAreRetainedByForgetAndRemovedAfterTheLock() throws {
+        try super.testObjectLockedBackupsAreRetainedByForgetAndRemovedAfterTheLock()
+    }
 }
 
 /// Finding backups costs O(backups) requests, not O(objects): counted through the proxy.

@@ -21,9 +21,9 @@ final class FencedStore: ObjectStore {
         }
     }
 
-    func makeWriter(key: String) throws -> ObjectWriter {
+    func makeWriter(key: String, lock: ObjectLock?) throws -> ObjectWriter {
         try check()
-        return try inner.makeWriter(key: key)
+        return try inner.makeWriter(key: key, lock: lock)
     }
 
     func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws {

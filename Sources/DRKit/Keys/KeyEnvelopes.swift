@@ -18,7 +18,7 @@ public enum KeyEnvelopes {
         let key = key(backupId: backupId, fingerprint: envelope.kek.fingerprint)
         do {
             if try repository.store.list(prefix: key).contains(where: { $0.key == key }) { return }
-            try repository.store.put(key: key, bytes: [UInt8](try JSONCoding.encoder.encode(envelope)))
+            try repository.putBackupObject(key: key, bytes: [UInt8](try JSONCoding.encoder.encode(envelope)))
         } catch { throw DRKitError.wrap(error, "writing the key envelope of \(backupId)") }
     }
 

@@ -17,6 +17,8 @@ public enum Forget {
         /// Backups whose removal an earlier, interrupted run had started, finished now.
         public var finishedInterrupted: [String]
         public var executed: Bool
+        /// Locks that end before the policy would release the backup (ransomware could delete it then).
+        public var warnings: [String] = []
 
         public var kept: [String] { decisions.filter(\.keep).map(\.backupId) }
         public var removed: [String] { decisions.filter { !$0.keep }.map(\.backupId) }
@@ -25,7 +27,7 @@ public enum Forget {
     public static let marker = "forgotten"
 
     public static func run(repository: Repository, policy: RetentionPolicy, keys: KeyOptions, execute: Bool,
-                           audit: AuditStore? = nil, operatorName: String = NSUserName()) throws -> Report {
+                           audit: AuditStore? = nil, operatorName: String = NSUserName(), now: Date = Date()) throws -> Report {
         try policy.validate()
         let lease = execute ? try Lease.acquire(.forget, repository: repository, conflicts: { $0.kind == .forget }) : nil
         defer { lease?.release() }
@@ -38,14 +40,18 @@ public enum Forget {
             }
             return RetentionPolicy.Candidate(backupId: manifest.backupId, database: manifest.source.database, time: manifest.snapshotTime)
         }
-        let decisions = try sparingLeased(policy.decide(candidates), in: repository)
+        var decisions = try sparingLeased(policy.decide(candidates), in: repository)
+        var warnings: [String] = []
+        if try repository.objectLockEnabled() {
+            (decisions, warnings) = try sparingLocked(decisions, policy: policy, in: repository, now: now)
+        }
         if execute {
             for id in interrupted { try removeObjects(of: id, from: repository) }
             for decision in decisions where !decision.keep { try remove(decision.backupId, from: repository) }
         }
         if let audit { try record(decisions, execute: execute, repository: repository, audit: audit, operatorName: operatorName) }
         return Report(repository: repository.store.location, policy: policy, decisions: decisions,
-                      finishedInterrupted: interrupted, executed: execute)
+                      finishedInterrupted: interrupted, executed: execute, warnings: warnings)
     }
 
     /// A backup that a running command holds (a `repo copy` reading it) stays this time, with the
@@ -61,6 +67,29 @@ public enum Forget {
             spared.reasons = ["in use by \(holder.describe)"]
             return spared
         }
+    }
+
+    /// Object Lock: a backup whose retention has not ended stays, reported as "retained until DATE"
+    /// (deleting it would only hide it behind delete markers, or fail); a later run removes it. A kept
+    /// backup whose lock ends before the policy would release it is warned about. One HEAD per backup.
+    static func sparingLocked(_ decisions: [RetentionPolicy.Decision], policy: RetentionPolicy, in repository: Repository,
+                              now: Date) throws -> ([RetentionPolicy.Decision], [String]) {
+        var shortLocks: [(backupId: String, lockEnds: Date, releasedAt: Date)] = []
+        let spared = try decisions.map { decision -> RetentionPolicy.Decision in
+            guard let lock = try repository.lock(of: decision.backupId) else { return decision }
+            if !decision.keep && lock.retainUntil > now {
+                var kept = decision
+                kept.keep = true
+                kept.reasons = ["retained until \(Timestamps.iso8601(lock.retainUntil)) (object lock, \(lock.mode.rawValue))"]
+                return kept
+            }
+            if decision.keep, let horizon = policy.horizon, lock.retainUntil < decision.time.addingTimeInterval(horizon) {
+                shortLocks.append((decision.backupId, lock.retainUntil, decision.time.addingTimeInterval(horizon)))
+            }
+            return decision
+        }
+        guard let first = shortLocks.first, let horizon = policy.horizon else { return (spared, []) }
+        return (spared, ["\(shortLocks.count) kept backup(s) have an object lock that ends before the retention policy would release them (e.g. \(first.backupId): lock ends \(Timestamps.iso8601(first.lockEnds)), the policy may keep it until \(Timestamps.iso8601(first.releasedAt))); once a lock ends, anyone allowed to delete can remove the backup: lock for at least \(Int((horizon / 86400).rounded(.up))) days (backup --lock-days, or --lock-for-policy)"])
     }
 
     /// The marker first: should this run stop after the manifest is gone, the next run knows the

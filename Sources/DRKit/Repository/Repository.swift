@@ -6,8 +6,34 @@ import ObjectStorage
 /// A backup repository: a store plus the layout `<backup-id>/manifest.json`, `<backup-id>/...objects`.
 public final class Repository: Sendable {
     public let store: ObjectStore
+    /// Object Lock retention set on every backup object this command writes (never on lease objects,
+    /// which must be removable); nil for none.
+    public let objectLock: ObjectLock?
 
-    public init(store: ObjectStore) { self.store = store }
+    public init(store: ObjectStore, objectLock: ObjectLock? = nil) {
+        self.store = store
+        self.objectLock = objectLock
+    }
+
+    /// The same repository, writing backup objects under `lock`; refused (exit 2) up front when the
+    /// store cannot keep it, rather than after the first object.
+    public func locking(_ lock: ObjectLock?) throws -> Repository {
+        if lock != nil, try !objectLockEnabled() {
+            throw DRKitError(.usage, store is ObjectLockReading
+                ? "--object-lock: the bucket of \(store.location) does not have Object Lock enabled (it can only be turned on when the bucket is created: aws s3api create-bucket --object-lock-enabled-for-bucket ...); see docs/runbooks/ransomware.md"
+                : "--object-lock: \(store.location) is a directory; S3 Object Lock needs an s3:// repository (local objects are made read-only instead)")
+        }
+        return Repository(store: store, objectLock: lock)
+    }
+
+    /// A writer for one of a backup's objects, carrying the repository's Object Lock.
+    public func makeBackupObjectWriter(key: String) throws -> ObjectWriter {
+        try store.makeWriter(key: key, lock: objectLock)
+    }
+
+    public func putBackupObject(key: String, bytes: [UInt8]) throws {
+        try store.put(key: key, bytes: bytes, lock: objectLock)
+    }
 
     /// Opens a repository by location: a directory path, `file:///dir`, or `s3://bucket/prefix[?options]`
     /// (see `StorageRegistry`). `settings` carries the command's flags and environment.
@@ -77,7 +103,22 @@ public final class Repository: Sendable {
     }
 
     public func writeManifest(_ file: ManifestFile) throws {
-        try store.put(key: "\(file.summary.backupId)/\(ManifestFile.objectName)", bytes: try file.encoded())
+        try putBackupObject(key: "\(file.summary.backupId)/\(ManifestFile.objectName)", bytes: try file.encoded())
+    }
+
+    /// The Object Lock on a backup (its manifest's retention, which every object of it shares), when the
+    /// store can tell and the bucket has Object Lock enabled.
+    public func lock(of backupId: String) throws -> ObjectLock? {
+        guard let reader = store as? ObjectLockReading else { return nil }
+        do { return try reader.lock(of: "\(backupId)/\(ManifestFile.objectName)") } catch {
+            throw DRKitError.wrap(error, "reading the Object Lock of \(backupId)")
+        }
+    }
+
+    /// Whether backups here can carry Object Lock retention (an S3 bucket with Object Lock enabled).
+    public func objectLockEnabled() throws -> Bool {
+        guard let reader = store as? ObjectLockReading else { return false }
+        do { return try reader.objectLockEnabled() } catch { throw DRKitError.wrap(error, "reading the Object Lock configuration of \(store.location)") }
     }
 
     /// Every stored object of a backup folder, manifest included.

@@ -181,7 +181,7 @@ private struct BackupCopier {
             throw DRKitError(.repository, "\(absent.count) of \(objects.count) copied objects of \(backupId) are not at \(destination.store.location) at their size (first: \(absent[0].name)); removed meanwhile? the manifest was not written, run the copy again")
         }
         // The commit point at the destination, with the source's exact bytes.
-        do { try destination.store.put(key: key(ManifestFile.objectName), bytes: manifestBytes) } catch {
+        do { try destination.putBackupObject(key: key(ManifestFile.objectName), bytes: manifestBytes) } catch {
             throw DRKitError.wrap(error, "writing the manifest of \(backupId) at \(destination.store.location)")
         }
     }
@@ -218,7 +218,7 @@ private struct BackupCopier {
             let there = Set(try destination.store.list(prefix: prefix).map(\.key))
             var copied = 0
             for object in try source.store.list(prefix: prefix) where !there.contains(object.key) {
-                try destination.store.put(key: object.key, bytes: try source.store.get(key: object.key))
+                try destination.putBackupObject(key: object.key, bytes: try source.store.get(key: object.key))
                 copied += 1
             }
             return copied
@@ -238,7 +238,7 @@ private struct BackupCopier {
     /// match the manifest. Memory stays bounded by the destination's part buffers.
     private func copyObject(_ object: StoredObject, progress: ProgressReporter) throws {
         let writer: ObjectWriter
-        do { writer = try destination.store.makeWriter(key: key(object.name)) } catch {
+        do { writer = try destination.makeBackupObjectWriter(key: key(object.name)) } catch {
             throw DRKitError.wrap(error, "writing \(key(object.name)) at \(destination.store.location)")
         }
         let hasher = HashingSink(next: ProgressCountingSink(next: writer, progress: progress))

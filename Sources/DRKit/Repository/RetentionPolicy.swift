@@ -45,6 +45,17 @@ public struct RetentionPolicy: Codable, Sendable, Equatable {
         timeZone = try c.decodeIfPresent(String.self, forKey: .timeZone)
     }
 
+    /// How long after its snapshot the policy may keep a backup at most, by its calendar rules
+    /// (`keep_last` counts backups, not time, and adds nothing): the Object Lock a backup needs so that
+    /// it cannot be deleted while the policy still wants it. nil when only `keep_last` is set.
+    public var horizon: TimeInterval? {
+        let hour = 3600.0, day = 86400.0
+        let spans = [Double(keepHourly) * hour, Double(keepDaily) * day, Double(keepWeekly) * 7 * day,
+                     Double(keepMonthly) * 31 * day, Double(keepYearly) * 366 * day, keepWithin ?? 0]
+        let longest = spans.max() ?? 0
+        return longest > 0 ? longest : nil
+    }
+
     /// A policy file (e.g. manifests/retention.yaml) with the fields above; exit 2 when unreadable.
     public static func load(path: String) throws -> RetentionPolicy {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DRKitError(.usage, "cannot read retention policy \(path)") }

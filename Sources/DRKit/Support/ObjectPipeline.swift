@@ -13,7 +13,7 @@ final class ObjectWriterPipeline {
 
     init(repository: Repository, backupId: String, name: String, codec: Codec, dataKey: [UInt8]?) throws {
         self.name = name
-        storeWriter = try repository.store.makeWriter(key: "\(backupId)/\(name)")
+        storeWriter = try repository.makeBackupObjectWriter(key: "\(backupId)/\(name)")
         let hasher = HashingSink(next: storeWriter)
         self.hasher = hasher
         var sealed: ByteSink = hasher

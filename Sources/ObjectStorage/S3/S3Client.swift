@@ -144,12 +144,21 @@ final class S3Client: Sendable {
 
     // MARK: Operations
 
-    func putObject(_ key: String, body: [UInt8]) throws {
-        _ = try send("PutObject", method: "PUT", key: bucketKey(key), body: body)
+    /// Object Lock retention headers; AWS also wants a Content-MD5 on every upload request that sets one.
+    static func lockHeaders(_ lock: ObjectLock?) -> [(String, String)] {
+        guard let lock else { return [] }
+        return [("x-amz-object-lock-mode", lock.mode.rawValue.uppercased()),
+                ("x-amz-object-lock-retain-until-date", Timestamps.iso8601(lock.retainUntil))]
     }
 
-    func createMultipartUpload(_ key: String) throws -> String {
-        let response = try send("CreateMultipartUpload", method: "POST", key: bucketKey(key), query: [("uploads", "")])
+    func putObject(_ key: String, body: [UInt8], lock: ObjectLock? = nil) throws {
+        let md5 = lock == nil ? [] : [("Content-MD5", MD5.base64(body))]
+        _ = try send("PutObject", method: "PUT", key: bucketKey(key), headers: S3Client.lockHeaders(lock) + md5, body: body)
+    }
+
+    func createMultipartUpload(_ key: String, lock: ObjectLock? = nil) throws -> String {
+        let response = try send("CreateMultipartUpload", method: "POST", key: bucketKey(key), query: [("uploads", "")],
+                                headers: S3Client.lockHeaders(lock))
         guard let id = XMLNodeTree.parse(response.body)?.value("UploadId"), !id.isEmpty else {
             throw StorageError(.failed, "CreateMultipartUpload s3://\(config.bucket)/\(bucketKey(key)): no UploadId in the answer")
         }
@@ -157,9 +166,10 @@ final class S3Client: Sendable {
     }
 
     /// Uploads one part; S3 checks the payload against the signed x-amz-content-sha256.
-    func uploadPart(_ key: String, uploadId: String, partNumber: Int, body: [UInt8]) throws -> String {
+    func uploadPart(_ key: String, uploadId: String, partNumber: Int, body: [UInt8], contentMD5: Bool = false) throws -> String {
         let response = try send("UploadPart \(partNumber)", method: "PUT", key: bucketKey(key),
-                                query: [("partNumber", String(partNumber)), ("uploadId", uploadId)], body: body)
+                                query: [("partNumber", String(partNumber)), ("uploadId", uploadId)],
+                                headers: contentMD5 ? [("Content-MD5", MD5.base64(body))] : [], body: body)
         guard let etag = response.headers["etag"] else {
             throw StorageError(.failed, "UploadPart \(partNumber) of s3://\(config.bucket)/\(bucketKey(key)): no ETag in the answer")
         }

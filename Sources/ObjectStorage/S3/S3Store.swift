@@ -12,8 +12,8 @@ public final class S3Store: ObjectStore, Sendable {
 
     public var location: String { client.config.location }
 
-    public func makeWriter(key: String) throws -> ObjectWriter {
-        S3ObjectWriter(client: client, key: key)
+    public func makeWriter(key: String, lock: ObjectLock?) throws -> ObjectWriter {
+        S3ObjectWriter(client: client, key: key, lock: lock)
     }
 
     public func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws {
@@ -72,6 +72,17 @@ extension S3Store {
     }
 }
 
+extension S3Store: ObjectLockReading {
+    public func lock(of key: String) throws -> ObjectLock? {
+        let response = try client.send("HeadObject", method: "HEAD", key: client.bucketKey(key), accept: [404])
+        guard response.status != 404, let mode = response.headers["x-amz-object-lock-mode"].flatMap({ ObjectLock.Mode(rawValue: $0.lowercased()) }),
+              let until = response.headers["x-amz-object-lock-retain-until-date"].flatMap(Timestamps.parse) else { return nil }
+        return ObjectLock(mode: mode, retainUntil: until)
+    }
+
+    public func objectLockEnabled() throws -> Bool { try objectLockStatus().hasPrefix("enabled") }
+}
+
 extension S3Store: IncompleteWriteListing {
     /// Multipart uploads under the repository prefix that were started and never completed or aborted.
     public func incompleteWrites() throws -> [IncompleteWrite] {
@@ -100,9 +111,12 @@ final class S3ObjectWriter: ObjectWriter {
     private let state = Locked((etags: [Int: String](), error: Error?.none))
     private var done = false
 
-    init(client: S3Client, key: String) {
+    private let lock: ObjectLock?
+
+    init(client: S3Client, key: String, lock: ObjectLock?) {
         self.client = client
         self.key = key
+        self.lock = lock
         self.slots = DispatchSemaphore(value: max(1, client.config.uploadConcurrency))
     }
 
@@ -122,7 +136,7 @@ final class S3ObjectWriter: ObjectWriter {
     }
 
     private func sendPart() throws {
-        if uploadId == nil { uploadId = try client.createMultipartUpload(key) }
+        if uploadId == nil { uploadId = try client.createMultipartUpload(key, lock: lock) }
         guard partNumber <= 10_000 else {
             throw StorageError(.failed, "s3://\(client.config.bucket)/\(client.bucketKey(key)) needs more than 10,000 parts")
         }
@@ -138,13 +152,14 @@ final class S3ObjectWriter: ObjectWriter {
         }
         inFlight.enter()
         let uploadId = self.uploadId!
+        let md5 = lock != nil
         Thread { [client, key, state, slots, inFlight] in
             defer {
                 slots.signal()
                 inFlight.leave()
             }
             do {
-                let etag = try client.uploadPart(key, uploadId: uploadId, partNumber: number, body: body)
+                let etag = try client.uploadPart(key, uploadId: uploadId, partNumber: number, body: body, contentMD5: md5)
                 state.withLock { $0.etags[number] = etag }
             } catch {
                 state.withLock { if $0.error == nil { $0.error = error } }
@@ -156,7 +171,7 @@ final class S3ObjectWriter: ObjectWriter {
         guard !done else { return }
         if uploadId == nil {
             done = true
-            try client.putObject(key, body: buffer)
+            try client.putObject(key, body: buffer, lock: lock)
             buffer = []
             return
         }

@@ -29,6 +29,7 @@ struct Backup: ParsableCommand {
     var splitSize = 64
     @Option(name: .long, help: ArgumentHelp("Once the backup has committed, copy it to this repository too (repeatable; e.g. a second region). A failed copy never touches the backup: it exits 8 naming the repository.", valueName: "repo"))
     var copyTo: [String] = []
+    @OptionGroup var lock: ObjectLockFlags
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
@@ -58,7 +59,7 @@ struct Backup: ParsableCommand {
             if !noEncrypt && key == nil {
                 throw DRKitError(.usage, "no key: give --key-file, DRKIT_KEY or --passphrase-env (or --no-encrypt to store the backup in the clear)")
             }
-            let repo = try repository.open(create: true)
+            let repo = try repository.open(create: true).locking(try lock.lock())
             var options = BackupOptions(conninfo: db, key: key)
             options.jobs = jobs
             options.codec = try codec()
@@ -91,7 +92,7 @@ struct Backup: ParsableCommand {
     private func copy(_ backupId: String, from primary: Repository, to location: String) -> BackupCopyReport {
         var report = BackupCopyReport(repository: location)
         do {
-            let destination = try Repository.open(location, create: true, s3: repository.s3.options)
+            let destination = try Repository.open(location, create: true, s3: repository.s3.options).locking(primary.objectLock)
             report.repository = destination.store.location
             var options = RepositoryCopy.Options()
             options.jobs = jobs

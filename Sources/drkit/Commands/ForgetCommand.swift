@@ -72,6 +72,7 @@ struct Forget: ParsableCommand {
                 let verdict = d.keep ? "keep   " : (execute ? "removed" : "remove ")
                 lines.append("\(verdict) \(d.backupId)  \(d.database)  \(Timestamps.iso8601(d.time))\(d.keep ? "  " + d.reasons.joined(separator: ", ") : "")")
             }
+            lines += report.warnings.map { "warning: \($0)" }
             lines.append("\(report.kept.count) kept, \(report.removed.count) \(execute ? "removed" : "to remove")" +
                          (execute || report.removed.isEmpty ? "" : " (dry run: pass --execute to remove them)"))
             Console.shared.output(lines.joined(separator: "\n"))

@@ -3,6 +3,7 @@ import ArgumentParser
 import Common
 import DRKit
 import Foundation
+import ObjectStorage
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -30,8 +31,14 @@ struct List: ParsableCommand {
                 }
             }
             let summaries = files.map(\.summary)
+            // Object Lock retention, read only where the bucket has Object Lock (one HEAD per backup there).
+            let locks: [String: ObjectLock] = try repo.objectLockEnabled()
+                ? Dictionary(uniqueKeysWithValues: try summaries.compactMap { s in try repo.lock(of: s.backupId).map { (s.backupId, $0) } })
+                : [:]
             if output.json {
-                Console.shared.output(try JSONText.encode(summaries.map { ListedBackup(summary: $0, verified: verified && $0.encrypted) }))
+                Console.shared.output(try JSONText.encode(summaries.map {
+                    ListedBackup(summary: $0, verified: verified && $0.encrypted, objectLock: locks[$0.backupId])
+                }))
                 return
             }
             if summaries.isEmpty {
@@ -42,7 +49,7 @@ struct List: ParsableCommand {
             let idWidth = max(9, summaries.map(\.backupId.count).max() ?? 0)
             let databaseWidth = max(8, summaries.map(\.database.count).max() ?? 0)
             var lines = [["BACKUP ID".rightPadded(idWidth), "SNAPSHOT (UTC)".rightPadded(24), "DATABASE".rightPadded(databaseWidth),
-                          "TABLES", "     STORED", " ENCRYPTED"].joined(separator: " ")]
+                          "TABLES", "     STORED", " ENCRYPTED"].joined(separator: " ") + (locks.isEmpty ? "" : "  LOCKED UNTIL")]
             for s in summaries {
                 lines.append([
                     s.backupId.rightPadded(idWidth),
@@ -51,7 +58,7 @@ struct List: ParsableCommand {
                     String(s.tableCount).leftPadded(6),
                     Format.bytes(s.storedBytes).leftPadded(11),
                     s.encrypted ? " yes (\(s.keyFingerprint ?? "?"))" : " no",
-                ].joined(separator: " "))
+                ].joined(separator: " ") + (locks.isEmpty ? "" : "  " + (locks[s.backupId].map { "\(Timestamps.iso8601($0.retainUntil)) (\($0.mode.rawValue))" } ?? "-")))
             }
             if !verified { lines.append("(summaries unverified: give the key to check them against the authenticated manifests)") }
             if summaries.contains(where: { !$0.encrypted }) { lines.append("(unencrypted backups are not authenticated: anyone who can write to the repository can alter them unnoticed)") }
@@ -64,13 +71,16 @@ struct List: ParsableCommand {
 struct ListedBackup: Encodable {
     var summary: BackupSummary
     var verified: Bool
+    /// S3 Object Lock retention of the backup's objects, when the bucket has Object Lock.
+    var objectLock: ObjectLock?
 
-    enum Keys: String, CodingKey { case verified }
+    enum Keys: String, CodingKey { case verified, objectLock }
 
     func encode(to encoder: Encoder) throws {
         try summary.encode(to: encoder)
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(verified, forKey: .verified)
+        try container.encodeIfPresent(objectLock, forKey: .objectLock)
     }
 }
 

@@ -74,7 +74,8 @@ struct Repo: ParsableCommand {
                 source and `repo clean` at the destination away while it runs. --all copies every backup the source \
                 has, including any that `forget` removed at the destination (run forget there afterwards to apply its \
                 own policy). Each repository's endpoint, region and profile go in its URL \
-                (s3://bucket/prefix?endpoint=...&profile=...). Exit code: 0 when every backup was copied or already \
+                (s3://bucket/prefix?endpoint=...&profile=...). --object-lock sets S3 Object Lock retention on what is \
+                written at the destination (counted from the copy). Exit code: 0 when every backup was copied or already \
                 there, else the code of the first failure (4 repository, 5 integrity, 6 refused by a lease).
                 """)
 
@@ -90,6 +91,7 @@ struct Repo: ParsableCommand {
         var jobs = 4
         @OptionGroup var s3: S3Flags
         @OptionGroup var keys: KeyFlags
+        @OptionGroup var lock: ObjectLockFlags
         @OptionGroup var output: OutputFlags
 
         func validate() throws {
@@ -102,7 +104,7 @@ struct Repo: ParsableCommand {
             try runReportingErrors {
                 Console.shared.quiet = output.quiet
                 let source = try Repository.open(from, create: false, s3: s3.options)
-                let destination = try Repository.open(to, create: true, s3: s3.options)
+                let destination = try Repository.open(to, create: true, s3: s3.options).locking(try lock.lock())
                 var options = RepositoryCopy.Options()
                 options.jobs = jobs
                 options.keys = keys.keyOptions
