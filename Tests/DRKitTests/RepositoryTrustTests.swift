@@ -49,9 +49,10 @@ final class RepositoryTrustTests: DRKitTestCase {
             """.write(toFile: scenario, atomically: true, encoding: .utf8)
         let evidence = workDirectory.appendingPathComponent("evidence").path
         let drill = try Command.drkit(["drill", scenario, "--evidence-dir", evidence])
-        XCTAssertNotEqual(drill.status, 0, "a forged summary never passes a drill: \(drill.stdout)")
+        XCTAssertEqual(drill.status, 5, "a forged summary never passes a drill: \(drill.stdout)")
         XCTAssertTrue(drill.stderr.contains("edited in the repository"), drill.stderr)
         XCTAssertFalse(drill.stdout.contains("PASSED"), drill.stdout)
+        assertFailure(try Command.drkit(["forget", "--repo", repo, "--key-file", keyFile, "--keep-last", "1"]), exitCode: 5, mentions: "edited in the repository")
     }
 
     /// F2: a folder whose name is not the backup inside it (a copied manifest under a newer-looking
@@ -66,6 +67,9 @@ final class RepositoryTrustTests: DRKitTestCase {
         assertFailure(try restore("latest", into: scratchName("drkit_trust_f2_t"), extra: ["--key-file", keyFile]),
                       exitCode: 5, mentions: "folder \(planted) holds the manifest of backup \(old)")
         assertFailure(try Command.drkit(["list", "--repo", repo]), exitCode: 5, mentions: "copied or renamed")
+        assertFailure(try Command.drkit(["forget", "--repo", repo, "--key-file", keyFile, "--keep-last", "5"]), exitCode: 5, mentions: "copied or renamed")
+        assertFailure(try Command.drkit(["drill", "--repo", repo, "--key-file", keyFile, "--restore-latest", "--target", try conninfo("postgres"),
+                                         "--evidence-dir", workDirectory.appendingPathComponent("ev").path]), exitCode: 5, mentions: "copied or renamed")
 
         // Renamed to match, the summary id no longer opens: the id is bound into the manifest's encryption.
         try editManifest(planted) { json in

@@ -5,7 +5,7 @@ import Foundation
 struct Drill: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "DR rehearsal: backup (or latest) → verify → restore to a scratch database → migrate → smoke checks → parity → teardown.",
-        discussion: "Runs a scenario file (manifests/drills/*.yaml) or flags alone; flags override the file. Each phase is timed and recorded in the audit trail. RPO is the restored backup's age when the restore starts; RTO runs from the start of the restore to a database that passes its smoke checks. Writes evidence.json, rowcount.csv, backup.log and drill-record.md to --evidence-dir, and Prometheus metrics to --metrics-file. The scratch database is dropped unless --keep, also when the drill fails. Exit codes: 0 every criterion passed, 1 a criterion failed (named), 2 invalid scenario or options.")
+        discussion: "Runs a scenario file (manifests/drills/*.yaml) or flags alone; flags override the file. Each phase is timed and recorded in the audit trail. RPO is the restored backup's age when the restore starts; RTO runs from the start of the restore to a database that passes its smoke checks. With --copy-to (or copy_to: in the scenario) the backup is copied to a second repository, the primary is then treated as lost (nothing may read it), verify/restore/parity read --restore-from (default: --copy-to), and RTO and RPO count from the loss of the primary. Writes evidence.json, rowcount.csv, backup.log and drill-record.md to --evidence-dir, and Prometheus metrics to --metrics-file. The scratch database is dropped unless --keep, also when the drill fails. Exit codes: 0 every criterion passed, 1 a criterion failed (named), 2 invalid scenario or options or another error, 5 the backup to rehearse was refused as forged or damaged.")
 
     @Argument(help: "Scenario YAML (optional when the flags say enough).")
     var scenario: String?
@@ -62,7 +62,7 @@ struct Drill: ParsableCommand {
     }
 
     func run() throws {
-        try runWithCheckExitCodes {
+        try runWithCheckExitCodes(keeping: [DRKitError.Code.integrity.exitCode]) {
             var s = try scenario.map(DrillScenario.load(path:)) ?? DrillScenario(name: "ad-hoc", repo: repo!)
             if let name { s.name = name }
             if let repo { s.repo = repo }

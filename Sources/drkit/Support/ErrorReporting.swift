@@ -5,9 +5,10 @@ import DRKit
 import Foundation
 import ObjectStorage
 
-/// For commands whose contract is 0 pass, 1 fail, 2 any error.
-func runWithCheckExitCodes(_ body: () throws -> Void) throws {
-    do { try runReportingErrors(body) } catch let exit as ExitCode where exit.rawValue > 1 {
+/// For commands whose contract is 0 pass, 1 fail, 2 any error; codes in `kept` pass through (a drill
+/// keeps 5: a backup refused as forged or damaged is an integrity finding, not an error of the run).
+func runWithCheckExitCodes(keeping kept: Set<Int32> = [], _ body: () throws -> Void) throws {
+    do { try runReportingErrors(body) } catch let exit as ExitCode where exit.rawValue > 1 && !kept.contains(exit.rawValue) {
         throw ExitCode(2)
     }
 }
