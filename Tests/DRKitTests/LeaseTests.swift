@@ -130,15 +130,17 @@ final class LeaseTests: DRKitTestCase {
         XCTAssertFalse(try Command.drkit(["list", "--repo", repo]).stdout.contains(id))
     }
 
-    /// Backups racing `repo clean --grace 0s --execute` and `forget --execute` in a loop: every backup
-    /// succeeds, and every listed backup verifies. Bounded: 10 rounds on a small database.
+    /// Backups racing `repo clean --grace 0s --execute`, `forget --execute` and `repo copy --all` (whose
+    /// destination is cleaned too) in a loop: every backup succeeds, every copy run ends without error,
+    /// and every backup listed in either repository verifies. Bounded: 40 rounds on a small database.
     func testCleanRacingBackupsNeverLeavesAListedBrokenBackup() throws {
         let source = try newDatabase("drkit_lease_race", sql: """
             CREATE TABLE a (id int, v text); INSERT INTO a SELECT g, md5(g::text) FROM generate_series(1, 20000) g;
             CREATE TABLE b (id int); INSERT INTO b SELECT generate_series(1, 5000);
             """)
         try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
-        for _ in 0..<10 {
+        let second = workDirectory.appendingPathComponent("second").path
+        for _ in 0..<40 {
             let backup = Process()
             backup.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
             backup.arguments = ["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--split-size", "1", "--quiet"]
@@ -152,6 +154,10 @@ final class LeaseTests: DRKitTestCase {
                 let forget = try Command.drkit(["forget", "--repo", repo, "--key-file", keyFile, "--keep-last", "3", "--execute", "--json",
                                                 "--audit-file", workDirectory.appendingPathComponent("audit.jsonl").path])
                 XCTAssertEqual(forget.status, 0, forget.stderr)
+                let copy = try Command.drkit(["repo", "copy", "--all", "--from", repo, "--to", second, "--quiet"])
+                XCTAssertEqual(copy.status, 0, copy.stdout + copy.stderr)
+                let cleanSecond = try Command.drkit(["repo", "clean", "--repo", second, "--grace", "0s", "--execute", "--quiet"])
+                XCTAssertEqual(cleanSecond.status, 0, cleanSecond.stderr)
                 cleans += 1
             }
             backup.waitUntilExit()
@@ -163,6 +169,13 @@ final class LeaseTests: DRKitTestCase {
         for id in ids {
             let verify = try Command.drkit(["verify", id, "--repo", repo, "--key-file", keyFile])
             XCTAssertEqual(verify.status, 0, "listed and verifies: \(id) \(verify.stdout)")
+        }
+        let copies = try Command.drkit(["list", "--repo", second, "--json"])
+        let copied = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(copies.stdout.utf8)) as? [[String: Any]]).compactMap { $0["backupId"] as? String }
+        XCTAssertFalse(copied.isEmpty)
+        for id in copied {
+            let verify = try Command.drkit(["verify", id, "--repo", second, "--key-file", keyFile])
+            XCTAssertEqual(verify.status, 0, "copy listed and verifies: \(id) \(verify.stdout)")
         }
     }
 }

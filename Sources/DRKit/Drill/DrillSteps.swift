@@ -69,6 +69,7 @@ struct DrillStep: Sendable {
             let report = try RepositoryCopy.run(from: s.repository, to: s.copyRepository!, selection: .backup(s.backupId!), options: o, console: s.console)
             let outcome = report.backups[0]
             if let error = outcome.error { throw DRKitError(.repository, error) }
+            guard outcome.status != .removedAtSource else { throw DRKitError(.repository, "backup \(outcome.backupId) was removed from \(report.from) while being copied") }
             s.copy = DrillCopy(from: report.from, to: report.to, seconds: outcome.seconds, objects: outcome.objectsCopied + outcome.objectsAlreadyThere,
                                bytes: outcome.bytesCopied, objectsHashChecked: true)
             return DrillStepResult(summary: "copied \(outcome.objectsCopied) objects (\(Format.bytes(outcome.bytesCopied))) to \(report.to) in \(Format.seconds(outcome.seconds)) s, every object's SHA-256 checked; the primary is now treated as lost",

@@ -37,6 +37,8 @@ public enum RepositoryCopy {
             case copied
             /// The destination already held it: nothing transferred.
             case present
+            /// `forget` removed it from the source while the copy ran: nothing was committed, leftovers removed.
+            case removedAtSource
             case failed
         }
 
@@ -113,6 +115,10 @@ private struct BackupCopier {
         var outcome = RepositoryCopy.BackupOutcome(backupId: backupId, database: database, status: .copied)
         do {
             try copy(&outcome)
+        } catch where vanishedFromSource() {
+            outcome.status = .removedAtSource
+            discardUncommittedCopy()
+            console.note("\(backupId) was removed from \(source.store.location) (forget) while it was being copied; nothing committed")
         } catch {
             let e = DRKitError.wrap(error, "copying backup \(backupId)")
             outcome.status = .failed
@@ -122,6 +128,18 @@ private struct BackupCopier {
         }
         outcome.seconds = Date().timeIntervalSince(start)
         return outcome
+    }
+
+    /// The source no longer lists the backup (its manifest is gone): a `forget` got there first.
+    private func vanishedFromSource() -> Bool {
+        (try? source.store.list(prefix: key(ManifestFile.objectName)).isEmpty) ?? false
+    }
+
+    /// Best effort: what this run wrote for a backup it could not commit (no manifest at the destination).
+    private func discardUncommittedCopy() {
+        guard let objects = try? destination.objects(of: backupId), !objects.isEmpty,
+              !objects.contains(where: { $0.key == key(ManifestFile.objectName) }) else { return }
+        try? destination.store.delete(keys: objects.map(\.key))
     }
 
     private func copy(_ outcome: inout RepositoryCopy.BackupOutcome) throws {

@@ -101,7 +101,7 @@ struct Backup: ParsableCommand {
             report.objects = outcome.objectsCopied
             report.bytes = outcome.bytesCopied
             report.seconds = outcome.seconds
-            report.error = outcome.error
+            report.error = outcome.status == .removedAtSource ? "the backup was removed from the primary (forget) before it was copied" : outcome.error
         } catch {
             report.error = DRKitError.wrap(error).message
         }

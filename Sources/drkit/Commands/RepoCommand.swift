@@ -130,6 +130,7 @@ enum CopyText {
         var lines = report.backups.map { b -> String in
             switch b.status {
             case .present: return "\(b.backupId) (\(b.database)): already at \(report.to)"
+            case .removedAtSource: return "\(b.backupId) (\(b.database)): removed from \(report.from) by forget while copying; not copied"
             case .failed: return "\(b.backupId) (\(b.database)): FAILED: \(b.error ?? "?")"
             case .copied:
                 var text = "\(b.backupId) (\(b.database)): copied \(b.objectsCopied) objects, \(Format.bytes(b.bytesCopied)) in \(Format.seconds(b.seconds)) s, every object's SHA-256 checked"
