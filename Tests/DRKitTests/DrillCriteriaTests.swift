@@ -8,8 +8,8 @@ final class DrillCriteriaTests: XCTestCase {
     }
 
     func testPhasesRunInTheDocumentedOrder() {
-        XCTAssertEqual(DrillStep.all.map(\.name), ["backup", "verify", "restore", "migrate", "smoke", "parity", "teardown"])
-        XCTAssertEqual(DrillStep.all.filter(\.stopsOnFailure).map(\.name), ["backup", "verify", "restore", "migrate"],
+        XCTAssertEqual(DrillStep.all.map(\.name), ["backup", "copy", "verify", "restore", "migrate", "smoke", "parity", "teardown"])
+        XCTAssertEqual(DrillStep.all.filter(\.stopsOnFailure).map(\.name), ["backup", "copy", "verify", "restore", "migrate"],
                        "smoke, parity and teardown never stop what follows")
     }
 
