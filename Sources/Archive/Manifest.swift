@@ -92,6 +92,18 @@ public struct SourceRecord: Codable, Equatable, Sendable {
     }
 }
 
+/// An extension the source database had installed (`plpgsql` aside), so that a restore can check the
+/// target server offers it before creating anything.
+public struct ExtensionRecord: Codable, Equatable, Sendable {
+    public var name: String
+    public var version: String
+
+    public init(name: String, version: String) {
+        self.name = name
+        self.version = version
+    }
+}
+
 /// The full description of a backup. Encrypted inside the manifest file when encryption is on.
 public struct BackupManifest: Codable, Equatable, Sendable {
     public var backupId: String
@@ -109,6 +121,8 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     public var materializedViews: [MaterializedViewRecord]
     /// The key the backup was made with (format 2), so that the summary's fingerprint is authenticated too.
     public var keyFingerprint: String?
+    /// Installed extensions (absent in backups made before they were recorded).
+    public var extensions: [ExtensionRecord]?
 
     public struct Compression: Codable, Equatable, Sendable {
         public var algorithm: String
@@ -121,7 +135,8 @@ public struct BackupManifest: Codable, Equatable, Sendable {
 
     public init(backupId: String, toolVersion: String, source: SourceRecord, snapshotTime: Date, startedAt: Date,
                 finishedAt: Date, compression: Compression, preData: ObjectRecord, postData: ObjectRecord,
-                tables: [TableRecord], sequences: [SequenceRecord], materializedViews: [MaterializedViewRecord], keyFingerprint: String? = nil) {
+                tables: [TableRecord], sequences: [SequenceRecord], materializedViews: [MaterializedViewRecord], keyFingerprint: String? = nil,
+                extensions: [ExtensionRecord]? = nil) {
         self.backupId = backupId
         self.toolVersion = toolVersion
         self.source = source
@@ -135,6 +150,7 @@ public struct BackupManifest: Codable, Equatable, Sendable {
         self.sequences = sequences
         self.materializedViews = materializedViews
         self.keyFingerprint = keyFingerprint
+        self.extensions = extensions
     }
 
     public var allObjects: [ObjectRecord] { [preData, postData] + tables.flatMap(\.objects) }

@@ -25,6 +25,18 @@ public enum TestServices {
         return "host=\(host) port=\(port) user=\(user) password=\(password) dbname=\(Connection.quoteLiteral(database).dropFirst().dropLast()) connect_timeout=10"
     }
 
+    /// conninfo for `database` on the PostgreSQL 18 server of the version matrix (scripts/pg18.sh).
+    public static func postgres18(database: String = "postgres") throws -> String {
+        let host = try environment("DRKIT_TEST_PG18_PGHOST")
+        let port = try environment("DRKIT_TEST_PG18_PGPORT")
+        let user = try environment("DRKIT_TEST_PG18_PGUSER")
+        let password = try environment("DRKIT_TEST_PG18_PGPASSWORD")
+        return "host=\(host) port=\(port) user=\(user) password=\(password) dbname=\(Connection.quoteLiteral(database).dropFirst().dropLast()) connect_timeout=10"
+    }
+
+    /// The PostgreSQL 18 binaries (pg_dump 18 among them).
+    public static func pg18Bindir() throws -> String { try environment("DRKIT_PG18_BINDIR") }
+
     public static var password: String { (try? environment("DRKIT_TEST_PGPASSWORD")) ?? "" }
 
     /// An S3 server for tests: moto (scripts/s3-server.sh) or Ceph RGW (scripts/rgw-server.sh).

@@ -80,7 +80,8 @@ public final class BackupEngine {
         let (manifest, summary) = try executeDiscardingOnFailure(backupId) {
             try ManifestBuilder.build(.init(backupId: backupId, startedAt: startedAt, finishedAt: finishedAt, snapshotTime: snapshot.time,
                                             source: snapshot.source, catalog: snapshot.catalog, sequences: snapshot.sequences,
-                                            written: written, codec: options.codec, keyFingerprint: encryption?.envelope.kek.fingerprint))
+                                            written: written, codec: options.codec, keyFingerprint: encryption?.envelope.kek.fingerprint,
+                                            extensions: snapshot.extensions))
         }
         try executeDiscardingOnFailure(backupId) {
             try lease.confirmHeld()

@@ -14,6 +14,7 @@ struct BackupSnapshot {
     let source: SourceRecord
     let catalog: Catalog
     let sequences: [SequenceRecord]
+    let extensions: [ExtensionRecord]
 
     static let sessionSettings = """
         SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;
@@ -49,7 +50,7 @@ struct BackupSnapshot {
         }
         try lockTables(catalog, on: coordinator)
         return BackupSnapshot(coordinator: coordinator, id: id, time: time, source: source, catalog: catalog,
-                              sequences: try readSequences(catalog, on: coordinator))
+                              sequences: try readSequences(catalog, on: coordinator), extensions: try readExtensions(on: coordinator))
     }
 
     /// Keeps every table from being dropped or altered while it is read, as pg_dump does.
@@ -72,6 +73,14 @@ struct BackupSnapshot {
         } catch {
             throw DRKitError.wrap(error, "reading sequence values")
         }
+    }
+
+    private static func readExtensions(on coordinator: Connection) throws -> [ExtensionRecord] {
+        do {
+            return try coordinator.query("SELECT extname::text, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1").rows.map {
+                ExtensionRecord(name: $0[0]!, version: $0[1] ?? "")
+            }
+        } catch { throw DRKitError.wrap(error, "reading the installed extensions") }
     }
 
     /// A worker connection reading the same instant.

@@ -15,6 +15,7 @@ enum ManifestBuilder {
         var written: WrittenObjects
         var codec: Codec
         var keyFingerprint: String?
+        var extensions: [ExtensionRecord] = []
     }
 
     static func build(_ inputs: Inputs) throws -> (BackupManifest, BackupSummary) {
@@ -33,7 +34,7 @@ enum ManifestBuilder {
             compression: .init(algorithm: inputs.codec.algorithm.rawValue, level: inputs.codec.level),
             preData: preData, postData: postData, tables: tables, sequences: inputs.sequences,
             materializedViews: inputs.catalog.materializedViews.map { MaterializedViewRecord(schema: $0.schema, name: $0.name, populated: $0.populated) },
-            keyFingerprint: inputs.keyFingerprint)
+            keyFingerprint: inputs.keyFingerprint, extensions: inputs.extensions)
         let objects = manifest.allObjects
         let summary = BackupSummary(
             backupId: inputs.backupId, toolVersion: DRKitVersion.current, database: inputs.source.database,

@@ -8,20 +8,37 @@ import PostgresClient
 struct PgDump {
     let executable: String
 
+    /// pg_dump refuses a server newer than itself, so it must be of the server's major or newer:
+    /// `DRKIT_PG_DUMP` if set (checked like the others), else the oldest fitting one among Debian's
+    /// per-version folders (`/usr/lib/postgresql/N/bin`) and `PATH`. When none fits, one line says
+    /// which server major, which pg_dump versions were found where, and what to install (exit 7).
     static func locate(serverMajor: Int, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PgDump {
-        if let configured = environment["DRKIT_PG_DUMP"], !configured.isEmpty {
-            return PgDump(executable: configured)
+        let configured = environment["DRKIT_PG_DUMP"].flatMap { $0.isEmpty ? nil : $0 }
+        var candidates: [String] = configured.map { [$0] } ?? []
+        if configured == nil {
+            let installed = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+            candidates += installed.compactMap(Int.init).sorted().map { "/usr/lib/postgresql/\($0)/bin/pg_dump" }
+            candidates += (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/pg_dump" }
         }
-        // Debian and Ubuntu keep one folder per major version; pg_dump must be at least the server's.
-        for major in [serverMajor, 18, 17, 16, 15] where major >= serverMajor {
-            let candidate = "/usr/lib/postgresql/\(major)/bin/pg_dump"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return PgDump(executable: candidate) }
+        var found: [(path: String, version: String, major: Int)] = []
+        for path in candidates where FileManager.default.isExecutableFile(atPath: path) {
+            let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map { URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent()).standardized.path } ?? path
+            guard !found.contains(where: { $0.path == path || $0.path == resolved }) else { continue }
+            let version = PgDump(executable: path).version()
+            found.append((path, version, PgDump.major(ofVersionLine: version) ?? 0))
         }
-        for directory in (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(directory)/pg_dump"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return PgDump(executable: candidate) }
+        if let fit = found.filter({ $0.major >= serverMajor }).min(by: { $0.major < $1.major }) {
+            return PgDump(executable: fit.path)
         }
-        throw DRKitError(.tool, "pg_dump not found (install postgresql-client, or set DRKIT_PG_DUMP)")
+        let seen = found.isEmpty ? "no pg_dump found" + (configured.map { " (DRKIT_PG_DUMP=\($0) is not executable)" } ?? " in /usr/lib/postgresql/*/bin or PATH")
+            : "found " + found.map { "\($0.version.split(separator: " ").last.map(String.init) ?? "?") (\($0.path))" }.joined(separator: ", ")
+        throw DRKitError(.tool, "the server runs PostgreSQL \(serverMajor), which needs pg_dump \(serverMajor) or newer; \(seen). Install it (Debian/Ubuntu: apt-get install postgresql-client-\(serverMajor), from apt.postgresql.org if your release lacks it) or set DRKIT_PG_DUMP to a pg_dump \(serverMajor)+")
+    }
+
+    /// 15 from "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb13u1)", 18 from "... 18.6".
+    static func major(ofVersionLine line: String) -> Int? {
+        guard let range = line.range(of: "(PostgreSQL) ") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 
     /// A 0700 directory holding a 0600 `pg_service.conf` with service `drkit` carrying `sslpassword`.

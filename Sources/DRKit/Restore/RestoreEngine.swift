@@ -12,6 +12,8 @@ public struct RestoreOptions: Sendable {
     /// Leave out `ALTER ... OWNER TO` and privilege (ACL) statements: for a cluster without the source's roles.
     public var noOwner = false
     public var noPrivileges = false
+    /// Try a target server of an older major version than the backup's source (refused by default).
+    public var allowOlderServer = false
     public var showProgress = true
     public var keys: KeyOptions
 
@@ -79,7 +81,8 @@ public final class RestoreEngine: Sendable {
             .without(owners: options.noOwner, privileges: options.noPrivileges)
 
         var target = try RestoreTarget(conninfo: options.targetConninfo)
-        try target.prepare(source: manifest.source, encoding: manifest.source.encoding, clean: options.clean)
+        try target.prepare(source: manifest.source, encoding: manifest.source.encoding, clean: options.clean,
+                           extensions: manifest.extensions, allowOlderServer: options.allowOlderServer)
         console.note("restore \(backupId) into \(target.redacted): \(manifest.tables.count) tables, \(manifest.allObjects.count - 2) data objects, \(options.jobs) jobs")
         endPhase("prepare")
         do {

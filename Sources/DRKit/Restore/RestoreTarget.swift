@@ -36,8 +36,11 @@ struct RestoreTarget: Sendable {
         try? connection.query("SELECT \(Catalog.systemIdentifierExpression)").scalar
     }
 
-    mutating func prepare(source: SourceRecord, encoding: String, clean: Bool) throws {
+    mutating func prepare(source: SourceRecord, encoding: String, clean: Bool, extensions: [ExtensionRecord]? = nil,
+                          allowOlderServer: Bool = false) throws {
         let maintenance = try connectMaintenance()
+        try ServerCompatibility.check(try ServerCompatibility.inspect(maintenance), source: source, extensions: extensions,
+                                      allowOlderServer: allowOlderServer)
         let targetSystem = RestoreTarget.systemIdentifier(maintenance)
         let sameServer = targetSystem != nil && targetSystem == source.systemIdentifier
         let unknownServer = targetSystem == nil || source.systemIdentifier == nil

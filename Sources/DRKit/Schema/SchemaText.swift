@@ -14,8 +14,31 @@ public struct SchemaText: Equatable, Sendable {
 
     public init(pgDumpOutput text: String) {
         statements = SchemaText.split(SchemaText.normalizedLines(text)).map {
-            Statement(text: $0, object: SchemaObject.classify($0))
+            let object = SchemaObject.classify($0)
+            return Statement(text: object.kind == .view ? SchemaText.unqualifiedSingleTableView($0) : $0, object: object)
         }
+    }
+
+    static let singleFrom = try! NSRegularExpression(pattern: #"^\s*FROM ((?:"[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)\.)?("[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)(?: [A-Za-z_][A-Za-z0-9_]*)?;?$"#,
+                                                   options: [.anchorsMatchLines])
+
+    /// PostgreSQL 16 stopped qualifying column names in a single-table view's definition
+    /// (`orders.total` became `total`), so one schema read by pg_dump from 15 and from 16+ would differ.
+    /// For a view that reads one relation and no other (one FROM line, no JOIN, no subquery), both
+    /// forms become the unqualified one; views over several relations keep their qualifiers on every
+    /// version and are left alone.
+    static func unqualifiedSingleTableView(_ statement: String) -> String {
+        let ns = statement as NSString
+        let froms = singleFrom.matches(in: statement, range: NSRange(location: 0, length: ns.length))
+        let upper = statement.uppercased()
+        guard froms.count == 1, upper.components(separatedBy: " FROM ").count <= 2, upper.components(separatedBy: "FROM ").count == 2,
+              !upper.contains(" JOIN "), !upper.contains("(SELECT") else { return statement }
+        let relation = ns.substring(with: froms[0].range(at: 2))
+        let body = statement.components(separatedBy: " AS\n")
+        guard body.count == 2 else { return statement }
+        let qualifier = NSRegularExpression.escapedPattern(for: relation) + #"\.(?=["A-Za-z_])"#
+        let unqualified = body[1].replacingOccurrences(of: #"(?<![A-Za-z0-9_."])"# + qualifier, with: "", options: .regularExpression)
+        return body[0] + " AS\n" + unqualified
     }
 
     public var normalized: String { statements.map(\.text).joined(separator: "\n\n") + (statements.isEmpty ? "" : "\n") }

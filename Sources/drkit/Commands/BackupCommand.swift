@@ -9,7 +9,9 @@ struct Backup: ParsableCommand {
         abstract: "Take a consistent, compressed, encrypted backup of one database.",
         discussion: """
             One snapshot covers schema (pg_dump --snapshot), data (COPY on --jobs workers) and sequence \
-            values. Encryption needs a key (--key-file, DRKIT_KEY, or --passphrase-env); --no-encrypt must \
+            values. pg_dump (for DDL only) must be of the server's major version or newer: DRKIT_PG_DUMP names one, \
+            else drkit takes the oldest fitting one in /usr/lib/postgresql/N/bin or on PATH, and says what to install \
+            when none fits (exit 7). Encryption needs a key (--key-file, DRKIT_KEY, or --passphrase-env); --no-encrypt must \
             be explicit. The manifest is written last: an interrupted backup is never listed or restored.
             """)
 

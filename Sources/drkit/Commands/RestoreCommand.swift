@@ -10,7 +10,11 @@ struct Restore: ParsableCommand {
         discussion: """
             The target database is created if it does not exist, or used if it is empty. A database with \
             user tables is refused unless --clean (drop and recreate it); the backup's own source database \
-            is always refused. On failure a database created by the restore is dropped again.
+            is always refused. On failure a database created by the restore is dropped again. \
+            Across versions: restoring into a newer PostgreSQL major than the backup's source is supported (an \
+            upgrade path, e.g. 15 -> 18); an older major is refused before anything is created (exit 6), unless \
+            --allow-older-server. A target server that lacks an extension the backup uses is refused up front, \
+            naming the package to install.
             """)
 
     @Argument(help: "Backup id (or a unique prefix of one), or `latest`.")
@@ -27,6 +31,8 @@ struct Restore: ParsableCommand {
     var noOwner = false
     @Flag(name: .long, help: "Do not restore privileges (GRANT/REVOKE).")
     var noPrivileges = false
+    @Flag(name: .long, help: "Try a target server of an older major version than the backup's source (refused by default: its DDL may fail midway).")
+    var allowOlderServer = false
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
@@ -42,6 +48,7 @@ struct Restore: ParsableCommand {
             options.clean = clean
             options.noOwner = noOwner
             options.noPrivileges = noPrivileges
+            options.allowOlderServer = allowOlderServer
             options.showProgress = !output.quiet && !output.json
             let result = try RestoreEngine(options: options, repository: repo).run()
             if output.json {
