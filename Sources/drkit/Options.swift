@@ -101,3 +101,31 @@ struct ObjectLockFlags: ParsableArguments {
         return ObjectLock(mode: objectLock, retainUntil: start.addingTimeInterval(days * 86400))
     }
 }
+
+/// `--metrics-file F` / `DRKIT_METRICS_DIR` / `--pushgateway URL` (or `DRKIT_PUSHGATEWAY`).
+struct MetricsFlags: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Write this run's Prometheus metrics to this file (atomically; a failure keeps the last success time). DRKIT_METRICS_DIR instead writes one file per command and label set there, for node_exporter's textfile collector.", valueName: "path"))
+    var metricsFile: String?
+    @Option(name: .long, help: ArgumentHelp("Push this run's metrics to this Prometheus Pushgateway (job drkit, grouped by command, database and repository; default DRKIT_PUSHGATEWAY).", valueName: "url"))
+    var pushgateway: String?
+
+    var publisher: MetricsPublisher {
+        let environment = ProcessInfo.processInfo.environment
+        return MetricsPublisher(file: metricsFile, directory: environment["DRKIT_METRICS_DIR"],
+                                pushgateway: pushgateway ?? environment["DRKIT_PUSHGATEWAY"])
+    }
+
+    /// Runs `body`, then publishes its metrics whether it succeeded or failed; a metrics destination
+    /// that fails is a note, never the command's failure.
+    func reporting<T>(_ report: @escaping (T?, Date, Date) -> MetricsReport, _ body: () throws -> T) throws -> T {
+        let publisher = self.publisher
+        let started = Date()
+        let value: T
+        do { value = try body() } catch {
+            if publisher.isEnabled { publisher.publish(report(nil, started, Date())).forEach { Console.shared.note("warning: \($0)") } }
+            throw error
+        }
+        if publisher.isEnabled { publisher.publish(report(value, started, Date())).forEach { Console.shared.note("warning: \($0)") } }
+        return value
+    }
+}

@@ -32,6 +32,7 @@ struct Backup: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Once the backup has committed, copy it to this repository too (repeatable; e.g. a second region). A failed copy never touches the backup: it exits 8 naming the repository.", valueName: "repo"))
     var copyTo: [String] = []
     @OptionGroup var lock: ObjectLockFlags
+    @OptionGroup var metrics: MetricsFlags
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
@@ -68,7 +69,16 @@ struct Backup: ParsableCommand {
             if compressLevel != nil { Console.shared.note("--compress-level is deprecated: use --compress gzip:\(compressLevel!)") }
             options.splitBytes = Int64(splitSize) << 20
             options.showProgress = !output.quiet && !output.json
-            let result = try BackupEngine(options: options, repository: repo).run()
+            let database = CommandMetrics.databaseLabel(db)
+            let keyOptions = keys.keyOptions
+            let result = try metrics.reporting({ (result: BackupResult?, started, finished) in
+                // After a success: the repository's inventory, and the previous backup of this database to compare with.
+                let files = result == nil ? [] : ((try? repo.backups()) ?? [])
+                let previous = result.flatMap { r in files.first { $0.summary.database == r.summary.database && $0.summary.backupId != r.summary.backupId } }
+                return CommandMetrics.backup(database: result?.summary.database ?? database, repository: repo.store.location, result: result,
+                                             startedAt: started, finishedAt: finished, inventory: result == nil ? nil : files.map(\.summary),
+                                             previous: previous.flatMap { try? $0.open(dataKey: try keyOptions.dataKey(for: $0, in: repo)) })
+            }) { try BackupEngine(options: options, repository: repo).run() }
             let copies = copyTo.map { copy(result.summary.backupId, from: repo, to: $0) }
             if output.json {
                 var report = BackupReport(result)

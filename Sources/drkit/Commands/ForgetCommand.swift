@@ -32,6 +32,7 @@ struct Forget: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Time zone for the hour/day/week/month/year buckets (IANA name).", valueName: "zone")) var timezone: String?
     @Flag(name: .long, help: "Remove what the dry run lists.") var execute = false
     @OptionGroup var audit: AuditFlags
+    @OptionGroup var metrics: MetricsFlags
     @OptionGroup var output: OutputFlags
 
     var flagsGiven: Bool {
@@ -61,8 +62,13 @@ struct Forget: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let repo = try repository.open(create: false)
-            let report = try DRKit.Forget.run(repository: repo, policy: try retentionPolicy(), keys: keys.keyOptions, execute: execute,
-                                              audit: execute ? try audit.open() : nil)
+            let policy = try retentionPolicy()
+            let report = try metrics.reporting({ (report: DRKit.Forget.Report?, started, finished) in
+                CommandMetrics.forget(repository: repo.store.location, report: report, startedAt: started, finishedAt: finished)
+            }) {
+                try DRKit.Forget.run(repository: repo, policy: policy, keys: keys.keyOptions, execute: execute,
+                                     audit: execute ? try audit.open() : nil)
+            }
             if output.json {
                 Console.shared.output(try JSONText.encode(report))
                 return

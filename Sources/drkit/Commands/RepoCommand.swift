@@ -92,6 +92,7 @@ struct Repo: ParsableCommand {
         @OptionGroup var s3: S3Flags
         @OptionGroup var keys: KeyFlags
         @OptionGroup var lock: ObjectLockFlags
+        @OptionGroup var metrics: MetricsFlags
         @OptionGroup var output: OutputFlags
 
         func validate() throws {
@@ -109,7 +110,9 @@ struct Repo: ParsableCommand {
                 options.jobs = jobs
                 options.keys = keys.keyOptions
                 options.showProgress = !output.quiet && !output.json
-                let report = try RepositoryCopy.run(from: source, to: destination, selection: all ? .all : .backup(backup!), options: options)
+                let report = try metrics.reporting({ (report: RepositoryCopy.Report?, started, finished) in
+                    CommandMetrics.copy(from: source.store.location, to: destination.store.location, report: report, startedAt: started, finishedAt: finished)
+                }) { try RepositoryCopy.run(from: source, to: destination, selection: all ? .all : .backup(backup!), options: options) }
                 if output.json {
                     Console.shared.output(try JSONText.encode(report))
                 } else {

@@ -15,6 +15,7 @@ struct Verify: ParsableCommand {
     @OptionGroup var keys: KeyFlags
     @Option(name: .long, help: "Objects checked in parallel.")
     var jobs = 2
+    @OptionGroup var metrics: MetricsFlags
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
@@ -25,8 +26,13 @@ struct Verify: ParsableCommand {
         try runReportingErrors {
             Console.shared.quiet = output.quiet
             let repo = try repository.open(create: false)
-            let report = try VerifyEngine(repository: repo, keys: keys.keyOptions, jobs: jobs,
-                                          showProgress: !output.quiet && !output.json).run(reference: backup)
+            let database = (try? repo.resolve(backup))?.summary.database ?? "unknown"
+            let report = try metrics.reporting({ (report: VerifyReport?, started, finished) in
+                CommandMetrics.verify(database: database, repository: repo.store.location, report: report, startedAt: started, finishedAt: finished)
+            }) {
+                try VerifyEngine(repository: repo, keys: keys.keyOptions, jobs: jobs,
+                                 showProgress: !output.quiet && !output.json).run(reference: backup)
+            }
             if output.json {
                 Console.shared.output(try JSONText.encode(report))
             } else {
