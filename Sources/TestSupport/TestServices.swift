@@ -7,6 +7,7 @@ import Common
 public enum TestServices {
     public struct Missing: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     static func environment(_ name: String) throws -> String {
@@ -90,6 +91,15 @@ public enum TestServices {
         try "[profile moto]\nregion = us-east-1\n[profile ceph]\nregion = us-east-1\n".write(to: config, atomically: true, encoding: .utf8)
         return ["AWS_SHARED_CREDENTIALS_FILE": credentials.path, "AWS_CONFIG_FILE": config.path, "HOME": directory.path,
                 "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_ENDPOINT_URL": "", "AWS_PROFILE": ""]
+    }
+
+    /// A TCP port free on 127.0.0.1 right now, for a server a test starts itself.
+    public static func freePort() throws -> Int {
+        let result = try Command.run("/usr/bin/env", ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+        guard let port = Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw Missing(description: "no free port: \(result.stderr)")
+        }
+        return port
     }
 
     /// The package root (for shipped files such as cutover-checklists/ and manifests/).

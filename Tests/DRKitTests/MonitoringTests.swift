@@ -1,0 +1,115 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import DRKit
+
+/// Metrics from every command, the shipped Prometheus rules and Alertmanager config (checked by their
+/// own tools), and a real Pushgateway (issue "unattended operation").
+final class MonitoringTests: DRKitTestCase {
+    private var monitoring: String { TestServices.packageRoot + "/manifests/monitoring" }
+    private var pushgateway: Process?
+
+    override func tearDown() {
+        pushgateway?.terminate()
+        pushgateway?.waitUntilExit()
+        super.tearDown()
+    }
+
+    private func tool(_ name: String) throws -> String {
+        for directory in ["/usr/bin", "/usr/local/bin"] where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
+            return "\(directory)/\(name)"
+        }
+        throw TestServices.Missing(description: "\(name) is not installed: scripts/setup.sh installs prometheus, prometheus-alertmanager and prometheus-pushgateway")
+    }
+
+    func testShippedRulesAndAlertmanagerConfigPassTheirCheckers() throws {
+        let check = try Command.run(try tool("promtool"), ["check", "rules", "drkit-alerts.yml"], directory: monitoring)
+        XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
+        XCTAssertTrue(check.stdout.contains("6 rules found"), check.stdout)
+        let unit = try Command.run(try tool("promtool"), ["test", "rules", "drkit-alerts.test.yml"], directory: monitoring)
+        XCTAssertEqual(unit.status, 0, unit.stdout + unit.stderr)
+        let amtool = try Command.run(try tool("amtool"), ["check-config", "alertmanager.yml"], directory: monitoring)
+        XCTAssertEqual(amtool.status, 0, amtool.stdout + amtool.stderr)
+    }
+
+    private func metricNames(_ text: String) -> Set<String> {
+        Set(text.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap { line in
+            line.split(separator: " ").first.map { String($0.prefix { $0 != "{" }) }
+        })
+    }
+
+    /// Runs backup (twice), verify, forget, copy and a drill with metrics files, then checks that every
+    /// metric a rule uses is one of theirs and that docs/monitoring.md documents every one of them.
+    func testEveryMetricTheRulesUseIsEmittedAndEveryEmittedMetricIsDocumented() throws {
+        let source = try newDatabase("drkit_metrics", sql: "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);")
+        let files = workDirectory.appendingPathComponent("metrics")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        func file(_ name: String) -> String { files.appendingPathComponent(name).path }
+        let second = workDirectory.appendingPathComponent("second").path
+        try backup(source, extra: ["--metrics-file", file("backup1.prom")])
+        try PostgresClientBridge.execute("DELETE FROM t WHERE id > 400", in: source)
+        try backup(source, extra: ["--metrics-file", file("backup2.prom")])
+        let runs: [[String]] = [
+            ["verify", "latest", "--repo", repo, "--key-file", keyFile, "--metrics-file", file("verify.prom")],
+            ["forget", "--repo", repo, "--key-file", keyFile, "--keep-last", "5", "--metrics-file", file("forget.prom")],
+            ["repo", "copy", "latest", "--from", repo, "--to", second, "--metrics-file", file("copy.prom")],
+            ["drill", "--repo", repo, "--key-file", keyFile, "--restore-latest", "--target", try conninfo("postgres"),
+             "--evidence-dir", workDirectory.appendingPathComponent("evidence").path, "--metrics-file", file("drill.prom"),
+             "--audit-file", workDirectory.appendingPathComponent("audit.jsonl").path],
+        ]
+        for arguments in runs {
+            let result = try Command.drkit(arguments)
+            XCTAssertEqual(result.status, 0, "\(arguments[0]): \(result.stderr)")
+        }
+        var emitted = Set<String>()
+        for name in try FileManager.default.contentsOfDirectory(atPath: files.path) {
+            emitted.formUnion(metricNames(try String(contentsOfFile: file(name), encoding: .utf8)))
+        }
+        let backupMetrics = try String(contentsOfFile: file("backup2.prom"), encoding: .utf8)
+        XCTAssertTrue(backupMetrics.contains("drkit_backup_rows_change_ratio{database=\"\(source)\",repository=\"file://\(repo)\"} 0.4"), backupMetrics)
+
+        let rules = try String(contentsOfFile: monitoring + "/drkit-alerts.yml", encoding: .utf8)
+        let regex = try NSRegularExpression(pattern: "drkit_[a-z_]+")
+        let used = Set(regex.matches(in: rules, range: NSRange(rules.startIndex..., in: rules)).map { (rules as NSString).substring(with: $0.range) }
+            .filter { !$0.hasPrefix("drkit_alerts") })
+        XCTAssertFalse(used.isEmpty)
+        XCTAssertEqual(used.subtracting(emitted), [], "rules use metrics drkit never emits")
+        let docs = try String(contentsOfFile: TestServices.packageRoot + "/docs/monitoring.md", encoding: .utf8)
+        XCTAssertEqual(emitted.filter { !docs.contains("`\($0)`") }, [], "metrics missing from docs/monitoring.md")
+    }
+
+    /// A real Pushgateway on 127.0.0.1: a good backup's metrics arrive; a failed one sets success to 0
+    /// and leaves the last success time where it was.
+    func testPushgatewayKeepsTheLastSuccessAcrossAFailure() throws {
+        let port = try TestServices.freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try tool("prometheus-pushgateway"))
+        process.arguments = ["--web.listen-address=127.0.0.1:\(port)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        pushgateway = process
+        let url = "http://127.0.0.1:\(port)"
+        let deadline = Date().addingTimeInterval(20)
+        while (try? Command.run("/usr/bin/curl", ["-sf", url + "/-/ready"]).status) != 0 {
+            guard Date() < deadline, process.isRunning else { return XCTFail("the Pushgateway did not start") }
+            usleep(100_000)
+        }
+        func series(_ name: String) throws -> String? {
+            let body = try Command.run("/usr/bin/curl", ["-sf", url + "/metrics"]).stdout
+            return body.split(separator: "\n").first { $0.hasPrefix(name + "{") && $0.contains("job=\"drkit\"") }
+                .map { String($0.split(separator: " ").last ?? "") }
+        }
+        let source = try newDatabase("drkit_push", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        try backup(source, extra: ["--pushgateway", url])
+        XCTAssertEqual(try series("drkit_backup_success"), "1")
+        let lastSuccess = try XCTUnwrap(try series("drkit_backup_last_success_timestamp_seconds"))
+
+        var down = try conninfo(source)
+        down = down.replacingOccurrences(of: "port=\(ProcessInfo.processInfo.environment["DRKIT_TEST_PGPORT"] ?? "")", with: "port=1")
+        let failed = try Command.drkit(["backup", "--db", down, "--repo", repo, "--key-file", keyFile, "--pushgateway", url])
+        XCTAssertEqual(failed.status, 3, failed.stderr)
+        XCTAssertEqual(try series("drkit_backup_success"), "0")
+        XCTAssertEqual(try series("drkit_backup_last_success_timestamp_seconds"), lastSuccess, "a failure keeps the last success")
+    }
+}
