@@ -112,4 +112,26 @@ final class MonitoringTests: DRKitTestCase {
         XCTAssertEqual(try series("drkit_backup_success"), "0")
         XCTAssertEqual(try series("drkit_backup_last_success_timestamp_seconds"), lastSuccess, "a failure keeps the last success")
     }
+
+    /// The shipped systemd units pass `systemd-analyze verify` (pointed at the built drkit, since the
+    /// units name /usr/local/bin/drkit), and every schedule writes drill evidence into dated folders.
+    func testShippedSchedulesAreValid() throws {
+        let source = TestServices.packageRoot + "/manifests/schedules/systemd"
+        let copy = workDirectory.appendingPathComponent("units")
+        try FileManager.default.createDirectory(at: copy, withIntermediateDirectories: true)
+        var instances: [String] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() {
+            let text = try String(contentsOfFile: source + "/" + name, encoding: .utf8)
+            try text.replacingOccurrences(of: "/usr/local/bin/drkit", with: TestServices.drkitExecutable)
+                .write(to: copy.appendingPathComponent(name), atomically: true, encoding: .utf8)
+            instances.append("./" + name.replacingOccurrences(of: "@.", with: "@shop."))
+        }
+        XCTAssertEqual(instances.count, 6)
+        let verify = try Command.run(try tool("systemd-analyze"), ["verify"] + instances, directory: copy.path)
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        for file in ["systemd/drkit-drill@.service", "crontab.example"] {
+            let text = try String(contentsOfFile: TestServices.packageRoot + "/manifests/schedules/" + file, encoding: .utf8)
+            XCTAssertTrue(text.contains("evidence/$(date -u +%%Y-%%m)") || text.contains("evidence/$(date -u +\\%Y-\\%m)"), file)
+        }
+    }
 }
