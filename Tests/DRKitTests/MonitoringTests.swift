@@ -84,7 +84,8 @@ final class MonitoringTests: DRKitTestCase {
         let port = try TestServices.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try tool("prometheus-pushgateway"))
-        process.arguments = ["--web.listen-address=127.0.0.1:\(port)"]
+        // No persistence file: Debian's default (/var/lib/prometheus/pushgateway.data) would share state between runs.
+        process.arguments = ["--web.listen-address=127.0.0.1:\(port)", "--persistence.file="]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -95,12 +96,12 @@ final class MonitoringTests: DRKitTestCase {
             guard Date() < deadline, process.isRunning else { return XCTFail("the Pushgateway did not start") }
             usleep(100_000)
         }
+        let source = try newDatabase("drkit_push", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
         func series(_ name: String) throws -> String? {
             let body = try Command.run("/usr/bin/curl", ["-sf", url + "/metrics"]).stdout
-            return body.split(separator: "\n").first { $0.hasPrefix(name + "{") && $0.contains("job=\"drkit\"") }
+            return body.split(separator: "\n").first { $0.hasPrefix(name + "{") && $0.contains("job=\"drkit\"") && $0.contains("database=\"\(source)\"") }
                 .map { String($0.split(separator: " ").last ?? "") }
         }
-        let source = try newDatabase("drkit_push", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
         try backup(source, extra: ["--pushgateway", url])
         XCTAssertEqual(try series("drkit_backup_success"), "1")
         let lastSuccess = try XCTUnwrap(try series("drkit_backup_last_success_timestamp_seconds"))
@@ -133,5 +134,75 @@ final class MonitoringTests: DRKitTestCase {
             let text = try String(contentsOfFile: TestServices.packageRoot + "/manifests/schedules/" + file, encoding: .utf8)
             XCTAssertTrue(text.contains("evidence/$(date -u +%%Y-%%m)") || text.contains("evidence/$(date -u +\\%Y-\\%m)"), file)
         }
+    }
+
+    /// End to end through the user's monitoring, not drkit's: a backup that fails (database down)
+    /// pushes its metrics, Prometheus evaluates the shipped rules, Alertmanager delivers
+    /// `DrkitBackupFailed` to a webhook; a following good backup resolves it. Bounded: each wait ends
+    /// after 90 s, and the stack's processes stop by themselves.
+    func testAFailedBackupReachesTheWebhookAndAGoodOneResolvesIt() throws {
+        // Through a file, not a pipe: the stack's daemons outlive the script and would hold a pipe open.
+        let envFile = workDirectory.appendingPathComponent("stack.env").path
+        let starter = Process()
+        starter.executableURL = URL(fileURLWithPath: "/bin/bash")
+        starter.arguments = ["-c", "exec bash \"$0\" start > \"$1\" 2>&1 < /dev/null",
+                             TestServices.packageRoot + "/scripts/monitoring-stack.sh", envFile]
+        starter.standardInput = FileHandle.nullDevice
+        starter.standardOutput = FileHandle.nullDevice
+        starter.standardError = FileHandle.nullDevice
+        try starter.run()
+        // The script's last line names the webhook log; its exit is not awaited (Foundation can miss the
+        // exit of a child whose own children outlive it in new sessions).
+        var output = ""
+        let startDeadline = Date().addingTimeInterval(60)
+        while !output.contains("DRKIT_WEBHOOK_LOG") && !output.contains("not ready") && Date() < startDeadline {
+            usleep(200_000)
+            output = (try? String(contentsOfFile: envFile, encoding: .utf8)) ?? ""
+        }
+        XCTAssertTrue(output.contains("DRKIT_WEBHOOK_LOG"), "the monitoring stack did not start: \(output)")
+        var stack: [String: String] = [:]
+        for line in output.split(separator: "\n") where line.hasPrefix("export ") {
+            let pair = line.dropFirst("export ".count).split(separator: "=", maxSplits: 1)
+            if pair.count == 2 { stack[String(pair[0])] = String(pair[1]).trimmingCharacters(in: CharacterSet(charactersIn: "'")) }
+        }
+        let directory = try XCTUnwrap(stack["DRKIT_MON_DIR"])
+        defer {
+            let stopper = Process()
+            stopper.executableURL = URL(fileURLWithPath: "/bin/bash")
+            stopper.arguments = [TestServices.packageRoot + "/scripts/monitoring-stack.sh", "stop", directory]
+            stopper.standardOutput = FileHandle.nullDevice
+            stopper.standardError = FileHandle.nullDevice
+            try? stopper.run()
+            let stopDeadline = Date().addingTimeInterval(20)
+            while FileManager.default.fileExists(atPath: directory) && Date() < stopDeadline { usleep(100_000) }
+        }
+        let pushgateway = try XCTUnwrap(stack["DRKIT_PUSHGATEWAY_URL"]), log = try XCTUnwrap(stack["DRKIT_WEBHOOK_LOG"])
+
+        let source = try newDatabase("drkit_alerting", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
+        func waitForNotification(_ status: String, of alert: String) -> Bool {
+            let deadline = Date().addingTimeInterval(90)
+            while Date() < deadline {
+                let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+                let found = lines.contains { line in
+                    guard let data = line.data(using: .utf8), let body = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                          let alerts = body["alerts"] as? [[String: Any]] else { return false }
+                    return alerts.contains {
+                        let labels = $0["labels"] as? [String: String]
+                        return labels?["alertname"] == alert && labels?["database"] == source && $0["status"] as? String == status
+                    }
+                }
+                if found { return true }
+                usleep(250_000)
+            }
+            return false
+        }
+
+        let port = ProcessInfo.processInfo.environment["DRKIT_TEST_PGPORT"] ?? ""
+        let down = try conninfo(source).replacingOccurrences(of: "port=\(port)", with: "port=1")
+        let failed = try Command.drkit(["backup", "--db", down, "--repo", repo, "--key-file", keyFile, "--pushgateway", pushgateway])
+        XCTAssertEqual(failed.status, 3, failed.stderr)
+        XCTAssertTrue(waitForNotification("firing", of: "DrkitBackupFailed"), "DrkitBackupFailed never reached the webhook")
+        try backup(source, extra: ["--pushgateway", pushgateway])
+        XCTAssertTrue(waitForNotification("resolved", of: "DrkitBackupFailed"), "the good backup did not resolve DrkitBackupFailed")
     }
 }
