@@ -39,8 +39,9 @@ final class MonitoringTests: DRKitTestCase {
     }
 
     /// Runs backup (twice), verify, forget, copy and a drill with metrics files, then checks that every
-    /// metric a rule uses is one of theirs and that docs/monitoring.md documents every one of them.
-    func testEveryMetricTheRulesUseIsEmittedAndEveryEmittedMetricIsDocumented() throws {
+    /// metric a rule or the Grafana dashboard uses is one of theirs and that docs/monitoring.md documents
+    /// every one of them.
+    func testEveryMetricTheRulesAndDashboardUseIsEmittedAndEveryEmittedMetricIsDocumented() throws {
         let source = try newDatabase("drkit_metrics", sql: "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000);")
         let files = workDirectory.appendingPathComponent("metrics")
         try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
@@ -68,12 +69,16 @@ final class MonitoringTests: DRKitTestCase {
         let backupMetrics = try String(contentsOfFile: file("backup2.prom"), encoding: .utf8)
         XCTAssertTrue(backupMetrics.contains("drkit_backup_rows_change_ratio{database=\"\(source)\",repository=\"file://\(repo)\"} 0.4"), backupMetrics)
 
-        let rules = try String(contentsOfFile: monitoring + "/drkit-alerts.yml", encoding: .utf8)
         let regex = try NSRegularExpression(pattern: "drkit_[a-z_]+")
-        let used = Set(regex.matches(in: rules, range: NSRange(rules.startIndex..., in: rules)).map { (rules as NSString).substring(with: $0.range) }
-            .filter { !$0.hasPrefix("drkit_alerts") })
-        XCTAssertFalse(used.isEmpty)
-        XCTAssertEqual(used.subtracting(emitted), [], "rules use metrics drkit never emits")
+        for file in ["drkit-alerts.yml", "drkit-dashboard.json"] {
+            let text = try String(contentsOfFile: monitoring + "/" + file, encoding: .utf8)
+            let used = Set(regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { (text as NSString).substring(with: $0.range) }
+                .filter { !$0.hasPrefix("drkit_alerts") && !$0.hasPrefix("drkit_dashboard") })
+            XCTAssertFalse(used.isEmpty, file)
+            XCTAssertEqual(used.subtracting(emitted), [], "\(file) uses metrics drkit never emits")
+        }
+        let dashboard = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: monitoring + "/drkit-dashboard.json"))) as? [String: Any])
+        XCTAssertGreaterThanOrEqual((dashboard["panels"] as? [[String: Any]])?.count ?? 0, 8)
         let docs = try String(contentsOfFile: TestServices.packageRoot + "/docs/monitoring.md", encoding: .utf8)
         XCTAssertEqual(emitted.filter { !docs.contains("`\($0)`") }, [], "metrics missing from docs/monitoring.md")
     }
