@@ -104,6 +104,50 @@ public struct ExtensionRecord: Codable, Equatable, Sendable {
     }
 }
 
+/// How this backup compares with the previous backup of the same database (the anomaly check).
+public struct ShrinkReport: Codable, Equatable, Sendable {
+    public struct Table: Codable, Equatable, Sendable {
+        public var schema: String
+        public var name: String
+        public var previousRows: Int64
+        public var rows: Int64
+        public var previousPlainBytes: Int64
+        public var plainBytes: Int64
+
+        public init(schema: String, name: String, previousRows: Int64, rows: Int64, previousPlainBytes: Int64, plainBytes: Int64) {
+            self.schema = schema
+            self.name = name
+            self.previousRows = previousRows
+            self.rows = rows
+            self.previousPlainBytes = previousPlainBytes
+            self.plainBytes = plainBytes
+        }
+
+        /// The fraction lost (0.6 = 60% fewer rows), by rows, or by bytes when the rows held steady.
+        public var drop: Double {
+            let byRows = previousRows > 0 ? 1 - Double(rows) / Double(previousRows) : 0
+            let byBytes = previousPlainBytes > 0 ? 1 - Double(plainBytes) / Double(previousPlainBytes) : 0
+            return max(byRows, byBytes)
+        }
+    }
+
+    public var previousBackupId: String
+    /// All rows / the previous backup's rows; stored bytes likewise.
+    public var rowsRatio: Double
+    public var sizeRatio: Double
+    /// Tables that lost more than the warning threshold (rows or bytes), or vanished.
+    public var tables: [Table]
+    public var threshold: Double
+
+    public init(previousBackupId: String, rowsRatio: Double, sizeRatio: Double, tables: [Table], threshold: Double) {
+        self.previousBackupId = previousBackupId
+        self.rowsRatio = rowsRatio
+        self.sizeRatio = sizeRatio
+        self.tables = tables
+        self.threshold = threshold
+    }
+}
+
 /// The full description of a backup. Encrypted inside the manifest file when encryption is on.
 public struct BackupManifest: Codable, Equatable, Sendable {
     public var backupId: String
@@ -123,6 +167,8 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     public var keyFingerprint: String?
     /// Installed extensions (absent in backups made before they were recorded).
     public var extensions: [ExtensionRecord]?
+    /// The comparison with the previous backup of the database, when there was one to compare with.
+    public var shrinkage: ShrinkReport?
 
     public struct Compression: Codable, Equatable, Sendable {
         public var algorithm: String

@@ -210,4 +210,27 @@ final class MonitoringTests: DRKitTestCase {
         try backup(source, extra: ["--pushgateway", pushgateway])
         XCTAssertTrue(waitForNotification("resolved", of: "DrkitBackupFailed"), "the good backup did not resolve DrkitBackupFailed")
     }
+
+    /// The anomaly check: a backup after a big delete names the table and the drop, records it in the
+    /// manifest, and with --fail-on-shrink exits 1 while the backup stays committed.
+    func testABackupThatShrankSaysWhichTablesAndByHowMuch() throws {
+        let source = try newDatabase("drkit_shrink", sql: """
+            CREATE TABLE orders (id int); INSERT INTO orders SELECT generate_series(1, 1000);
+            CREATE TABLE steady (id int); INSERT INTO steady SELECT generate_series(1, 500);
+            """)
+        try backup(source)
+        try PostgresClientBridge.execute("DELETE FROM orders WHERE id > 400", in: source)
+        let warned = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--json"])
+        XCTAssertEqual(warned.status, 0, warned.stderr)
+        XCTAssertTrue(warned.stderr.contains("1 table(s) shrank by more than 20%") && warned.stderr.contains("public.orders 1000 → 400 rows (-6"), warned.stderr)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(warned.stdout.utf8)) as? [String: Any])
+        let shrinkage = try XCTUnwrap(report["shrinkage"] as? [String: Any])
+        XCTAssertEqual((shrinkage["tables"] as? [[String: Any]])?.map { $0["name"] as? String }, ["orders"])
+        XCTAssertEqual(shrinkage["rowsRatio"] as? Double ?? 0, 900.0 / 1500.0, accuracy: 0.001)
+
+        try PostgresClientBridge.execute("DELETE FROM orders WHERE id > 100", in: source)
+        let failed = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--fail-on-shrink", "50%"])
+        assertFailure(failed, exitCode: 1, mentions: "is committed, but public.orders lost ")
+        XCTAssertEqual(try Repository.open(repo, create: false).backups().count, 3, "the backup stands")
+    }
 }

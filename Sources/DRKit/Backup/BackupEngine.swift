@@ -13,6 +13,11 @@ public struct BackupOptions: Sendable {
     /// nil: no encryption (the CLI only allows that with an explicit `--no-encrypt`).
     public var key: KeySource?
     public var showProgress = true
+    /// Tables that lost more than this fraction of their rows (or bytes) since the previous backup are
+    /// reported and recorded in the manifest.
+    public var warnShrink = 0.2
+    /// ...and beyond this one, the backup (still committed) exits 1.
+    public var failShrink: Double?
 
     public init(conninfo: String, key: KeySource?) {
         self.conninfo = conninfo
@@ -77,12 +82,13 @@ public final class BackupEngine {
         } }
         snapshot.release()
         let finishedAt = Date()
-        let (manifest, summary) = try executeDiscardingOnFailure(backupId) {
+        var (manifest, summary) = try executeDiscardingOnFailure(backupId) {
             try ManifestBuilder.build(.init(backupId: backupId, startedAt: startedAt, finishedAt: finishedAt, snapshotTime: snapshot.time,
                                             source: snapshot.source, catalog: snapshot.catalog, sequences: snapshot.sequences,
                                             written: written, codec: options.codec, keyFingerprint: encryption?.envelope.kek.fingerprint,
                                             extensions: snapshot.extensions))
         }
+        manifest.shrinkage = compareWithPrevious(manifest)
         try executeDiscardingOnFailure(backupId) {
             try lease.confirmHeld()
             try confirmObjectsPresent(backupId, manifest.allObjects, envelope: encryption?.envelope)
@@ -91,7 +97,26 @@ public final class BackupEngine {
                 throw DRKitError.wrap(error, "writing the manifest")
             }
         }
+        if let shrinkage = manifest.shrinkage, !shrinkage.tables.isEmpty {
+            console.note("warning: " + ShrinkCheck.describe(shrinkage))
+            if let failShrink = options.failShrink, let worst = shrinkage.tables.first, worst.drop > failShrink {
+                throw DRKitError(.checkFailed, "backup \(backupId) is committed, but \(worst.schema).\(worst.name) lost \(Int((worst.drop * 100).rounded()))% since backup \(shrinkage.previousBackupId), more than --fail-on-shrink \(Int((failShrink * 100).rounded()))%: check for data loss before relying on it")
+            }
+        }
         return BackupResult(manifest: manifest, summary: summary, duration: finishedAt.timeIntervalSince(startedAt))
+    }
+
+    /// The anomaly check against the previous backup of this database; nil when there is none, or it
+    /// cannot be opened with this key (a note says so: the check is advice, never the backup's failure).
+    private func compareWithPrevious(_ manifest: BackupManifest) -> ShrinkReport? {
+        do {
+            guard let previous = try repository.previousBackup(of: manifest.source.database, before: manifest.backupId) else { return nil }
+            let dataKey = previous.isEncrypted ? try options.key.map { try KeyEnvelopes.dataKey(for: previous, source: $0, in: repository) } : nil
+            return ShrinkCheck.compare(manifest, with: try previous.open(dataKey: dataKey), threshold: options.warnShrink)
+        } catch {
+            console.note("note: not compared with the previous backup: \(DRKitError.wrap(error).message)")
+            return nil
+        }
     }
 
     /// Every object the manifest will name is still stored, at the size written. Something that

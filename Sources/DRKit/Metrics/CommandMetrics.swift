@@ -39,7 +39,7 @@ public enum CommandMetrics {
     }
 
     public static func backup(database: String, repository: String, result: BackupResult?, startedAt: Date, finishedAt: Date,
-                              inventory summaries: [BackupSummary]?, previous: BackupManifest? = nil) -> MetricsReport {
+                              inventory summaries: [BackupSummary]?) -> MetricsReport {
         let labels = [("database", database), ("repository", repository)]
         var samples = outcome("backup", "backup", succeeded: result != nil, finishedAt: finishedAt,
                               duration: finishedAt.timeIntervalSince(startedAt), labels: labels)
@@ -50,17 +50,13 @@ public enum CommandMetrics {
                                         value: Double(result.manifest.tables.reduce(0) { $0 + $1.rows })))
         }
         if let summaries { samples += inventory(summaries, database: database, repository: repository) }
-        if let result, let previous {
-            let rows = result.manifest.tables.reduce(0) { $0 + $1.rows }, previousRows = previous.tables.reduce(0) { $0 + $1.rows }
-            let size = result.manifest.allObjects.reduce(0) { $0 + $1.size }, previousSize = previous.allObjects.reduce(0) { $0 + $1.size }
-            if previousRows > 0 {
-                samples.append(MetricSample("drkit_backup_rows_change_ratio", "Rows in the last backup divided by rows in the one before it (1 = unchanged).",
-                                            labels: labels, value: (Double(rows) / Double(previousRows) * 10000).rounded() / 10000))
-            }
-            if previousSize > 0 {
-                samples.append(MetricSample("drkit_backup_size_change_ratio", "Stored bytes of the last backup divided by the one before it.",
-                                            labels: labels, value: (Double(size) / Double(previousSize) * 10000).rounded() / 10000))
-            }
+        if let shrinkage = result?.manifest.shrinkage {
+            samples.append(MetricSample("drkit_backup_rows_change_ratio", "Rows in the last backup divided by rows in the previous backup of the database (1 = unchanged).",
+                                        labels: labels, value: (shrinkage.rowsRatio * 10000).rounded() / 10000))
+            samples.append(MetricSample("drkit_backup_size_change_ratio", "Stored bytes of the last backup divided by the previous one's.",
+                                        labels: labels, value: (shrinkage.sizeRatio * 10000).rounded() / 10000))
+            samples.append(MetricSample("drkit_backup_shrunk_tables", "Tables that lost more than the --warn-shrink fraction since the previous backup.",
+                                        labels: labels, value: Double(shrinkage.tables.count)))
         }
         return MetricsReport(command: "backup", grouping: labels, samples: samples)
     }

@@ -29,6 +29,10 @@ struct Backup: ParsableCommand {
     var compressLevel: Int?
     @Option(name: .long, help: ArgumentHelp("Split tables larger than this many MiB into several objects.", valueName: "MiB"))
     var splitSize = 64
+    @Option(name: .long, help: ArgumentHelp("Report tables that lost more than this share of their rows or bytes since the previous backup of the database (recorded in the manifest; default 20%).", valueName: "percent"))
+    var warnShrink = "20%"
+    @Option(name: .long, help: ArgumentHelp("Exit 1 (the backup stays committed) when a table lost more than this share since the previous backup.", valueName: "percent"))
+    var failOnShrink: String?
     @Option(name: .long, help: ArgumentHelp("Once the backup has committed, copy it to this repository too (repeatable; e.g. a second region). A failed copy never touches the backup: it exits 8 naming the repository.", valueName: "repo"))
     var copyTo: [String] = []
     @OptionGroup var lock: ObjectLockFlags
@@ -38,8 +42,16 @@ struct Backup: ParsableCommand {
     func validate() throws {
         try validateJobs(jobs)
         if copyTo.contains(repository.repo) { throw ValidationError("--copy-to names the backup's own repository") }
+        guard Backup.fraction(warnShrink) != nil else { throw ValidationError("--warn-shrink takes a percentage like 20% (0-100)") }
+        if let failOnShrink, Backup.fraction(failOnShrink) == nil { throw ValidationError("--fail-on-shrink takes a percentage like 50% (0-100)") }
         _ = try codec()
         guard splitSize >= 1 else { throw ValidationError("--split-size must be at least 1 MiB") }
+    }
+
+    /// "20%" or "20" → 0.2; nil outside 0...100.
+    static func fraction(_ text: String) -> Double? {
+        guard let value = Double(text.hasSuffix("%") ? String(text.dropLast()) : text), (0...100).contains(value) else { return nil }
+        return value / 100
     }
 
     /// `--compress-level N` (before codecs existed) still means gzip level N.
@@ -68,16 +80,14 @@ struct Backup: ParsableCommand {
             options.codec = try codec()
             if compressLevel != nil { Console.shared.note("--compress-level is deprecated: use --compress gzip:\(compressLevel!)") }
             options.splitBytes = Int64(splitSize) << 20
+            options.warnShrink = Backup.fraction(warnShrink)!
+            options.failShrink = failOnShrink.flatMap(Backup.fraction)
             options.showProgress = !output.quiet && !output.json
             let database = CommandMetrics.databaseLabel(db)
-            let keyOptions = keys.keyOptions
             let result = try metrics.reporting({ (result: BackupResult?, started, finished) in
-                // After a success: the repository's inventory, and the previous backup of this database to compare with.
-                let files = result == nil ? [] : ((try? repo.backups()) ?? [])
-                let previous = result.flatMap { r in files.first { $0.summary.database == r.summary.database && $0.summary.backupId != r.summary.backupId } }
-                return CommandMetrics.backup(database: result?.summary.database ?? database, repository: repo.store.location, result: result,
-                                             startedAt: started, finishedAt: finished, inventory: result == nil ? nil : files.map(\.summary),
-                                             previous: previous.flatMap { try? $0.open(dataKey: try keyOptions.dataKey(for: $0, in: repo)) })
+                CommandMetrics.backup(database: result?.summary.database ?? database, repository: repo.store.location, result: result,
+                                      startedAt: started, finishedAt: finished,
+                                      inventory: result == nil ? nil : (try? repo.backups())?.map(\.summary))
             }) { try BackupEngine(options: options, repository: repo).run() }
             let copies = copyTo.map { copy(result.summary.backupId, from: repo, to: $0) }
             if output.json {
@@ -148,6 +158,8 @@ struct BackupReport: Encodable {
     var durationSeconds: Double
     var encrypted: Bool
     var keyFingerprint: String?
+    /// The anomaly check against the previous backup of the database.
+    var shrinkage: ShrinkReport?
     var copies: [BackupCopyReport] = []
 
     init(_ result: BackupResult) {
@@ -161,5 +173,6 @@ struct BackupReport: Encodable {
         durationSeconds = result.duration
         encrypted = result.summary.encrypted
         keyFingerprint = result.summary.keyFingerprint
+        shrinkage = result.manifest.shrinkage
     }
 }
