@@ -18,6 +18,9 @@ public struct BackupOptions: Sendable {
     public var warnShrink = 0.2
     /// ...and beyond this one, the backup (still committed) exits 1.
     public var failShrink: Double?
+    /// Simulations only (the 30-day autonomy rehearsal), never set by the CLI: the clock that dates
+    /// the backup. When set, it also stands in for the snapshot's time, so retention sees simulated days.
+    public var clock: (@Sendable () -> Date)?
 
     public init(conninfo: String, key: KeySource?) {
         self.conninfo = conninfo
@@ -51,7 +54,8 @@ public final class BackupEngine {
     /// the backup exist; any failure before it removes what was written. The lease, held from before
     /// the first object to after the manifest, keeps `repo clean` and `key rotate` away.
     public func run() throws -> BackupResult {
-        let startedAt = Date()
+        let realStart = Date()
+        let startedAt = options.clock?() ?? realStart
         let backupId = BackupId.make(startedAt: startedAt)
         let redacted = (try? ConnectionOptions(options.conninfo).redacted) ?? "the database"
         let lease = try Lease.acquire(.backup, backupId: backupId, repository: repository, conflicts: { $0.kind == .rotate })
@@ -81,9 +85,10 @@ public final class BackupEngine {
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
         } }
         snapshot.release()
-        let finishedAt = Date()
+        let finishedAt = options.clock.map { _ in startedAt.addingTimeInterval(Date().timeIntervalSince(realStart)) } ?? Date()
         var (manifest, summary) = try executeDiscardingOnFailure(backupId) {
-            try ManifestBuilder.build(.init(backupId: backupId, startedAt: startedAt, finishedAt: finishedAt, snapshotTime: snapshot.time,
+            try ManifestBuilder.build(.init(backupId: backupId, startedAt: startedAt, finishedAt: finishedAt,
+                                            snapshotTime: options.clock == nil ? snapshot.time : startedAt,
                                             source: snapshot.source, catalog: snapshot.catalog, sequences: snapshot.sequences,
                                             written: written, codec: options.codec, keyFingerprint: encryption?.envelope.kek.fingerprint,
                                             extensions: snapshot.extensions))

@@ -7,18 +7,23 @@ import ObjectStorage
 /// regional outage.
 final class FencedStore: ObjectStore {
     private let inner: ObjectStore
-    private let fenced = Locked(false)
+    /// Why the store is fenced; nil while it works.
+    private let fenced = Locked<String?>(nil)
 
     init(_ inner: ObjectStore) { self.inner = inner }
 
     var location: String { inner.location }
 
-    func fence() { fenced.withLock { $0 = true } }
+    func fence(reason: String? = nil) {
+        let why = reason ?? "the primary repository \(inner.location) is treated as lost in this failover drill; nothing may read it after the copy"
+        fenced.withLock { $0 = why }
+    }
+
+    /// Lifts the fence (a simulated outage that ends).
+    func unfence() { fenced.withLock { $0 = nil } }
 
     private func check() throws {
-        if fenced.current {
-            throw StorageError(.unreachable, "the primary repository \(inner.location) is treated as lost in this failover drill; nothing may read it after the copy")
-        }
+        if let reason = fenced.current { throw StorageError(.unreachable, reason) }
     }
 
     func makeWriter(key: String, lock: ObjectLock?) throws -> ObjectWriter {
