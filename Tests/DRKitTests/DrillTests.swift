@@ -283,4 +283,35 @@ final class DrillTests: DRKitTestCase {
         XCTAssertEqual(failoverReport["scenario"] as? String, "region-failover")
         XCTAssertNotNil(failoverReport["copy"])
     }
+
+    /// drill-record.html: self-contained, a bar per phase (a failed phase red), the RTO/RPO trend once
+    /// earlier drills of the scenario left evidence in the month folder, and it renders in headless Chromium.
+    func testTheDrillRecordPageRendersWithATimelineAndATrend() throws {
+        let source = try newDatabase("drkit_drill_page", sql: schema)
+        let month = workDirectory.appendingPathComponent("evidence/2026-11").path
+        for (index, smoke) in ["SELECT true", "SELECT false"].enumerated() {
+            let result = try Command.drkit(["drill", "--name", "page", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile,
+                                            "--fresh-backup", "--smoke", try smokeFile(smoke), "--evidence-dir", month + "/drill-\(index)",
+                                            "--audit-file", audit])
+            XCTAssertEqual(result.status, Int32(index), result.stderr)
+        }
+        let page = try String(contentsOfFile: month + "/drill-1/drill-record.html", encoding: .utf8)
+        XCTAssertTrue(page.contains("FAILED") && page.contains("fill=\"#c62828\""), "the failed smoke phase is red")
+        XCTAssertTrue(page.contains("RTO and RPO across drills of page"), "the second drill shows the trend")
+        XCTAssertFalse(page.contains("<script") || page.contains("http://") || page.contains("https://"), "self-contained")
+        let first = try String(contentsOfFile: month + "/drill-0/drill-record.html", encoding: .utf8)
+        XCTAssertFalse(first.contains("across drills"), "one drill has no trend yet")
+
+        let chromium = try XCTUnwrap(["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) },
+                                     "chromium is not installed: scripts/setup.sh installs it")
+        let shot = workDirectory.appendingPathComponent("page.png").path
+        let rendered = try Command.run(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1100,900",
+                                                  "--screenshot=\(shot)", "file://\(month)/drill-1/drill-record.html"],
+                                       environment: ["HOME": workDirectory.path])
+        XCTAssertEqual(rendered.status, 0, rendered.stderr)
+        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        XCTAssertGreaterThan(png.count, 10_000)
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47], "a PNG screenshot")
+        XCTAssertFalse(rendered.stderr.contains("Uncaught") || rendered.stderr.contains("Page load failed"), rendered.stderr)
+    }
 }

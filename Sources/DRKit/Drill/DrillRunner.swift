@@ -235,6 +235,8 @@ public final class DrillRunner {
         try EvidenceFiles.write(json: report, markdown: DrillRecord.markdown(report, scenario: options.scenario, scenarioFile: options.scenarioFile),
                                 markdownName: "drill-record.md", to: dir)
         do {
+            let page = DrillPage.html(report, history: DrillPage.history(for: report, evidenceDirectory: dir))
+            try page.write(toFile: dir + "/drill-record.html", atomically: true, encoding: .utf8)
             let csv = parity?.csv() ?? "schema,table,source_rows,target_rows,match\n"
             try csv.write(toFile: dir + "/rowcount.csv", atomically: true, encoding: .utf8)
             try (log.joined(separator: "\n") + "\n").write(toFile: dir + "/backup.log", atomically: true, encoding: .utf8)

@@ -5,7 +5,7 @@ import Foundation
 struct Drill: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "DR rehearsal: backup (or latest) → verify → restore to a scratch database → migrate → smoke checks → parity → teardown.",
-        discussion: "Runs a scenario file (manifests/drills/*.yaml) or flags alone; flags override the file. Each phase is timed and recorded in the audit trail. RPO is the restored backup's age when the restore starts; RTO runs from the start of the restore to a database that passes its smoke checks. With --copy-to (or copy_to: in the scenario) the backup is copied to a second repository, the primary is then treated as lost (nothing may read it), verify/restore/parity read --restore-from (default: --copy-to), and RTO and RPO count from the loss of the primary. Writes evidence.json, rowcount.csv, backup.log and drill-record.md to --evidence-dir, and Prometheus metrics to --metrics-file. The scratch database is dropped unless --keep, also when the drill fails. Exit codes: 0 every criterion passed, 1 a criterion failed (named), 2 invalid scenario or options or another error, 5 the backup to rehearse was refused as forged or damaged.")
+        discussion: "Runs a scenario file (manifests/drills/*.yaml) or flags alone; flags override the file. Each phase is timed and recorded in the audit trail. RPO is the restored backup's age when the restore starts; RTO runs from the start of the restore to a database that passes its smoke checks. With --copy-to (or copy_to: in the scenario) the backup is copied to a second repository, the primary is then treated as lost (nothing may read it), verify/restore/parity read --restore-from (default: --copy-to), and RTO and RPO count from the loss of the primary. Writes evidence.json, rowcount.csv, backup.log, drill-record.md and drill-record.html (a self-contained page: phase timeline, criteria, and the RTO/RPO trend across earlier drills whose evidence sits beside it, e.g. evidence/<yyyy-mm>/drill-<date>) to --evidence-dir, and Prometheus metrics to --metrics-file. The scratch database is dropped unless --keep, also when the drill fails. Exit codes: 0 every criterion passed, 1 a criterion failed (named), 2 invalid scenario or options or another error, 5 the backup to rehearse was refused as forged or damaged.")
 
     @Argument(help: "Scenario YAML (optional when the flags say enough).")
     var scenario: String?
@@ -100,7 +100,7 @@ struct Drill: ParsableCommand {
                 Console.shared.output("""
                     drill \(report.scenario): \(report.result.uppercased()) — RTO \(report.rtoSeconds.map { "\(Format.seconds($0)) s" } ?? "not reached"), \
                     RPO \(report.rpoSeconds.map { String(format: "%.1f min", $0 / 60) } ?? "unknown"), \(report.rows) rows restored
-                    evidence: \(evidenceDir)/evidence.json, \(evidenceDir)/drill-record.md, \(evidenceDir)/rowcount.csv, \(evidenceDir)/backup.log
+                    evidence: \(evidenceDir)/evidence.json, \(evidenceDir)/drill-record.md, \(evidenceDir)/drill-record.html, \(evidenceDir)/rowcount.csv, \(evidenceDir)/backup.log
                     """)
             }
             if !report.failedCriteria.isEmpty {
