@@ -109,6 +109,13 @@ struct MetricsFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Push this run's metrics to this Prometheus Pushgateway (job drkit, grouped by command, database and repository; default DRKIT_PUSHGATEWAY).", valueName: "url"))
     var pushgateway: String?
 
+    init() {}
+
+    init(metricsFile: String?, pushgateway: String?) {
+        self.metricsFile = metricsFile
+        self.pushgateway = pushgateway
+    }
+
     var publisher: MetricsPublisher {
         let environment = ProcessInfo.processInfo.environment
         return MetricsPublisher(file: metricsFile, directory: environment["DRKIT_METRICS_DIR"],

@@ -54,6 +54,9 @@ final class MonitoringTests: DRKitTestCase {
             ["verify", "latest", "--repo", repo, "--key-file", keyFile, "--metrics-file", file("verify.prom")],
             ["forget", "--repo", repo, "--key-file", keyFile, "--keep-last", "5", "--metrics-file", file("forget.prom")],
             ["repo", "copy", "latest", "--from", repo, "--to", second, "--metrics-file", file("copy.prom")],
+            ["parity", "--source", try conninfo(source), "--target", try conninfo(source), "--csv", file("rowcount.csv.out"), "--metrics-file", file("parity.prom")],
+            ["schema", "snapshot", "--db", try conninfo(source), "--out", file("schema.sql.out"), "--iteration", "1", "--changes", "m"],
+            ["schema", "diff", "--db", try conninfo(source), "--snapshot", file("schema.sql.out"), "--metrics-file", file("schema.prom")],
             ["drill", "--repo", repo, "--key-file", keyFile, "--restore-latest", "--target", try conninfo("postgres"),
              "--evidence-dir", workDirectory.appendingPathComponent("evidence").path, "--metrics-file", file("drill.prom"),
              "--audit-file", workDirectory.appendingPathComponent("audit.jsonl").path],
@@ -63,7 +66,7 @@ final class MonitoringTests: DRKitTestCase {
             XCTAssertEqual(result.status, 0, "\(arguments[0]): \(result.stderr)")
         }
         var emitted = Set<String>()
-        for name in try FileManager.default.contentsOfDirectory(atPath: files.path) {
+        for name in try FileManager.default.contentsOfDirectory(atPath: files.path) where name.hasSuffix(".prom") {
             emitted.formUnion(metricNames(try String(contentsOfFile: file(name), encoding: .utf8)))
         }
         let backupMetrics = try String(contentsOfFile: file("backup2.prom"), encoding: .utf8)

@@ -65,6 +65,8 @@ public final class DrillRunner {
         public var scenarioFile: String?
         public var evidenceDirectory: String
         public var metricsFile: String?
+        /// Where the drill's metrics go (file, DRKIT_METRICS_DIR, Pushgateway); `metricsFile` alone when nil.
+        public var metrics: MetricsPublisher?
         public var operatorName: String
         public var environment: [String: String] = ProcessInfo.processInfo.environment
         public var s3 = StorageSettings()
@@ -240,14 +242,12 @@ public final class DrillRunner {
             let csv = parity?.csv() ?? "schema,table,source_rows,target_rows,match\n"
             try csv.write(toFile: dir + "/rowcount.csv", atomically: true, encoding: .utf8)
             try (log.joined(separator: "\n") + "\n").write(toFile: dir + "/backup.log", atomically: true, encoding: .utf8)
-            if let metrics = options.metricsFile {
-                let text = DrillMetrics.prometheus(report)
-                let temporary = metrics + ".tmp"
-                try text.write(toFile: temporary, atomically: false, encoding: .utf8)
-                _ = rename(temporary, metrics)
-            }
         } catch {
             throw DRKitError(.usage, "cannot write drill evidence: \(error.localizedDescription)")
+        }
+        let publisher = options.metrics ?? MetricsPublisher(file: options.metricsFile)
+        if publisher.isEnabled {
+            publisher.publish(CommandMetrics.drill(report)).forEach { note("warning: \($0)") }
         }
     }
 }

@@ -97,3 +97,46 @@ public enum CommandMetrics {
         return MetricsReport(command: "copy", grouping: labels, samples: samples)
     }
 }
+
+extension CommandMetrics {
+    public static func gate(checklist: String, report: GateReport?, startedAt: Date, finishedAt: Date) -> MetricsReport {
+        let labels = [("checklist", checklist)]
+        var samples = outcome("gate", "gate run", succeeded: report?.result == "passed", finishedAt: finishedAt,
+                              duration: finishedAt.timeIntervalSince(startedAt), labels: labels)
+        if let report {
+            samples.append(MetricSample("drkit_gate_failed_steps", "Steps of the last gate run that failed (it stops at the first).", labels: labels,
+                                        value: Double(report.steps.filter { $0.result == "failed" }.count)))
+        }
+        return MetricsReport(command: "gate", grouping: labels, samples: samples)
+    }
+
+    public static func parity(database: String, report: ParityReport?, startedAt: Date, finishedAt: Date) -> MetricsReport {
+        let labels = [("database", database)]
+        var samples = outcome("parity", "parity check", succeeded: report?.match ?? false, finishedAt: finishedAt,
+                              duration: finishedAt.timeIntervalSince(startedAt), labels: labels)
+        if let report {
+            samples.append(MetricSample("drkit_parity_mismatched_tables", "Tables whose rows (or checksums) differed in the last parity check.",
+                                        labels: labels, value: Double(report.mismatches.count)))
+        }
+        return MetricsReport(command: "parity", grouping: labels, samples: samples)
+    }
+
+    /// `success` means no drift.
+    public static func schemaDiff(database: String, snapshot: String, diff: SchemaDiff?, startedAt: Date, finishedAt: Date) -> MetricsReport {
+        let labels = [("database", database), ("snapshot", snapshot)]
+        var samples = outcome("schema_diff", "schema diff (no drift)", succeeded: diff.map { !$0.hasDrift } ?? false, finishedAt: finishedAt,
+                              duration: finishedAt.timeIntervalSince(startedAt), labels: labels)
+        if let diff {
+            samples.append(MetricSample("drkit_schema_diff_changes", "Object changes the last schema diff found against the snapshot.",
+                                        labels: labels, value: Double(diff.changes.count)))
+            samples.append(MetricSample("drkit_schema_diff_destructive_changes", "Destructive changes among them.", labels: labels,
+                                        value: Double(diff.changes.filter(\.destructive).count)))
+        }
+        return MetricsReport(command: "schema_diff", grouping: labels, samples: samples)
+    }
+
+    /// The drill's metrics (DrillMetrics) as a report, so that a drill publishes like every command.
+    public static func drill(_ report: DrillReport) -> MetricsReport {
+        MetricsReport(command: "drill", grouping: [("scenario", report.scenario)], samples: DrillMetrics.samples(report))
+    }
+}

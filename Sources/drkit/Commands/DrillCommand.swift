@@ -38,8 +38,10 @@ struct Drill: ParsableCommand {
     var keep = false
     @Option(name: .long, help: ArgumentHelp("Directory for evidence.json, rowcount.csv, backup.log and drill-record.md.", valueName: "dir"))
     var evidenceDir = "drill-evidence"
-    @Option(name: .long, help: ArgumentHelp("Write Prometheus text-format metrics here (node_exporter textfile collector).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Write Prometheus text-format metrics here (atomically; a failed drill keeps the last success time). DRKIT_METRICS_DIR writes one file per scenario there instead.", valueName: "path"))
     var metricsFile: String?
+    @Option(name: .long, help: ArgumentHelp("Push the drill's metrics to this Prometheus Pushgateway (job drkit; default DRKIT_PUSHGATEWAY).", valueName: "url"))
+    var pushgateway: String?
     @Option(name: .long, help: "Environment name for the record (e.g. staging).")
     var environment: String?
     @Option(name: .long, help: ArgumentHelp("Who runs the drill (default: the OS user).", valueName: "name"))
@@ -92,6 +94,7 @@ struct Drill: ParsableCommand {
             var options = DrillRunner.Options(scenario: s, scenarioFile: scenario, evidenceDirectory: evidenceDir, metricsFile: metricsFile,
                                               operatorName: self.operator ?? roles.operator ?? RunbookRecorder.defaultOperator())
             options.s3 = s3.options
+            options.metrics = MetricsFlags(metricsFile: metricsFile, pushgateway: pushgateway).publisher
             let console = json ? Console(outputToStderr: true) : Console.shared
             let report = try DrillRunner(options: options, audit: try audit.open(), console: console).run()
             if json {

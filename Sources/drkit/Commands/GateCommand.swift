@@ -24,6 +24,8 @@ struct Gate: ParsableCommand {
     @Flag(name: .long, help: "Print the report as JSON on stdout.")
     var json = false
 
+    @OptionGroup var metrics: MetricsFlags
+
     func run() throws {
         try runWithCheckExitCodes {
             let list = try Checklist.load(path: checklist)
@@ -40,8 +42,13 @@ struct Gate: ParsableCommand {
             if !unknown.isEmpty { throw DRKitError(.usage, "--attest names no attest step of this checklist: \(unknown.sorted().joined(separator: ", "))") }
             let context = StepContext(attestations: attestations, operatorName: self.operator ?? RunbookRecorder.defaultOperator(),
                                       interactive: isatty(STDIN_FILENO) == 1, s3: s3.options)
-            let report = try DRKit.Gate.run(list, options: .init(checklistPath: checklist, evidenceDirectory: evidenceDir, context: context),
-                                            audit: try audit.open(), console: json ? Console(outputToStderr: true) : .shared)
+            let auditStore = try audit.open()
+            let report = try metrics.reporting({ (report: GateReport?, started, finished) in
+                CommandMetrics.gate(checklist: report?.checklist ?? checklist, report: report, startedAt: started, finishedAt: finished)
+            }) {
+                try DRKit.Gate.run(list, options: .init(checklistPath: checklist, evidenceDirectory: evidenceDir, context: context),
+                                   audit: auditStore, console: json ? Console(outputToStderr: true) : .shared)
+            }
             if json { Console.shared.output(try JSONText.encode(report)) }
             else {
                 Console.shared.output("gate \(report.checklist): \(report.result.uppercased()) (\(report.steps.filter { $0.result != "skipped" }.count) of \(report.steps.count) steps run, \(Format.seconds(report.durationSeconds)) s)" + (evidenceDir.map { "; evidence in \($0)" } ?? ""))

@@ -37,6 +37,8 @@ struct Parity: ParsableCommand {
         try validateJobs(jobs)
     }
 
+    @OptionGroup var metrics: MetricsFlags
+
     func run() throws {
         do {
             try runReportingErrors {
@@ -51,7 +53,10 @@ struct Parity: ParsableCommand {
                 options.include = tables.flatMap { $0.split(separator: ",").map(String.init) }
                 options.exclude = exclude.flatMap { $0.split(separator: ",").map(String.init) }
                 options.jobs = jobs
-                let report = try ParityEngine(options: options).run()
+                let database = CommandMetrics.databaseLabel(target)
+                let report = try metrics.reporting({ (report: ParityReport?, started, finished) in
+                    CommandMetrics.parity(database: database, report: report, startedAt: started, finishedAt: finished)
+                }) { try ParityEngine(options: options).run() }
                 do { try report.csv().write(toFile: csv, atomically: true, encoding: .utf8) } catch {
                     throw DRKitError(.usage, "cannot write \(csv): \(error.localizedDescription)")
                 }

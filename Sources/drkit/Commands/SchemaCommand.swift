@@ -40,13 +40,17 @@ struct Schema: ParsableCommand {
         var snapshot = "db/schema.snapshot.sql"
         @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Ignore objects matching this glob (schema.name, or the owning table's schema.name), e.g. 'public.alembic_version'. Repeatable.", valueName: "glob"))
         var exclude: [String] = []
+        @OptionGroup var metrics: MetricsFlags
         @OptionGroup var output: OutputFlags
 
         func run() throws {
             do {
                 try runReportingErrors {
-                    let diff = try SchemaSnapshot.diff(conninfo: db, snapshotPath: snapshot,
-                                                       exclude: exclude.flatMap { $0.split(separator: ",").map(String.init) })
+                    let diff = try metrics.reporting({ (diff: SchemaDiff?, started, finished) in
+                        CommandMetrics.schemaDiff(database: CommandMetrics.databaseLabel(db), snapshot: snapshot, diff: diff, startedAt: started, finishedAt: finished)
+                    }) {
+                        try SchemaSnapshot.diff(conninfo: db, snapshotPath: snapshot, exclude: exclude.flatMap { $0.split(separator: ",").map(String.init) })
+                    }
                     if output.json {
                         Console.shared.output(try JSONText.encode(SchemaDiffReport(drift: diff.hasDrift, changes: diff.changes, unifiedDiff: diff.unifiedDiff)))
                     } else {
