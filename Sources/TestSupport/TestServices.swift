@@ -19,19 +19,17 @@ public enum TestServices {
 
     /// conninfo for `database` on the test PostgreSQL server, with password auth.
     public static func postgres(database: String = "postgres") throws -> String {
-        let host = try environment("DRKIT_TEST_PGHOST")
-        let port = try environment("DRKIT_TEST_PGPORT")
-        let user = try environment("DRKIT_TEST_PGUSER")
-        let password = try environment("DRKIT_TEST_PGPASSWORD")
-        return "host=\(host) port=\(port) user=\(user) password=\(password) dbname=\(Connection.quoteLiteral(database).dropFirst().dropLast()) connect_timeout=10"
+        try conninfo(variablePrefix: "DRKIT_TEST_PG", database: database)
     }
 
     /// conninfo for `database` on the PostgreSQL 18 server of the version matrix (scripts/pg18.sh).
     public static func postgres18(database: String = "postgres") throws -> String {
-        let host = try environment("DRKIT_TEST_PG18_PGHOST")
-        let port = try environment("DRKIT_TEST_PG18_PGPORT")
-        let user = try environment("DRKIT_TEST_PG18_PGUSER")
-        let password = try environment("DRKIT_TEST_PG18_PGPASSWORD")
+        try conninfo(variablePrefix: "DRKIT_TEST_PG18_PG", database: database)
+    }
+
+    private static func conninfo(variablePrefix prefix: String, database: String) throws -> String {
+        let host = try environment(prefix + "HOST"), port = try environment(prefix + "PORT")
+        let user = try environment(prefix + "USER"), password = try environment(prefix + "PASSWORD")
         return "host=\(host) port=\(port) user=\(user) password=\(password) dbname=\(Connection.quoteLiteral(database).dropFirst().dropLast()) connect_timeout=10"
     }
 
