@@ -46,7 +46,8 @@ public struct KeyEnvelope: Codable, Equatable, Sendable {
         return (envelope, dataKey)
     }
 
-    static func wrap(dataKey: [UInt8], backupId: String, source: KeySource) throws -> KeyEnvelope {
+    /// A new envelope for `dataKey` under `source` (a rotation wraps a data key it has already opened).
+    public static func wrap(dataKey: [UInt8], backupId: String, source: KeySource) throws -> KeyEnvelope {
         let (kekBytes, info) = try derive(source: source, existing: nil)
         let nonce = SecureRandom.bytes(AESGCM.nonceSize)
         let sealed = try AESGCM(key: kekBytes).seal(dataKey, nonce: nonce, aad: aad(backupId))

@@ -21,18 +21,18 @@ struct PgDump {
             candidates += (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/pg_dump" }
         }
         var found: [(path: String, version: String, major: Int)] = []
+        var seen = Set<String>()  // real paths: a PATH entry linking to a version folder is asked once
         for path in candidates where FileManager.default.isExecutableFile(atPath: path) {
-            let resolved = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map { URL(fileURLWithPath: $0, relativeTo: URL(fileURLWithPath: path).deletingLastPathComponent()).standardized.path } ?? path
-            guard !found.contains(where: { $0.path == path || $0.path == resolved }) else { continue }
+            guard seen.insert(URL(fileURLWithPath: path).resolvingSymlinksInPath().path).inserted else { continue }
             let version = PgDump(executable: path).version()
             found.append((path, version, PgDump.major(ofVersionLine: version) ?? 0))
         }
         if let fit = found.filter({ $0.major >= serverMajor }).min(by: { $0.major < $1.major }) {
             return PgDump(executable: fit.path)
         }
-        let seen = found.isEmpty ? "no pg_dump found" + (configured.map { " (DRKIT_PG_DUMP=\($0) is not executable)" } ?? " in /usr/lib/postgresql/*/bin or PATH")
+        let searched = found.isEmpty ? "no pg_dump found" + (configured.map { " (DRKIT_PG_DUMP=\($0) is not executable)" } ?? " in /usr/lib/postgresql/*/bin or PATH")
             : "found " + found.map { "\($0.version.split(separator: " ").last.map(String.init) ?? "?") (\($0.path))" }.joined(separator: ", ")
-        throw DRKitError(.tool, "the server runs PostgreSQL \(serverMajor), which needs pg_dump \(serverMajor) or newer; \(seen). Install it (Debian/Ubuntu: apt-get install postgresql-client-\(serverMajor), from apt.postgresql.org if your release lacks it) or set DRKIT_PG_DUMP to a pg_dump \(serverMajor)+")
+        throw DRKitError(.tool, "the server runs PostgreSQL \(serverMajor), which needs pg_dump \(serverMajor) or newer; \(searched). Install it (Debian/Ubuntu: apt-get install postgresql-client-\(serverMajor), from apt.postgresql.org if your release lacks it) or set DRKIT_PG_DUMP to a pg_dump \(serverMajor)+")
     }
 
     /// 15 from "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb13u1)", 18 from "... 18.6".

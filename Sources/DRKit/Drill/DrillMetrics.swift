@@ -24,9 +24,4 @@ public enum DrillMetrics {
         samples.append(MetricSample("drkit_drill_restored_rows", "Rows restored.", labels: labels, value: Double(r.rows)))
         return samples
     }
-
-    /// Prometheus text format for a node_exporter textfile collector.
-    public static func prometheus(_ r: DrillReport) -> String {
-        CommandMetrics.drill(r).text
-    }
 }

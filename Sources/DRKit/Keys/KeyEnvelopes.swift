@@ -46,21 +46,29 @@ public enum KeyEnvelopes {
         return found
     }
 
-    /// The data key, from the envelope that `source` opens. A raw key names its envelope by its
-    /// fingerprint (one read); a passphrase is tried against each passphrase envelope.
+    /// The data key, from the envelope that `source` opens.
     public static func dataKey(for file: ManifestFile, source: KeySource, in repository: Repository) throws -> [UInt8] {
+        try open(file, with: source, in: repository).dataKey
+    }
+
+    /// The envelope `source` opens, and the data key it holds. A raw key names its envelope by its
+    /// fingerprint (one read); a passphrase is tried against each passphrase envelope. An interrupted
+    /// rotation's old and new envelopes are both found.
+    public static func open(_ file: ManifestFile, with source: KeySource, in repository: Repository) throws -> (stored: Stored, dataKey: [UInt8]) {
         let backupId = file.summary.backupId
         if case .key(let bytes) = source, file.encryption == nil {
-            let fingerprint = KeyEnvelope.fingerprint(ofKey: bytes)
-            if let bytes = try? repository.store.get(key: key(backupId: backupId, fingerprint: fingerprint)),
-               let envelope = try? JSONCoding.decoder.decode(KeyEnvelope.self, from: Data(bytes)) {
-                do { return try envelope.unwrap(backupId: backupId, source: source) } catch { throw DRKitError.wrap(error) }
+            let key = key(backupId: backupId, fingerprint: KeyEnvelope.fingerprint(ofKey: bytes))
+            if let stored = try? repository.store.get(key: key),
+               let envelope = try? JSONCoding.decoder.decode(KeyEnvelope.self, from: Data(stored)) {
+                do { return (Stored(key: key, envelope: envelope), try envelope.unwrap(backupId: backupId, source: source)) } catch {
+                    throw DRKitError.wrap(error)
+                }
             }
         }
         let envelopes = try all(of: file, in: repository)
         var firstError: Error?
         for stored in envelopes where stored.envelope.kek.kind == source.kind {
-            do { return try stored.envelope.unwrap(backupId: backupId, source: source) } catch {
+            do { return (stored, try stored.envelope.unwrap(backupId: backupId, source: source)) } catch {
                 if firstError == nil { firstError = error }
             }
         }

@@ -25,25 +25,27 @@ public enum KeyRotation {
         let lease = try Lease.acquire(.rotate, repository: repository, conflicts: { $0.kind == .backup || $0.kind == .copy || $0.kind == .rotate })
         defer { lease.release() }
         var outcome = Outcome()
-        var opened: [(file: ManifestFile, envelope: KeyEnvelopes.Stored)] = []
+        var opened: [(file: ManifestFile, envelope: KeyEnvelopes.Stored, dataKey: [UInt8])] = []
         for file in try repository.backups() {
             guard file.isEncrypted else {
                 outcome.skipped.append(file.summary.backupId)
                 continue
             }
-            opened.append((file, try envelope(of: file, openedBy: old, in: repository)))
+            let (stored, dataKey) = try KeyEnvelopes.open(file, with: old, in: repository)
+            opened.append((file, stored, dataKey))
         }
-        for (file, stored) in opened {
+        for (file, stored, dataKey) in opened {
             let backupId = file.summary.backupId
             do {
-                let envelope = try stored.envelope.rewrapped(backupId: backupId, from: old, to: new)
+                var envelope = try KeyEnvelope.wrap(dataKey: dataKey, backupId: backupId, source: new)
+                envelope.segmentSize = stored.envelope.segmentSize
                 try KeyEnvelopes.write(envelope, backupId: backupId, in: repository)
             } catch {
                 throw DRKitError.wrap(error, "adding the new key's envelope to \(backupId) (run the rotation again to finish; every backup still opens with the old key)")
             }
             outcome.rotated.append(backupId)
         }
-        for (file, stored) in opened {
+        for (file, stored, _) in opened {
             let backupId = file.summary.backupId
             if keepOld {
                 outcome.oldKeyStillOpens.append((backupId, "--keep-old-key"))
@@ -56,19 +58,5 @@ public enum KeyRotation {
             }
         }
         return outcome
-    }
-
-    /// The envelope `source` opens; a rotation that was interrupted after adding the new key's
-    /// envelope still finds the old one.
-    private static func envelope(of file: ManifestFile, openedBy source: KeySource, in repository: Repository) throws -> KeyEnvelopes.Stored {
-        var firstError: Error?
-        for stored in try KeyEnvelopes.all(of: file, in: repository) {
-            do {
-                _ = try stored.envelope.unwrap(backupId: file.summary.backupId, source: source)
-                return stored
-            } catch { if firstError == nil { firstError = error } }
-        }
-        throw DRKitError.wrap(firstError ?? DRKitError(.integrity, "backup \(file.summary.backupId) has no key envelope"),
-                              "backup \(file.summary.backupId)")
     }
 }

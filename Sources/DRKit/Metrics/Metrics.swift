@@ -49,16 +49,21 @@ public struct MetricsReport: Sendable {
         self.samples = samples
     }
 
-    /// The Prometheus text exposition format, `# HELP`/`# TYPE` once per metric.
+    /// The Prometheus text exposition format: each metric's samples together under one `# HELP` and
+    /// `# TYPE`, in the order the metrics first appear.
     public var text: String {
-        var lines: [String] = []
-        var described = Set<String>()
+        var order: [String] = []
+        var byName: [String: [MetricSample]] = [:]
         for sample in samples {
-            if described.insert(sample.name).inserted {
-                lines.append("# HELP \(sample.name) \(sample.help)")
-                lines.append("# TYPE \(sample.name) gauge")
-            }
-            lines.append("\(sample.series) \(MetricSample.format(sample.value))")
+            if byName[sample.name] == nil { order.append(sample.name) }
+            byName[sample.name, default: []].append(sample)
+        }
+        var lines: [String] = []
+        for name in order {
+            let family = byName[name]!
+            lines.append("# HELP \(name) \(family[0].help)")
+            lines.append("# TYPE \(name) gauge")
+            lines += family.map { "\($0.series) \(MetricSample.format($0.value))" }
         }
         return lines.joined(separator: "\n") + "\n"
     }

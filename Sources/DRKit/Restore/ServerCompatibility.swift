@@ -10,6 +10,8 @@ enum ServerCompatibility {
         var version: String
         var versionNum: Int
         var major: Int { versionNum / 10000 }
+        /// "15.18" of "15.18 (Debian 15.18-0+deb12u1)".
+        var shortVersion: String { ServerCompatibility.short(version) }
         var availableExtensions: Set<String>
     }
 
@@ -26,15 +28,17 @@ enum ServerCompatibility {
     static func check(_ server: Server, source: SourceRecord, extensions: [ExtensionRecord]?, allowOlderServer: Bool) throws {
         let sourceMajor = source.serverVersionNum / 10000
         if server.major < sourceMajor && !allowOlderServer {
-            throw DRKitError(.refused, "the backup comes from PostgreSQL \(source.serverVersion.split(separator: " ").first ?? "?") and the target server runs PostgreSQL \(server.version.split(separator: " ").first ?? "?"), an older major version: its DDL may use features \(server.major) lacks and would fail midway. Nothing was created; restore into PostgreSQL \(sourceMajor) or newer, or pass --allow-older-server to try anyway")
+            throw DRKitError(.refused, "the backup comes from PostgreSQL \(short(source.serverVersion)) and the target server runs PostgreSQL \(server.shortVersion), an older major version: its DDL may use features \(server.major) lacks and would fail midway. Nothing was created; restore into PostgreSQL \(sourceMajor) or newer, or pass --allow-older-server to try anyway")
         }
         let missing = (extensions ?? []).filter { !server.availableExtensions.contains($0.name) }
         guard missing.isEmpty else {
             let names = missing.map { "\($0.name) (\($0.version) in the backup)" }.joined(separator: ", ")
             let packages = missing.map { package(for: $0.name, major: server.major) }.joined(separator: ", ")
-            throw DRKitError(.refused, "the target server (PostgreSQL \(server.version.split(separator: " ").first ?? "?")) lacks the extension\(missing.count == 1 ? "" : "s") \(names) that the backup's database uses. Nothing was created; install \(missing.count == 1 ? "its package" : "their packages") on the target server (Debian/Ubuntu: \(packages)) and run the restore again")
+            throw DRKitError(.refused, "the target server (PostgreSQL \(server.shortVersion)) lacks the extension\(missing.count == 1 ? "" : "s") \(names) that the backup's database uses. Nothing was created; install \(missing.count == 1 ? "its package" : "their packages") on the target server (Debian/Ubuntu: \(packages)) and run the restore again")
         }
     }
+
+    static func short(_ version: String) -> String { version.split(separator: " ").first.map(String.init) ?? "?" }
 
     /// The Debian/Ubuntu (apt.postgresql.org) package that provides an extension. PostgreSQL's own
     /// contrib modules ship in the server package itself.
