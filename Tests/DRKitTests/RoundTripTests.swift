@@ -175,6 +175,9 @@ final class RoundTripTests: DRKitTestCase {
         for (path, bytes) in after where before[path] != nil { XCTAssertEqual(before[path], bytes, "\(path) changed") }
 
         assertFailure(try restore(id, into: scratchName("drkit_rot_old"), extra: ["--key-file", keyFile]), exitCode: 5, mentions: "wrong key")
+        // "Rotating" to the same key keeps the envelope that key opens.
+        XCTAssertEqual(try Command.drkit(["key", "rotate", "--repo", repo, "--key-file", newKey, "--new-key-file", newKey]).status, 0)
+        XCTAssertEqual(try Command.drkit(["verify", id, "--repo", repo, "--key-file", newKey]).status, 0)
         let target = scratchName("drkit_rot_new")
         XCTAssertEqual(try restore(id, into: target, extra: ["--key-file", newKey]).status, 0)
         try assertSameDatabase(source, target)

@@ -34,12 +34,14 @@ public enum KeyRotation {
             let (stored, dataKey) = try KeyEnvelopes.open(file, with: old, in: repository)
             opened.append((file, stored, dataKey))
         }
+        var newEnvelopes: [String: String] = [:]
         for (file, stored, dataKey) in opened {
             let backupId = file.summary.backupId
             do {
                 var envelope = try KeyEnvelope.wrap(dataKey: dataKey, backupId: backupId, source: new)
                 envelope.segmentSize = stored.envelope.segmentSize
                 try KeyEnvelopes.write(envelope, backupId: backupId, in: repository)
+                newEnvelopes[backupId] = KeyEnvelopes.key(backupId: backupId, fingerprint: envelope.kek.fingerprint)
             } catch {
                 throw DRKitError.wrap(error, "adding the new key's envelope to \(backupId) (run the rotation again to finish; every backup still opens with the old key)")
             }
@@ -49,6 +51,8 @@ public enum KeyRotation {
             let backupId = file.summary.backupId
             if keepOld {
                 outcome.oldKeyStillOpens.append((backupId, "--keep-old-key"))
+            } else if stored.key == newEnvelopes[backupId] {
+                continue  // the "old" key is the new one: its envelope is the one that now opens the backup
             } else if stored.key.hasSuffix("/" + ManifestFile.objectName) {
                 outcome.oldKeyStillOpens.append((backupId, "format 1: its envelope is inside its manifest, which is never rewritten"))
             } else {
