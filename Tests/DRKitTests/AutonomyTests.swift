@@ -25,7 +25,7 @@ final class AutonomyTests: DRKitTestCase {
     func testThirtySimulatedDaysOnTheirOwn() throws {
         let database = try newDatabase("drkit_autonomy", sql: "CREATE TABLE events (id bigint, day int, payload text);")
         let conninfo = try conninfo(database)
-        let down = conninfo.replacingOccurrences(of: "port=\(ProcessInfo.processInfo.environment["DRKIT_TEST_PGPORT"] ?? "")", with: "port=1")
+        let down = try unreachableConninfo(database)
         let store = FencedStore(try FileStore(root: URL(fileURLWithPath: repo), create: true))
         let repository = Repository(store: store)
         let audit = try JSONLinesAuditStore(path: workDirectory.appendingPathComponent("audit.jsonl").path)

@@ -114,8 +114,7 @@ final class MonitoringTests: DRKitTestCase {
         XCTAssertEqual(try series("drkit_backup_success"), "1")
         let lastSuccess = try XCTUnwrap(try series("drkit_backup_last_success_timestamp_seconds"))
 
-        var down = try conninfo(source)
-        down = down.replacingOccurrences(of: "port=\(ProcessInfo.processInfo.environment["DRKIT_TEST_PGPORT"] ?? "")", with: "port=1")
+        let down = try unreachableConninfo(source)
         let failed = try Command.drkit(["backup", "--db", down, "--repo", repo, "--key-file", keyFile, "--pushgateway", url])
         XCTAssertEqual(failed.status, 3, failed.stderr)
         XCTAssertEqual(try series("drkit_backup_success"), "0")
@@ -205,8 +204,7 @@ final class MonitoringTests: DRKitTestCase {
             return false
         }
 
-        let port = ProcessInfo.processInfo.environment["DRKIT_TEST_PGPORT"] ?? ""
-        let down = try conninfo(source).replacingOccurrences(of: "port=\(port)", with: "port=1")
+        let down = try unreachableConninfo(source)
         let failed = try Command.drkit(["backup", "--db", down, "--repo", repo, "--key-file", keyFile, "--pushgateway", pushgateway])
         XCTAssertEqual(failed.status, 3, failed.stderr)
         XCTAssertTrue(waitForNotification("firing", of: "DrkitBackupFailed"), "DrkitBackupFailed never reached the webhook")

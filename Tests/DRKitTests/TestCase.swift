@@ -25,6 +25,11 @@ class DRKitTestCase: XCTestCase {
 
     func conninfo(_ database: String) throws -> String { try TestServices.postgres(database: database) }
 
+    /// `database` on a port nothing listens on: the database is down.
+    func unreachableConninfo(_ database: String) throws -> String {
+        try conninfo(database).replacingOccurrences(of: "port=\(ProcessInfo.processInfo.environment["DRKIT_TEST_PGPORT"] ?? "")", with: "port=1")
+    }
+
     func scratchName(_ prefix: String) -> String {
         let name = "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
         createdDatabases.append(name)
