@@ -169,6 +169,14 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     public var extensions: [ExtensionRecord]?
     /// The comparison with the previous backup of the database, when there was one to compare with.
     public var shrinkage: ShrinkReport?
+    /// The cluster's roles, memberships, settings, tablespaces and database properties (`--globals`):
+    /// one JSON object (`globals.json...`), encrypted like the rest.
+    public var globals: ObjectRecord?
+    /// Large object contents, packed (see FORMAT.md); each record's `rows` counts its large objects.
+    /// Their definitions (OIDs, owners, ACLs, comments) are in pre-data.
+    public var largeObjects: [ObjectRecord]?
+    /// The `backup --all-databases` run this backup belongs to: every database of one run shares it.
+    public var run: String?
 
     public struct Compression: Codable, Equatable, Sendable {
         public var algorithm: String
@@ -199,7 +207,12 @@ public struct BackupManifest: Codable, Equatable, Sendable {
         self.extensions = extensions
     }
 
-    public var allObjects: [ObjectRecord] { [preData, postData] + tables.flatMap(\.objects) }
+    public var allObjects: [ObjectRecord] {
+        [preData, postData] + tables.flatMap(\.objects) + (globals.map { [$0] } ?? []) + (largeObjects ?? [])
+    }
+
+    /// Large objects carried (0 for none).
+    public var largeObjectCount: Int64 { (largeObjects ?? []).reduce(0) { $0 + $1.rows } }
 }
 
 /// What `list` shows without the key: no table names, no data.
@@ -216,10 +229,16 @@ public struct BackupSummary: Codable, Equatable, Sendable {
     public var storedBytes: Int64
     public var encrypted: Bool
     public var keyFingerprint: String?
+    /// The `--all-databases` run this backup belongs to (absent for a single-database backup).
+    public var run: String?
+    /// Whether the backup carries the cluster's globals (roles, tablespaces): absent means no.
+    public var globals: Bool?
 
     public init(backupId: String, toolVersion: String, database: String, serverVersion: String, snapshotTime: Date,
                 startedAt: Date, finishedAt: Date, tableCount: Int, objectCount: Int, storedBytes: Int64,
-                encrypted: Bool, keyFingerprint: String?) {
+                encrypted: Bool, keyFingerprint: String?, run: String? = nil, globals: Bool? = nil) {
+        self.run = run
+        self.globals = globals
         self.backupId = backupId
         self.toolVersion = toolVersion
         self.database = database
@@ -334,6 +353,8 @@ public struct ManifestFile: Codable, Sendable {
             // Format 1: the envelope in this file; format 2: the key the backup was made with, inside the manifest.
             ("keyFingerprint", summary.keyFingerprint == (encryption?.kek.fingerprint ?? manifest.keyFingerprint)),
             ("objects", self.objects == nil || self.objects! == objects.map(StoredObject.init)),
+            ("run", summary.run == manifest.run),
+            ("globals", (summary.globals ?? false) == (manifest.globals != nil)),
         ]
         let differing = fields.filter { !$0.1 }.map(\.0)
         guard differing.isEmpty else {

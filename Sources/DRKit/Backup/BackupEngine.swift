@@ -21,6 +21,14 @@ public struct BackupOptions: Sendable {
     /// Simulations only (the 30-day autonomy rehearsal), never set by the CLI: the clock that dates
     /// the backup. When set, it also stands in for the snapshot's time, so retention sees simulated days.
     public var clock: (@Sendable () -> Date)?
+    /// Carry the cluster's roles, tablespaces and database properties (`--globals`).
+    public var includeGlobals = false
+    /// ...with role password hashes (superuser only).
+    public var rolePasswords = false
+    /// Globals already read for a whole `--all-databases` run, so every database of it carries the same.
+    public var runGlobals: ClusterGlobals?
+    /// The `--all-databases` run this backup belongs to.
+    public var run: String?
 
     public init(conninfo: String, key: KeySource?) {
         self.conninfo = conninfo
@@ -70,19 +78,30 @@ public final class BackupEngine {
             // The envelope first: from its first data object on, the backup can be opened by its key.
             try executeDiscardingOnFailure(backupId) { try KeyEnvelopes.write(encryption.envelope, backupId: backupId, in: repository) }
         }
+        let globals: ClusterGlobals?
+        do { globals = options.includeGlobals ? try options.runGlobals ?? ClusterGlobals.read(snapshot.coordinator, rolePasswords: options.rolePasswords) : nil } catch {
+            discardPartialBackup(backupId)
+            throw error
+        }
+        if options.runGlobals == nil { for line in globals?.omitted ?? [] { console.note("note: \(line)") } }
         let pgDump = try PgDump.locate(serverMajor: snapshot.source.serverVersionNum / 10000)
         let tasks = BackupPlanner.plan(snapshot.catalog, splitBytes: options.splitBytes,
-                                       tidRangeScans: snapshot.source.serverVersionNum >= 140000)
-        console.note("backup \(backupId): \(snapshot.catalog.tables.count) tables, \(snapshot.catalog.sequences.count) sequences, \(tasks.count - 2) data objects from \(redacted), \(options.jobs) jobs")
+                                       tidRangeScans: snapshot.source.serverVersionNum >= 140000, largeObjects: snapshot.largeObjects)
+        let largeObjectNote = snapshot.largeObjects.isEmpty ? "" : ", \(snapshot.largeObjects.count) large objects"
+        console.note("backup \(backupId): \(snapshot.catalog.tables.count) tables, \(snapshot.catalog.sequences.count) sequences\(largeObjectNote), \(tasks.count - 2) data objects from \(redacted), \(options.jobs) jobs")
 
         let written = try lease.explaining { try executeDiscardingOnFailure(backupId) {
-            let progress = ProgressReporter(label: "backup \(backupId)", totalBytes: snapshot.catalog.tables.reduce(0) { $0 + $1.heapBytes },
+            let progress = ProgressReporter(label: "backup \(backupId)", totalBytes: tasks.reduce(0) { $0 + $1.estimatedBytes },
                                             totalObjects: tasks.count)
             if options.showProgress { progress.start(console: console) }
             defer { progress.stop(console: console) }
             let execution = BackupExecution(repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey,
-                                            conninfo: options.conninfo, snapshotId: snapshot.id, tables: snapshot.catalog.tables, progress: progress)
+                                            conninfo: options.conninfo, snapshotId: snapshot.id, tables: snapshot.catalog.tables,
+                                            hasLargeObjects: !snapshot.largeObjects.isEmpty, progress: progress)
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
+        } }
+        let globalsRecord = try globals.map { globals in try executeDiscardingOnFailure(backupId) {
+            try BackupExecution.writeGlobals(globals, repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey)
         } }
         snapshot.release()
         let finishedAt = options.clock.map { _ in startedAt.addingTimeInterval(Date().timeIntervalSince(realStart)) } ?? Date()
@@ -91,7 +110,7 @@ public final class BackupEngine {
                                             snapshotTime: options.clock == nil ? snapshot.time : startedAt,
                                             source: snapshot.source, catalog: snapshot.catalog, sequences: snapshot.sequences,
                                             written: written, codec: options.codec, keyFingerprint: encryption?.envelope.kek.fingerprint,
-                                            extensions: snapshot.extensions))
+                                            extensions: snapshot.extensions, globals: globalsRecord, run: options.run))
         }
         manifest.shrinkage = compareWithPrevious(manifest)
         try executeDiscardingOnFailure(backupId) {

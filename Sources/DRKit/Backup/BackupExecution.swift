@@ -8,6 +8,8 @@ struct WrittenObjects {
     var ddl: [String: ObjectRecord] = [:]
     /// Per table index: (chunk index, record), in completion order.
     var chunks: [Int: [(Int, ObjectRecord)]] = [:]
+    /// Packed large object contents, in OID order.
+    var largeObjects: [ObjectRecord] = []
 }
 
 /// Phase 3 of a backup: runs the planned tasks by kind. pg_dump's DDL sections run on their own
@@ -22,11 +24,13 @@ struct BackupExecution: Sendable {
     /// The exported snapshot every worker joins.
     let snapshotId: String
     let tables: [CatalogTable]
+    /// pg_dump then writes the large objects' definitions (lo_create, owner, ACL, comment) into pre-data.
+    let hasLargeObjects: Bool
     let progress: ProgressReporter
 
     func run(_ tasks: [BackupTask], jobs: Int, pgDump: PgDump) throws -> WrittenObjects {
         let results = Locked(WrittenObjects())
-        let queue = WorkQueue(tasks.filter { if case .tableChunk = $0 { return true } else { return false } })
+        let queue = WorkQueue(tasks.filter { if case .ddl = $0 { return false } else { return true } })
         let sections = tasks.compactMap { if case .ddl(let section) = $0 { return section } else { return nil } }
         let ddlDone = DispatchGroup()
         let ddlError = Locked<Error?>(nil)
@@ -44,13 +48,35 @@ struct BackupExecution: Sendable {
         }.start()
         defer { ddlDone.wait() }
         try queue.run(workers: jobs, setUp: { _ in try BackupSnapshot.joinWorker(snapshotId: snapshotId, conninfo: conninfo) }, body: { worker, task in
-            guard case .tableChunk(let chunk) = task else { return }
-            let record = try copyChunk(chunk, on: worker, stop: { queue.failed })
-            results.withLock { $0.chunks[chunk.tableIndex, default: []].append((chunk.chunkIndex, record)) }
+            switch task {
+            case .tableChunk(let chunk):
+                let record = try copyChunk(chunk, on: worker, stop: { queue.failed })
+                results.withLock { $0.chunks[chunk.tableIndex, default: []].append((chunk.chunkIndex, record)) }
+            case .largeObjects(let index, let entries):
+                let record = try dumpLargeObjects(index, entries, on: worker, stop: { queue.failed })
+                results.withLock { $0.largeObjects.append(record) }
+            case .ddl:
+                break
+            }
         })
+        results.withLock { $0.largeObjects.sort { $0.name < $1.name } }
         ddlDone.wait()
         if let error = ddlError.current { throw error }
         return results.current
+    }
+
+    /// The globals object, `globals.json` (+ codec and `.enc`).
+    static func writeGlobals(_ globals: ClusterGlobals, repository: Repository, backupId: String, codec: Codec, dataKey: [UInt8]?) throws -> ObjectRecord {
+        let pipeline = try ObjectWriterPipeline(repository: repository, backupId: backupId,
+                                                name: ObjectWriterPipeline.objectName("globals.json", codec: codec, encrypted: dataKey != nil),
+                                                codec: codec, dataKey: dataKey)
+        do {
+            try globals.encoded.withUnsafeBytes { try pipeline.write($0) }
+            return try pipeline.finish()
+        } catch {
+            pipeline.abort()
+            throw DRKitError.wrap(error, "writing the globals")
+        }
     }
 
     private func writer(_ base: String) throws -> ObjectWriterPipeline {
@@ -62,7 +88,9 @@ struct BackupExecution: Sendable {
     private func dumpSection(_ section: String, pgDump: PgDump) throws -> ObjectRecord {
         let pipeline = try writer("schema/\(section).sql")
         do {
-            try pgDump.run(arguments: ["--schema-only", "--section=\(section)", "--snapshot=\(snapshotId)"], conninfo: conninfo) {
+            // --schema-only leaves large objects out; pre-data alone, with -b, has their definitions but no contents.
+            let scope = hasLargeObjects && section == "pre-data" ? "-b" : "--schema-only"
+            try pgDump.run(arguments: [scope, "--section=\(section)", "--snapshot=\(snapshotId)"], conninfo: conninfo) {
                 try pipeline.write($0)
             }
             let record = try pipeline.finish()
@@ -71,6 +99,25 @@ struct BackupExecution: Sendable {
         } catch {
             pipeline.abort()
             throw error
+        }
+    }
+
+    private func dumpLargeObjects(_ index: Int, _ entries: [LargeObjects.Entry], on worker: Connection, stop: @Sendable () -> Bool) throws -> ObjectRecord {
+        let pipeline = try writer(String(format: "largeobjects/%05d.lo", index))
+        do {
+            try LargeObjects.dump(entries, on: worker) { oid, offset, bytes in
+                if stop() { throw DRKitError(.tool, "stopped: another worker failed") }
+                try LargeObjects.header(oid: oid, offset: offset, length: bytes.count).withUnsafeBytes { try pipeline.write($0) }
+                try bytes.withUnsafeBytes { try pipeline.write($0) }
+                progress.add(bytes: Int64(bytes.count), rows: 0)
+            }
+            var record = try pipeline.finish()
+            record.rows = Int64(entries.count)
+            progress.objectDone(estimate: entries.reduce(0) { $0 + $1.size })
+            return record
+        } catch {
+            pipeline.abort()
+            throw DRKitError.wrap(error, "copying large objects \(entries.first.map { String($0.oid) } ?? "")...")
         }
     }
 

@@ -1,10 +1,20 @@
 import Foundation
 import PostgresClient
 
-/// One unit of backup work: a pg_dump DDL section, or one block range of one table.
+/// One unit of backup work: a pg_dump DDL section, one block range of one table, or one batch of
+/// large objects.
 enum BackupTask: Sendable {
     case ddl(section: String)
     case tableChunk(TableChunk)
+    case largeObjects(index: Int, [LargeObjects.Entry])
+
+    var estimatedBytes: Int64 {
+        switch self {
+        case .ddl: return 0
+        case .tableChunk(let chunk): return chunk.estimatedBytes
+        case .largeObjects(_, let entries): return entries.reduce(0) { $0 + $1.size }
+        }
+    }
 }
 
 struct TableChunk: Sendable {
@@ -19,7 +29,7 @@ struct TableChunk: Sendable {
 enum BackupPlanner {
     /// Splits tables larger than `splitBytes` into block ranges (TID range scans make these cheap on
     /// PostgreSQL 14+), so that both workers and restore can share one large table.
-    static func plan(_ catalog: Catalog, splitBytes: Int64, tidRangeScans: Bool) -> [BackupTask] {
+    static func plan(_ catalog: Catalog, splitBytes: Int64, tidRangeScans: Bool, largeObjects: [LargeObjects.Entry] = []) -> [BackupTask] {
         var chunks: [TableChunk] = []
         let blocksPerChunk = max(1, splitBytes / catalog.blockSize)
         for (index, table) in catalog.tables.enumerated() {
@@ -40,9 +50,10 @@ enum BackupPlanner {
                 chunkIndex += 1
             }
         }
+        let batches = LargeObjects.batches(largeObjects, targetBytes: splitBytes).enumerated().map { BackupTask.largeObjects(index: $0, $1) }
         // Largest first, so the last work to finish is small and both workers stay busy to the end.
-        chunks.sort { $0.estimatedBytes > $1.estimatedBytes }
-        return [.ddl(section: "pre-data"), .ddl(section: "post-data")] + chunks.map(BackupTask.tableChunk)
+        let data = (chunks.map(BackupTask.tableChunk) + batches).sorted { $0.estimatedBytes > $1.estimatedBytes }
+        return [.ddl(section: "pre-data"), .ddl(section: "post-data")] + data
     }
 
     static func copyStatement(_ table: CatalogTable, _ chunk: TableChunk) -> String {

@@ -15,6 +15,7 @@ struct BackupSnapshot {
     let catalog: Catalog
     let sequences: [SequenceRecord]
     let extensions: [ExtensionRecord]
+    let largeObjects: [LargeObjects.Entry]
 
     static let sessionSettings = """
         SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;
@@ -45,12 +46,10 @@ struct BackupSnapshot {
         } catch {
             throw DRKitError.wrap(error, "reading the catalog of \(redacted)")
         }
-        if catalog.largeObjects > 0 {
-            throw DRKitError(.refused, "database \(source.database) has \(catalog.largeObjects) large object(s) (pg_largeobject), which drkit cannot carry yet; refusing rather than dropping them")
-        }
         try lockTables(catalog, on: coordinator)
         return BackupSnapshot(coordinator: coordinator, id: id, time: time, source: source, catalog: catalog,
-                              sequences: try readSequences(catalog, on: coordinator), extensions: try readExtensions(on: coordinator))
+                              sequences: try readSequences(catalog, on: coordinator), extensions: try readExtensions(on: coordinator),
+                              largeObjects: catalog.largeObjects > 0 ? try LargeObjects.list(coordinator) : [])
     }
 
     /// Keeps every table from being dropped or altered while it is read, as pg_dump does.

@@ -16,6 +16,8 @@ enum ManifestBuilder {
         var codec: Codec
         var keyFingerprint: String?
         var extensions: [ExtensionRecord] = []
+        var globals: ObjectRecord?
+        var run: String?
     }
 
     static func build(_ inputs: Inputs) throws -> (BackupManifest, BackupSummary) {
@@ -28,20 +30,23 @@ enum ManifestBuilder {
                                rows: objects.reduce(0) { $0 + $1.rows }, plainBytes: objects.reduce(0) { $0 + $1.plainBytes },
                                objects: objects)
         }
-        let manifest = BackupManifest(
+        var manifest = BackupManifest(
             backupId: inputs.backupId, toolVersion: DRKitVersion.current, source: inputs.source, snapshotTime: inputs.snapshotTime,
             startedAt: inputs.startedAt, finishedAt: inputs.finishedAt,
             compression: .init(algorithm: inputs.codec.algorithm.rawValue, level: inputs.codec.level),
             preData: preData, postData: postData, tables: tables, sequences: inputs.sequences,
             materializedViews: inputs.catalog.materializedViews.map { MaterializedViewRecord(schema: $0.schema, name: $0.name, populated: $0.populated) },
             keyFingerprint: inputs.keyFingerprint, extensions: inputs.extensions)
+        manifest.globals = inputs.globals
+        manifest.run = inputs.run
+        manifest.largeObjects = inputs.written.largeObjects.isEmpty ? nil : inputs.written.largeObjects
         let objects = manifest.allObjects
         let summary = BackupSummary(
             backupId: inputs.backupId, toolVersion: DRKitVersion.current, database: inputs.source.database,
             serverVersion: inputs.source.serverVersion, snapshotTime: inputs.snapshotTime, startedAt: inputs.startedAt,
             finishedAt: inputs.finishedAt, tableCount: tables.count, objectCount: objects.count,
             storedBytes: objects.reduce(0) { $0 + $1.size }, encrypted: inputs.keyFingerprint != nil,
-            keyFingerprint: inputs.keyFingerprint)
+            keyFingerprint: inputs.keyFingerprint, run: inputs.run, globals: inputs.globals == nil ? nil : true)
         return (manifest, summary)
     }
 }

@@ -16,6 +16,12 @@ public struct RestoreOptions: Sendable {
     public var allowOlderServer = false
     public var showProgress = true
     public var keys: KeyOptions
+    /// `.cluster`: create the backup's missing roles and tablespaces before the schema (`--globals`),
+    /// then give the database its source's owner, privileges and settings. `.databaseOnly`: the latter
+    /// alone (a whole-cluster restore applies the roles once, first).
+    public var globals: GlobalsScope = .none
+
+    public enum GlobalsScope: Sendable { case none, cluster, databaseOnly }
 
     public init(reference: String, targetConninfo: String, keys: KeyOptions) {
         self.reference = reference
@@ -33,6 +39,9 @@ public struct RestoreResult: Sendable {
     /// Wall time of the whole restore: the RTO figure.
     public var duration: Double
     public var phases: [(name: String, seconds: Double)]
+    /// What restoring the globals did (with `--globals`).
+    public var globals: GlobalsReport?
+    public var largeObjects: Int64 = 0
 }
 
 /// Restores a backup into a new (or empty) database:
@@ -81,11 +90,20 @@ public final class RestoreEngine: Sendable {
             .without(owners: options.noOwner, privileges: options.noPrivileges)
 
         var target = try RestoreTarget(conninfo: options.targetConninfo)
+        let globals = try readGlobals(manifest, from: objects)
+        var globalsReport: GlobalsReport?
         try target.prepare(source: manifest.source, encoding: manifest.source.encoding, clean: options.clean,
                            extensions: manifest.extensions, allowOlderServer: options.allowOlderServer)
         console.note("restore \(backupId) into \(target.redacted): \(manifest.tables.count) tables, \(manifest.allObjects.count - 2) data objects, \(options.jobs) jobs")
         endPhase("prepare")
         do {
+            if let globals, options.globals == .cluster {
+                // Roles first: the schema's owners and grants name them.
+                do { globalsReport = try GlobalsRestore.applyCluster(globals, on: try target.connectMaintenance()) } catch {
+                    throw DRKitError.wrap(error, "restoring roles and tablespaces")
+                }
+                endPhase("globals")
+            }
             let settings = RestoreEngine.sessionSettings(encoding: manifest.source.encoding)
             let main = try connect(target, settings: settings)
             do { try main.execute(preData.sql) } catch { throw DRKitError.wrap(error, "pre-data DDL") }
@@ -94,6 +112,10 @@ public final class RestoreEngine: Sendable {
             try loadDataAndBuildIndexes(manifest, from: objects, postData: postData,
                                         target: target, settings: settings)
             endPhase("data+indexes")
+            if let largeObjects = manifest.largeObjects, !largeObjects.isEmpty {
+                try loadLargeObjects(largeObjects, from: objects, target: target, settings: settings)
+                endPhase("large objects")
+            }
 
             for sequence in manifest.sequences {
                 let name = Connection.quoteLiteral(Connection.qualified(sequence.schema, sequence.name))
@@ -106,6 +128,12 @@ public final class RestoreEngine: Sendable {
 
             try refreshMaterializedViews(manifest.materializedViews.filter(\.populated), on: main)
             endPhase("refresh")
+            if let globals, options.globals != .none {
+                var report = globalsReport ?? GlobalsReport(omitted: globals.omitted)
+                GlobalsRestore.applyDatabase(globals, source: manifest.source.database, target: target.database,
+                                             on: try target.connectMaintenance(), report: &report)
+                globalsReport = report
+            }
         } catch {
             let dropped = target.discard()
             let wrapped = DRKitError.wrap(error)
@@ -115,7 +143,17 @@ public final class RestoreEngine: Sendable {
         return RestoreResult(backupId: backupId, database: target.database, tables: manifest.tables.count,
                              rows: manifest.tables.reduce(0) { $0 + $1.rows },
                              plainBytes: manifest.tables.reduce(0) { $0 + $1.plainBytes },
-                             duration: Date().timeIntervalSince(start), phases: phases)
+                             duration: Date().timeIntervalSince(start), phases: phases, globals: globalsReport,
+                             largeObjects: manifest.largeObjectCount)
+    }
+
+    /// The backup's globals when this restore applies them; a backup made without `--globals` cannot.
+    private func readGlobals(_ manifest: BackupManifest, from objects: BackupObjects) throws -> ClusterGlobals? {
+        guard options.globals != .none else { return nil }
+        guard let record = manifest.globals else {
+            throw DRKitError(.usage, "backup \(manifest.backupId) carries no roles or other globals (it was made without --globals or --all-databases); restore without --globals, creating the roles first, or with --no-owner")
+        }
+        return try ClusterGlobals.read(record, from: objects)
     }
 
     private func connect(_ target: RestoreTarget, settings: String) throws -> Connection {
@@ -210,6 +248,31 @@ public final class RestoreEngine: Sendable {
         } catch {
             copy.abort(reason: "drkit: \(error)")
             throw DRKitError.wrap(error, "loading \(table.schema).\(table.name)")
+        }
+    }
+
+    /// Fills the large objects pre-data created, one transaction per stored object, `jobs` at a time.
+    /// A transaction commits only after its object's hash, authentication and count were checked.
+    private func loadLargeObjects(_ records: [ObjectRecord], from objects: BackupObjects, target: RestoreTarget, settings: String) throws {
+        let queue = WorkQueue(records)
+        try queue.run(workers: options.jobs, setUp: { _ in try self.connect(target, settings: settings) }) { connection, record in
+            do {
+                try connection.execute("BEGIN")
+                let writer = LargeObjectWriter(connection: connection)
+                let parser = LargeObjectStreamParser { oid, offset, bytes in
+                    if queue.failed { throw DRKitError(.tool, "stopped: another worker failed") }
+                    try writer.write(oid: oid, offset: offset, bytes: bytes)
+                }
+                _ = try objects.read(record, isCopyData: false, destination: parser)
+                guard parser.largeObjects == record.rows else {
+                    throw DRKitError(.integrity, "object \(record.name): holds \(parser.largeObjects) large objects, the manifest says \(record.rows)")
+                }
+                try writer.flush()
+                try connection.execute("COMMIT")
+            } catch {
+                _ = try? connection.execute("ROLLBACK")
+                throw DRKitError.wrap(error, "loading large objects (\(record.name))")
+            }
         }
     }
 

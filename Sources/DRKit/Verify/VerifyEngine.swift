@@ -52,7 +52,7 @@ public final class VerifyEngine: Sendable {
         let objects = try BackupObjects(repository: repository, backupId: backupId, dataKey: dataKey, manifest: manifest)
         var work: [(record: ObjectRecord, content: String, isCopyData: Bool)] = [
             (manifest.preData, "pre-data", false), (manifest.postData, "post-data", false),
-        ]
+        ] + (manifest.globals.map { [($0, "globals", false)] } ?? []) + (manifest.largeObjects ?? []).map { ($0, VerifyEngine.largeObjects, false) }
         var failures: [VerifyReport.Failure] = []
         for table in manifest.tables {
             let name = "\(table.schema).\(table.name)"
@@ -70,7 +70,11 @@ public final class VerifyEngine: Sendable {
         let queue = WorkQueue(work)
         try queue.run(workers: jobs, setUp: { _ in () }) { _, item in
             do {
-                let outcome = try objects.read(item.record, isCopyData: item.isCopyData, destination: DiscardingSink())
+                let parser = item.content == VerifyEngine.largeObjects ? LargeObjectStreamParser { _, _, _ in } : nil
+                let outcome = try objects.read(item.record, isCopyData: item.isCopyData, destination: parser ?? DiscardingSink())
+                if let parser, parser.largeObjects != item.record.rows {
+                    throw DRKitError(.integrity, "holds \(parser.largeObjects) large objects, the manifest says \(item.record.rows)")
+                }
                 found.withLock { $0.rows += item.isCopyData ? outcome.rows : 0; $0.plain += outcome.plainBytes }
                 progress.add(bytes: outcome.plainBytes, rows: item.isCopyData ? outcome.rows : 0)
             } catch let error as DRKitError where error.code == .integrity {
@@ -89,6 +93,10 @@ public final class VerifyEngine: Sendable {
                             plainBytes: result.plain, durationSeconds: Date().timeIntervalSince(start),
                             failures: result.failures.sorted { $0.object < $1.object }, unlistedObjects: unlisted)
     }
+}
+
+extension VerifyEngine {
+    static let largeObjects = "large objects"
 }
 
 final class DiscardingSink: ByteSink {

@@ -6,17 +6,31 @@ import Foundation
 
 struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Take a consistent, compressed, encrypted backup of one database.",
+        abstract: "Take a consistent, compressed, encrypted backup of one database, or of every database of a cluster.",
         discussion: """
             One snapshot covers schema (pg_dump --snapshot), data (COPY on --jobs workers) and sequence \
             values. pg_dump (for DDL only) must be of the server's major version or newer: DRKIT_PG_DUMP names one, \
             else drkit takes the oldest fitting one in /usr/lib/postgresql/N/bin or on PATH, and says what to install \
             when none fits (exit 7). Encryption needs a key (--key-file, DRKIT_KEY, or --passphrase-env); --no-encrypt must \
-            be explicit. The manifest is written last: an interrupted backup is never listed or restored.
+            be explicit. The manifest is written last: an interrupted backup is never listed or restored. \
+            --globals adds the cluster's roles (attributes, memberships, settings), tablespaces and the database's \
+            owner, privileges and settings, without password hashes unless --role-passwords (superuser only). \
+            --all-databases backs up every database that accepts connections (templates aside, minus \
+            --exclude-database patterns), each in its own snapshot and backup, all with the globals and one run id \
+            (`list` shows it; `restore --run` rebuilds the cluster). A database that fails does not stop the others; \
+            the run then exits with the first failure's code.
             """)
 
-    @Option(name: .long, help: ArgumentHelp("Source database: libpq conninfo or postgres:// URL.", valueName: "conninfo"))
+    @Option(name: .long, help: ArgumentHelp("Source database: libpq conninfo or postgres:// URL (with --all-databases, any database of the cluster).", valueName: "conninfo"))
     var db: String
+    @Flag(name: .long, help: "Also carry the cluster's roles, memberships, role and database settings, tablespaces, and the database's owner and privileges.")
+    var globals = false
+    @Flag(name: .long, help: "With --globals or --all-databases: carry role password hashes too (needs a superuser).")
+    var rolePasswords = false
+    @Flag(name: .long, help: "Back up every database of the cluster (one backup each, one run id), with the globals.")
+    var allDatabases = false
+    @Option(name: .long, help: ArgumentHelp("With --all-databases: leave out databases matching this pattern (repeatable; * and ? wildcards, \"Name\" literally).", valueName: "pattern"))
+    var excludeDatabase: [String] = []
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var keys: KeyFlags
     @Flag(name: .long, help: "Store the backup unencrypted.")
@@ -46,6 +60,9 @@ struct Backup: ParsableCommand {
         if let failOnShrink, Backup.fraction(failOnShrink) == nil { throw ValidationError("--fail-on-shrink takes a percentage like 50% (0-100)") }
         _ = try codec()
         guard splitSize >= 1 else { throw ValidationError("--split-size must be at least 1 MiB") }
+        if rolePasswords && !globals && !allDatabases { throw ValidationError("--role-passwords needs --globals or --all-databases") }
+        if !excludeDatabase.isEmpty && !allDatabases { throw ValidationError("--exclude-database needs --all-databases") }
+        if allDatabases && !copyTo.isEmpty { throw ValidationError("--copy-to is not available with --all-databases yet: run `drkit repo copy --all` after the run") }
     }
 
     /// "20%" or "20" → 0.2; nil outside 0...100.
@@ -83,6 +100,9 @@ struct Backup: ParsableCommand {
             options.warnShrink = Backup.fraction(warnShrink)!
             options.failShrink = failOnShrink.flatMap(Backup.fraction)
             options.showProgress = !output.quiet && !output.json
+            options.includeGlobals = globals
+            options.rolePasswords = rolePasswords
+            if allDatabases { return try backUpCluster(options, repository: repo) }
             let database = CommandMetrics.databaseLabel(db)
             let result = try metrics.reporting({ (result: BackupResult?, started, finished) in
                 CommandMetrics.backup(database: result?.summary.database ?? database, repository: repo.store.location, result: result,
@@ -95,18 +115,58 @@ struct Backup: ParsableCommand {
                 report.copies = copies
                 Console.shared.output(try JSONText.encode(report))
             } else {
-                let rows = result.manifest.tables.reduce(0) { $0 + $1.rows }
-                Console.shared.output("""
-                    backup \(result.summary.backupId) complete: \(result.summary.tableCount) tables, \(rows) rows, \
-                    \(Format.bytes(result.summary.storedBytes)) stored in \(result.summary.objectCount) objects, \
-                    \(Format.seconds(result.duration)) s\(result.summary.encrypted ? ", encrypted (key \(result.summary.keyFingerprint ?? "?"))" : ", NOT encrypted")
-                    """)
+                Console.shared.output(Backup.completionLine(result))
                 for copy in copies {
                     Console.shared.output(copy.error.map { "copy to \(copy.repository) FAILED: \($0)" }
                         ?? "copied to \(copy.repository): \(copy.objects) objects, \(Format.bytes(copy.bytes)) in \(Format.seconds(copy.seconds)) s, every object's SHA-256 checked")
                 }
             }
             try reportFailedCopies(copies, backupId: result.summary.backupId, primary: repo.store.location)
+        }
+    }
+
+    static func completionLine(_ result: BackupResult) -> String {
+        let rows = result.manifest.tables.reduce(0) { $0 + $1.rows }
+        let largeObjects = result.manifest.largeObjectCount
+        return """
+            backup \(result.summary.backupId) of \(result.summary.database) complete: \(result.summary.tableCount) tables, \(rows) rows\
+            \(largeObjects > 0 ? ", \(largeObjects) large objects" : "")\(result.manifest.globals != nil ? ", with globals" : ""), \
+            \(Format.bytes(result.summary.storedBytes)) stored in \(result.summary.objectCount) objects, \
+            \(Format.seconds(result.duration)) s\(result.summary.encrypted ? ", encrypted (key \(result.summary.keyFingerprint ?? "?"))" : ", NOT encrypted")
+            """
+    }
+
+    /// `--all-databases`: one backup per database, each reported (and its metrics published) as it
+    /// commits; a failed database is reported and the others go on.
+    private func backUpCluster(_ options: BackupOptions, repository repo: Repository) throws {
+        let publisher = metrics.publisher
+        let started = Locked(Date())
+        let result = try ClusterBackup.run(options: options, excluding: excludeDatabase, repository: repo) { backup in
+            if !output.json { Console.shared.output(Backup.completionLine(backup)) }
+            if publisher.isEnabled {
+                let report = CommandMetrics.backup(database: backup.summary.database, repository: repo.store.location, result: backup,
+                                                   startedAt: started.current, finishedAt: Date(),
+                                                   inventory: (try? repo.backups())?.map(\.summary))
+                publisher.publish(report).forEach { Console.shared.note("warning: \($0)") }
+            }
+            started.withLock { $0 = Date() }
+        }
+        if publisher.isEnabled {
+            for failure in result.failures {
+                let report = CommandMetrics.backup(database: failure.database, repository: repo.store.location, result: nil,
+                                                   startedAt: started.current, finishedAt: Date(), inventory: nil)
+                publisher.publish(report).forEach { Console.shared.note("warning: \($0)") }
+            }
+        }
+        if output.json {
+            Console.shared.output(try JSONText.encode(ClusterBackupReport(result)))
+        } else {
+            Console.shared.output("run \(result.run): \(result.backups.count) database(s) backed up\(result.failures.isEmpty ? "" : ", \(result.failures.count) FAILED (\(result.failures.map(\.database).joined(separator: ", ")))")\(result.skipped.isEmpty ? "" : "; excluded: \(result.skipped.joined(separator: ", "))")")
+            for line in result.globals.omitted { Console.shared.output("note: \(line)") }
+        }
+        if let first = result.failures.first {
+            printError("run \(result.run): database \(first.database) was not backed up: \(first.error.message)")
+            throw ExitCode(first.error.code.exitCode)
         }
     }
 
@@ -138,6 +198,27 @@ struct Backup: ParsableCommand {
     }
 }
 
+struct ClusterBackupReport: Encodable {
+    struct Failure: Encodable {
+        var database: String
+        var error: String
+    }
+
+    var run: String
+    var backups: [BackupReport]
+    var failures: [Failure]
+    var excluded: [String]
+    var omitted: [String]
+
+    init(_ result: ClusterBackupResult) {
+        run = result.run
+        backups = result.backups.map(BackupReport.init)
+        failures = result.failures.map { Failure(database: $0.database, error: $0.error.message) }
+        excluded = result.skipped
+        omitted = result.globals.omitted
+    }
+}
+
 struct BackupCopyReport: Encodable {
     var repository: String
     var objects = 0
@@ -161,6 +242,9 @@ struct BackupReport: Encodable {
     /// The anomaly check against the previous backup of the database.
     var shrinkage: ShrinkReport?
     var copies: [BackupCopyReport] = []
+    var run: String?
+    var largeObjects: Int64
+    var globals: Bool
 
     init(_ result: BackupResult) {
         backupId = result.summary.backupId
@@ -174,5 +258,8 @@ struct BackupReport: Encodable {
         encrypted = result.summary.encrypted
         keyFingerprint = result.summary.keyFingerprint
         shrinkage = result.manifest.shrinkage
+        run = result.manifest.run
+        largeObjects = result.manifest.largeObjectCount
+        globals = result.manifest.globals != nil
     }
 }

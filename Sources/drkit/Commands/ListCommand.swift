@@ -30,7 +30,7 @@ struct List: ParsableCommand {
                     }
                 }
             }
-            let summaries = files.map(\.summary)
+            let summaries = List.groupedByRun(files.map(\.summary))
             // Object Lock retention, read only where the bucket has Object Lock (one HEAD per backup there).
             let locks: [String: ObjectLock] = try repo.objectLockEnabled()
                 ? Dictionary(uniqueKeysWithValues: try summaries.compactMap { s in try repo.lock(of: s.backupId).map { (s.backupId, $0) } })
@@ -48,13 +48,16 @@ struct List: ParsableCommand {
             // Columns grow to fit; nothing is ever cut (ids and database names are what operators copy).
             let idWidth = max(9, summaries.map(\.backupId.count).max() ?? 0)
             let databaseWidth = max(8, summaries.map(\.database.count).max() ?? 0)
-            var lines = [["BACKUP ID".rightPadded(idWidth), "SNAPSHOT (UTC)".rightPadded(24), "DATABASE".rightPadded(databaseWidth),
-                          "TABLES", "     STORED", " ENCRYPTED"].joined(separator: " ") + (locks.isEmpty ? "" : "  LOCKED UNTIL")]
+            let showRuns = summaries.contains { $0.run != nil || $0.globals == true }
+            let runWidth = max(3, summaries.map { List.runColumn($0).count }.max() ?? 0)
+            var lines = [["BACKUP ID".rightPadded(idWidth), "SNAPSHOT (UTC)".rightPadded(24), "DATABASE".rightPadded(databaseWidth)]
+                         .joined(separator: " ") + (showRuns ? " " + "RUN".rightPadded(runWidth) : "")
+                         + " " + ["TABLES", "     STORED", " ENCRYPTED"].joined(separator: " ") + (locks.isEmpty ? "" : "  LOCKED UNTIL")]
             for s in summaries {
                 lines.append([
                     s.backupId.rightPadded(idWidth),
                     Timestamps.iso8601(s.snapshotTime).rightPadded(24),
-                    s.database.rightPadded(databaseWidth),
+                    s.database.rightPadded(databaseWidth) + (showRuns ? " " + List.runColumn(s).rightPadded(runWidth) : ""),
                     String(s.tableCount).leftPadded(6),
                     Format.bytes(s.storedBytes).leftPadded(11),
                     s.encrypted ? " yes (\(s.keyFingerprint ?? "?"))" : " no",
@@ -64,6 +67,26 @@ struct List: ParsableCommand {
             if summaries.contains(where: { !$0.encrypted }) { lines.append("(unencrypted backups are not authenticated: anyone who can write to the repository can alter them unnoticed)") }
             Console.shared.output(lines.joined(separator: "\n"))
         }
+    }
+}
+
+extension List {
+    /// Newest first, except that the backups of one `--all-databases` run stay together, where the
+    /// run's newest backup would be.
+    static func groupedByRun(_ summaries: [BackupSummary]) -> [BackupSummary] {
+        var order: [String] = []
+        var groups: [String: [BackupSummary]] = [:]
+        for summary in summaries {
+            let key = summary.run ?? summary.backupId
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(summary)
+        }
+        return order.flatMap { groups[$0]! }
+    }
+
+    /// The run id, or `-`; a single backup carrying globals says so.
+    static func runColumn(_ summary: BackupSummary) -> String {
+        summary.run ?? (summary.globals == true ? "- (+globals)" : "-")
     }
 }
 

@@ -6,7 +6,7 @@ import Foundation
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Restore a backup into a new scratch database, in parallel.",
+        abstract: "Restore a backup into a new scratch database, or a whole --all-databases run into a cluster, in parallel.",
         discussion: """
             The target database is created if it does not exist, or used if it is empty. A database with \
             user tables is refused unless --clean (drop and recreate it); the backup's own source database \
@@ -14,14 +14,25 @@ struct Restore: ParsableCommand {
             Across versions: restoring into a newer PostgreSQL major than the backup's source is supported (an \
             upgrade path, e.g. 15 -> 18); an older major is refused before anything is created (exit 6), unless \
             --allow-older-server. A target server that lacks an extension the backup uses is refused up front, \
-            naming the package to install.
+            naming the package to install. \
+            --globals first creates the roles and tablespaces the backup carries that the target cluster lacks (an \
+            existing role is never altered; each is reported), so owners and grants restore without --no-owner, and \
+            gives the database its source's owner, privileges and settings. --run ID --target-cluster CONNINFO \
+            rebuilds a whole cluster from one `backup --all-databases` run: globals first, then every database under \
+            its own name; a target already holding one of them with tables in it is refused unless --clean.
             """)
 
     @Argument(help: "Backup id (or a unique prefix of one), or `latest`.")
-    var backup: String
+    var backup: String?
     @OptionGroup var repository: RepositoryOptions
     @Option(name: .long, help: ArgumentHelp("Target database: libpq conninfo or postgres:// URL naming the database to create.", valueName: "conninfo"))
-    var target: String
+    var target: String?
+    @Flag(name: .long, help: "Create the backup's roles and tablespaces that the target cluster lacks, before the schema; then set the database's owner, privileges and settings.")
+    var globals = false
+    @Option(name: .customLong("run"), help: ArgumentHelp("Restore every database of this `backup --all-databases` run (see `drkit list`), with the globals; needs --target-cluster.", valueName: "run-id"))
+    var runId: String?
+    @Option(name: .long, help: ArgumentHelp("With --run: the cluster to rebuild (conninfo or URL; its database is used for the roles, default postgres).", valueName: "conninfo"))
+    var targetCluster: String?
     @OptionGroup var keys: KeyFlags
     @Option(name: .long, help: "Parallel worker connections.")
     var jobs = 2
@@ -37,30 +48,90 @@ struct Restore: ParsableCommand {
 
     func validate() throws {
         try validateJobs(jobs)
+        if runId != nil {
+            guard backup == nil, target == nil else { throw ValidationError("--run restores a whole run into --target-cluster: give no backup id and no --target") }
+            guard targetCluster != nil else { throw ValidationError("--run needs --target-cluster CONNINFO") }
+            guard !noOwner else { throw ValidationError("--run restores the roles, so --no-owner does not apply") }
+        } else {
+            guard backup != nil else { throw ValidationError("give a backup id (or latest), or --run ID") }
+            guard target != nil else { throw ValidationError("--target CONNINFO is required") }
+            guard targetCluster == nil else { throw ValidationError("--target-cluster goes with --run") }
+            if globals && noOwner { throw ValidationError("--globals restores the owners' roles: leave out --no-owner") }
+        }
     }
 
     func run() throws {
         try runReportingErrors {
             Console.shared.quiet = output.quiet
             let repo = try repository.open(create: false)
-            var options = RestoreOptions(reference: backup, targetConninfo: target, keys: keys.keyOptions)
+            var options = RestoreOptions(reference: backup ?? "", targetConninfo: target ?? "", keys: keys.keyOptions)
             options.jobs = jobs
             options.clean = clean
             options.noOwner = noOwner
             options.noPrivileges = noPrivileges
             options.allowOlderServer = allowOlderServer
             options.showProgress = !output.quiet && !output.json
+            options.globals = globals ? .cluster : .none
+            if let run = runId, let targetCluster { return try restoreRun(run, into: targetCluster, options: options, repository: repo) }
             let result = try RestoreEngine(options: options, repository: repo).run()
             if output.json {
                 Console.shared.output(try JSONText.encode(RestoreReport(result)))
             } else {
-                let phases = result.phases.map { "\($0.name) \(Format.seconds($0.seconds))s" }.joined(separator: ", ")
-                Console.shared.output("""
-                    restore of \(result.backupId) into \(result.database) complete: \(result.tables) tables, \(result.rows) rows
-                    restore duration (RTO): \(Format.seconds(result.duration)) s (\(phases))
-                    """)
+                if let report = result.globals { Console.shared.output(Restore.describe(report)) }
+                Console.shared.output(Restore.completionText(result))
             }
         }
+    }
+
+    private func restoreRun(_ run: String, into cluster: String, options: RestoreOptions, repository repo: Repository) throws {
+        let result = try ClusterRestore.run(run, targetCluster: cluster, options: options, repository: repo) { restored in
+            if !output.json { Console.shared.output(Restore.completionText(restored)) }
+        }
+        if output.json {
+            Console.shared.output(try JSONText.encode(ClusterRestoreReport(result)))
+        } else {
+            Console.shared.output(Restore.describe(result.globals))
+            Console.shared.output("run \(run) restored: \(result.databases.count) database(s)\(result.failures.isEmpty ? "" : ", \(result.failures.count) FAILED (\(result.failures.map(\.database).joined(separator: ", ")))"), \(result.globals.failed.count) globals statement(s) failed, \(Format.seconds(result.duration)) s")
+        }
+        if let first = result.failures.first {
+            printError("run \(run): database \(first.database) was not restored: \(first.error.message)")
+            throw ExitCode(first.error.code.exitCode)
+        }
+    }
+
+    static func completionText(_ result: RestoreResult) -> String {
+        let phases = result.phases.map { "\($0.name) \(Format.seconds($0.seconds))s" }.joined(separator: ", ")
+        return """
+            restore of \(result.backupId) into \(result.database) complete: \(result.tables) tables, \(result.rows) rows\(result.largeObjects > 0 ? ", \(result.largeObjects) large objects" : "")
+            restore duration (RTO): \(Format.seconds(result.duration)) s (\(phases))
+            """
+    }
+
+    /// One line per role, membership, setting, tablespace and database property, then what the backup left out.
+    static func describe(_ report: GlobalsReport) -> String {
+        (report.lines.map { "\($0.kind) \($0.name): \($0.outcome)\($0.detail.map { " (\($0))" } ?? "")" }
+            + report.omitted.map { "note: \($0)" }).joined(separator: "\n")
+    }
+}
+
+struct ClusterRestoreReport: Encodable {
+    struct Failure: Encodable {
+        var database: String
+        var error: String
+    }
+
+    var run: String
+    var globals: GlobalsReport
+    var databases: [RestoreReport]
+    var failures: [Failure]
+    var durationSeconds: Double
+
+    init(_ result: ClusterRestoreResult) {
+        run = result.run
+        globals = result.globals
+        databases = result.databases.map(RestoreReport.init)
+        failures = result.failures.map { Failure(database: $0.database, error: $0.error.message) }
+        durationSeconds = result.duration
     }
 }
 
@@ -76,8 +147,12 @@ struct RestoreReport: Encodable {
     var rows: Int64
     var durationSeconds: Double
     var phases: [Phase]
+    var largeObjects: Int64
+    var globals: GlobalsReport?
 
     init(_ result: RestoreResult) {
+        largeObjects = result.largeObjects
+        globals = result.globals
         backupId = result.backupId
         database = result.database
         tables = result.tables

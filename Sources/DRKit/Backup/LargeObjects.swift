@@ -1,0 +1,169 @@
+import Foundation
+import Archive
+import Common
+import PostgresClient
+
+/// Large object contents in a backup. Their definitions (OIDs, owners, ACLs, comments) come from
+/// pg_dump's pre-data; the contents are packed into objects of their own as a stream of records,
+/// each `oid (u32) | offset (u64) | length (u32) | bytes`, big-endian, one or more per large object
+/// (a large one is read and written in 1 MiB pieces; an empty one has a single zero-length record).
+/// Objects hold whole large objects, up to the split size each, so restore loads them in parallel.
+enum LargeObjects {
+    static let pieceBytes = 1 << 20
+
+    struct Entry: Sendable {
+        var oid: UInt32
+        var size: Int64
+    }
+
+    /// Every large object and its size, as of the snapshot `connection` reads.
+    static func list(_ connection: Connection) throws -> [Entry] {
+        do {
+            // INV_READ descriptors read the transaction's snapshot; each is closed once measured.
+            return try connection.query("""
+                WITH opened AS (SELECT oid, lo_open(oid, 262144) AS fd FROM pg_largeobject_metadata)
+                SELECT oid::text, lo_lseek64(fd, 0, 2)::text, lo_close(fd) FROM opened ORDER BY oid
+                """).rows.map { Entry(oid: UInt32($0[0]!) ?? 0, size: Int64($0[1]!) ?? 0) }
+        } catch {
+            throw DRKitError.wrap(error, "listing large objects (the backup user needs SELECT on each, or superuser)")
+        }
+    }
+
+    /// Consecutive large objects grouped into batches of about `targetBytes` (one large one alone).
+    static func batches(_ entries: [Entry], targetBytes: Int64) -> [[Entry]] {
+        var batches: [[Entry]] = []
+        var current: [Entry] = []
+        var bytes: Int64 = 0
+        for entry in entries {
+            if !current.isEmpty && (bytes + entry.size > targetBytes || current.count >= 100_000) {
+                batches.append(current)
+                (current, bytes) = ([], 0)
+            }
+            current.append(entry)
+            bytes += entry.size
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+
+    /// Reads a batch's contents on a connection in the backup's snapshot and writes its records:
+    /// small large objects many per query, larger ones a piece at a time, so memory stays bounded.
+    static func dump(_ batch: [Entry], on connection: Connection, into write: (UInt32, Int64, [UInt8]) throws -> Void) throws {
+        var small: [Entry] = []
+        var smallBytes: Int64 = 0
+        func flushSmall() throws {
+            guard !small.isEmpty else { return }
+            let list = small.map { String($0.oid) }.joined(separator: ",")
+            let rows = try connection.query("SELECT o::text, lo_get(o) FROM unnest('{\(list)}'::oid[]) WITH ORDINALITY AS t(o, n) ORDER BY n").rows
+            for row in rows { try write(UInt32(row[0]!) ?? 0, 0, try decodeBytea(row[1])) }
+            (small, smallBytes) = ([], 0)
+        }
+        for entry in batch {
+            if entry.size <= Int64(pieceBytes) {
+                if smallBytes + entry.size > Int64(pieceBytes) || small.count >= 1000 { try flushSmall() }
+                small.append(entry)
+                smallBytes += entry.size
+                continue
+            }
+            try flushSmall()
+            var offset: Int64 = 0
+            while offset < entry.size {
+                let piece = try decodeBytea(try connection.query("SELECT lo_get($1::oid, $2::bigint, \(pieceBytes))", [String(entry.oid), String(offset)]).scalar)
+                guard !piece.isEmpty else { break }
+                try write(entry.oid, offset, piece)
+                offset += Int64(piece.count)
+            }
+        }
+        try flushSmall()
+    }
+
+    /// `\x0a1b...` (bytea_output = hex) to bytes.
+    static func decodeBytea(_ text: String?) throws -> [UInt8] {
+        guard let text, text.hasPrefix("\\x"), let bytes = Hex.decode(String(text.dropFirst(2))) else {
+            throw DRKitError(.tool, "unexpected bytea text from the server (bytea_output must be hex)")
+        }
+        return bytes
+    }
+
+    static func header(oid: UInt32, offset: Int64, length: Int) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(16)
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: oid >> UInt32(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: UInt64(offset) >> UInt64(shift))) }
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: UInt32(length) >> UInt32(shift))) }
+        return bytes
+    }
+}
+
+/// Parses the large object record stream of one object, handing each piece on as it completes
+/// (never more than one piece, 1 MiB, in memory). Counts the large objects (records at offset 0)
+/// and refuses a stream that ends inside a record.
+final class LargeObjectStreamParser: ByteSink {
+    private let piece: (UInt32, Int64, [UInt8]) throws -> Void
+    private var header: [UInt8] = []
+    private var body: [UInt8] = []
+    private var expected = 0
+    private(set) var largeObjects: Int64 = 0
+    private(set) var contentBytes: Int64 = 0
+
+    init(piece: @escaping (UInt32, Int64, [UInt8]) throws -> Void) { self.piece = piece }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var index = 0
+        while index < bytes.count {
+            if header.count < 16 {
+                let take = min(16 - header.count, bytes.count - index)
+                header += bytes[index..<index + take]
+                index += take
+                if header.count == 16 {
+                    expected = Int(header[12..<16].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+                    guard expected <= LargeObjects.pieceBytes else { throw DRKitError(.integrity, "large object record longer than a piece") }
+                    body.reserveCapacity(expected)
+                    if expected == 0 { try emit() }
+                }
+                continue
+            }
+            let take = min(expected - body.count, bytes.count - index)
+            body += bytes[index..<index + take]
+            index += take
+            if body.count == expected { try emit() }
+        }
+    }
+
+    private func emit() throws {
+        let oid = header[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let offset = Int64(bitPattern: header[4..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        if offset == 0 { largeObjects += 1 }
+        contentBytes += Int64(body.count)
+        try piece(oid, offset, body)
+        header.removeAll(keepingCapacity: true)
+        body.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws {
+        guard header.isEmpty else { throw DRKitError(.integrity, "large object stream ends inside a record (truncated)") }
+    }
+}
+
+/// Writes pieces into large objects that pre-data created (`lo_create` with their OIDs), batching
+/// small pieces into one round trip; the caller runs it inside one transaction per object.
+final class LargeObjectWriter {
+    private let connection: Connection
+    private var pending: [String] = []
+    private var pendingBytes = 0
+
+    init(connection: Connection) { self.connection = connection }
+
+    func write(oid: UInt32, offset: Int64, bytes: [UInt8]) throws {
+        guard !bytes.isEmpty else { return }
+        pending.append("SELECT pg_catalog.lo_put(\(oid), \(offset), '\\x\(Hex.encode(bytes))'::bytea)")
+        pendingBytes += bytes.count
+        if pendingBytes >= LargeObjects.pieceBytes || pending.count >= 500 { try flush() }
+    }
+
+    func flush() throws {
+        guard !pending.isEmpty else { return }
+        try connection.execute(pending.joined(separator: ";\n"))
+        (pending, pendingBytes) = ([], 0)
+    }
+}

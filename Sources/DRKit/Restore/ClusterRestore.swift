@@ -1,0 +1,102 @@
+import Foundation
+import Archive
+import Common
+import PostgresClient
+
+public struct ClusterRestoreResult: Sendable {
+    public struct Failure: Sendable {
+        public var database: String
+        public var error: DRKitError
+    }
+
+    public var run: String
+    public var globals: GlobalsReport
+    public var databases: [RestoreResult]
+    public var failures: [Failure]
+    public var duration: Double
+}
+
+/// `restore --run ID --target-cluster CONNINFO`: rebuilds a whole cluster from one
+/// `backup --all-databases` run. The roles and tablespaces go first (once), then each database under
+/// its own name, each with its owner, privileges and settings. Before anything is created, a target
+/// that already holds one of those databases with tables in it is refused, unless `clean`.
+public enum ClusterRestore {
+    public static func run(_ runId: String, targetCluster: String, options: RestoreOptions, repository: Repository,
+                           console: Console = .shared, each: (RestoreResult) -> Void = { _ in }) throws -> ClusterRestoreResult {
+        let start = Date()
+        let files = try repository.backups().filter { $0.summary.run == runId }
+            .sorted { $0.summary.database < $1.summary.database }
+        guard !files.isEmpty else {
+            throw DRKitError(.repository, "no backups of run \(runId) in \(repository.store.location) (`drkit list` shows the runs)")
+        }
+        var cluster: ConnectionOptions
+        do { cluster = try ConnectionOptions(targetCluster) } catch { throw DRKitError(.usage, "--target-cluster: \(error)") }
+        cluster["dbname"] = cluster["dbname"] ?? "postgres"
+        let maintenance: Connection
+        do { maintenance = try Connection(conninfo: cluster.conninfo) } catch {
+            throw DRKitError.wrap(error, "cannot connect to the target cluster (\(cluster.redacted))")
+        }
+        let databases = files.map(\.summary.database)
+        if !options.clean {
+            let occupied = try databases.filter { try holdsTables($0, cluster: cluster, maintenance: maintenance) }
+            guard occupied.isEmpty else {
+                throw DRKitError(.refused, "the target cluster already holds \(occupied.joined(separator: ", ")) with tables in it; restore into a new cluster, or pass --clean to drop and recreate those databases")
+            }
+        }
+        let globals = try loadGlobals(files[0], keys: options.keys, repository: repository)
+        console.note("restore run \(runId) into \(cluster.redacted): roles and tablespaces, then \(files.count) database(s): \(databases.joined(separator: ", "))")
+        let report: GlobalsReport
+        do { report = try GlobalsRestore.applyCluster(globals, on: maintenance) } catch {
+            throw DRKitError.wrap(error, "restoring roles and tablespaces")
+        }
+        var result = ClusterRestoreResult(run: runId, globals: report, databases: [], failures: [], duration: 0)
+        for file in files {
+            var target = cluster
+            target["dbname"] = file.summary.database
+            var databaseOptions = options
+            databaseOptions.reference = file.summary.backupId
+            databaseOptions.targetConninfo = target.conninfo
+            databaseOptions.globals = .databaseOnly
+            do {
+                let restored = try RestoreEngine(options: databaseOptions, repository: repository, console: console).run()
+                if let lines = restored.globals?.lines { result.globals.lines += lines }
+                result.databases.append(restored)
+                each(restored)
+            } catch {
+                let wrapped = DRKitError.wrap(error)
+                console.note("error: database \(file.summary.database): \(wrapped.message)")
+                result.failures.append(.init(database: file.summary.database, error: wrapped))
+            }
+        }
+        result.duration = Date().timeIntervalSince(start)
+        return result
+    }
+
+    /// Whether `database` exists on the target with user relations in it (an empty one, like a new
+    /// cluster's `postgres`, is restored into as it is).
+    private static func holdsTables(_ database: String, cluster: ConnectionOptions, maintenance: Connection) throws -> Bool {
+        guard try maintenance.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).count > 0 else { return false }
+        var options = cluster
+        options["dbname"] = database
+        do {
+            let connection = try Connection(conninfo: options.conninfo)
+            return Int(try connection.query("""
+                SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND \(Catalog.userRelationFilter)
+                """).scalar ?? "0") ?? 0 > 0
+        } catch {
+            throw DRKitError.wrap(error, "inspecting target database \(database)")
+        }
+    }
+
+    /// The globals a backup carries, opened, hash-checked and decrypted like any object.
+    static func loadGlobals(_ file: ManifestFile, keys: KeyOptions, repository: Repository) throws -> ClusterGlobals {
+        let dataKey = try keys.dataKey(for: file, in: repository)
+        let manifest: BackupManifest
+        do { manifest = try file.open(dataKey: dataKey) } catch { throw DRKitError.wrap(error, "manifest of \(file.summary.backupId)") }
+        guard let record = manifest.globals else {
+            throw DRKitError(.usage, "backup \(manifest.backupId) of run \(file.summary.run ?? "?") carries no roles or other globals")
+        }
+        return try ClusterGlobals.read(record, from: BackupObjects(repository: repository, backupId: manifest.backupId, dataKey: dataKey, manifest: manifest))
+    }
+}
