@@ -77,7 +77,7 @@ public final class StreamSealer: ByteSink {
             // Keep at least one byte back: the last segment must carry the final flag.
             let room = segmentSize + 1 - pending.count
             let take = min(room, input.count)
-            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[0..<take]))
+            pending.appendBytes(UnsafeRawBufferPointer(rebasing: input[0..<take]))
             input = UnsafeRawBufferPointer(rebasing: input[take...])
             if pending.count > segmentSize {
                 try emit(count: segmentSize, final: false)
@@ -127,7 +127,7 @@ public final class StreamOpener: ByteSink {
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        pending.append(contentsOf: bytes)
+        pending.appendBytes(bytes)
         if cipher == nil {
             guard pending.count >= StreamingAEAD.headerSize else { return }
             try readHeader()

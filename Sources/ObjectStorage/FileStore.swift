@@ -186,7 +186,7 @@ final class FileObjectWriter: ObjectWriter {
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard fd >= 0 else { throw StorageError(.failed, "write to \(key) after it was finished") }
-        buffer.append(contentsOf: bytes)
+        buffer.appendBytes(bytes)
         if buffer.count >= flushThreshold { try flush() }
     }
 

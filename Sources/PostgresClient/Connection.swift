@@ -42,6 +42,55 @@ public final class Connection {
         return try consume(result, sql: sql)
     }
 
+    /// A parameter of `queryBinary`: text, or raw bytes sent in binary format (bytea without escaping).
+    public enum Parameter {
+        case text(String)
+        case bytes([UInt8])
+    }
+
+    /// Runs one statement and returns its values in binary format (a bytea is its raw bytes, an oid
+    /// four big-endian bytes): no hex text in either direction, for bulk binary data such as large objects.
+    public func queryBinary(_ sql: String, _ parameters: [Parameter] = []) throws -> [[[UInt8]?]] {
+        var owned: [UnsafeMutableRawPointer?] = []
+        defer { owned.forEach { free($0) } }
+        var lengths: [Int32] = []
+        var formats: [Int32] = []
+        for parameter in parameters {
+            switch parameter {
+            case .text(let text):
+                owned.append(UnsafeMutableRawPointer(strdup(text)))
+                lengths.append(0)
+                formats.append(0)
+            case .bytes(let bytes):
+                let buffer = malloc(max(bytes.count, 1))!
+                bytes.withUnsafeBytes { if let base = $0.baseAddress { buffer.copyMemory(from: base, byteCount: bytes.count) } }
+                owned.append(buffer)
+                lengths.append(Int32(bytes.count))
+                formats.append(1)
+            }
+        }
+        let values: [UnsafePointer<CChar>?] = owned.map { $0.map { UnsafePointer($0.assumingMemoryBound(to: CChar.self)) } }
+        guard let result = PQexecParams(handle, sql, Int32(parameters.count), nil, parameters.isEmpty ? nil : values,
+                                        lengths, formats, 1) else {
+            throw PostgresError(.queryFailed, PostgresError.oneLine(String(cString: PQerrorMessage(handle))))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return []
+        case PGRES_TUPLES_OK:
+            let fields = PQnfields(result)
+            return (0..<PQntuples(result)).map { row in
+                (0..<fields).map { column in
+                    guard PQgetisnull(result, row, column) == 0, let value = PQgetvalue(result, row, column) else { return nil }
+                    return [UInt8](UnsafeRawBufferPointer(start: value, count: Int(PQgetlength(result, Int32(row), Int32(column)))))
+                }
+            }
+        default:
+            throw Connection.error(from: result, code: .queryFailed)
+        }
+    }
+
     private func consume(_ result: OpaquePointer?, sql: String) throws -> QueryResult {
         guard let result else {
             throw PostgresError(.queryFailed, PostgresError.oneLine(String(cString: PQerrorMessage(handle))))

@@ -66,7 +66,7 @@ public final class GzipCompressor: ByteSink {
         var input = bytes
         while !input.isEmpty {
             let take = min(blockSize - block.count, input.count)
-            block.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[0..<take]))
+            block.appendBytes(UnsafeRawBufferPointer(rebasing: input[0..<take]))
             input = UnsafeRawBufferPointer(rebasing: input[take...])
             if block.count == blockSize { try compressBlock() }
         }
@@ -122,7 +122,7 @@ public final class GzipDecompressor: ByteSink {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         if let streaming { return try streaming.write(bytes) }
-        pending.append(contentsOf: bytes)
+        pending.appendBytes(bytes)
         var consumed = 0
         while pending.count - consumed >= GzipFraming.headerSize + 2 {
             let length: Int? = pending.withUnsafeBytes { GzipFraming.memberLength(UnsafeRawBufferPointer(rebasing: $0[consumed...])) }

@@ -17,6 +17,14 @@ public final class BufferSink: ByteSink {
     public private(set) var bytes: [UInt8] = []
     public private(set) var finished = false
     public init() {}
-    public func write(_ bytes: UnsafeRawBufferPointer) throws { self.bytes.append(contentsOf: bytes) }
+    public func write(_ bytes: UnsafeRawBufferPointer) throws { self.bytes.appendBytes(bytes) }
     public func finish() throws { finished = true }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends raw bytes as one copy (appending an `UnsafeRawBufferPointer` as a sequence goes byte
+    /// by byte in unoptimised builds, which made debug-built tests crawl through large objects).
+    public mutating func appendBytes(_ raw: UnsafeRawBufferPointer) {
+        raw.withMemoryRebound(to: UInt8.self) { append(contentsOf: $0) }
+    }
 }

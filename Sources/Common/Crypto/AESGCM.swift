@@ -34,7 +34,7 @@ public final class AESGCM {
             }
         }
         let start = output.count
-        output.append(contentsOf: repeatElement(0, count: plaintext.count + AESGCM.tagSize))
+        output.append(contentsOf: [UInt8](repeating: 0, count: plaintext.count + AESGCM.tagSize))
         let ok: Bool = output.withUnsafeMutableBufferPointer { buffer in
             let out = buffer.baseAddress! + start
             if plaintext.count > 0 {
@@ -61,7 +61,7 @@ public final class AESGCM {
             guard EVP_DecryptUpdate(decryptContext, nil, &outLength, aad, Int32(aad.count)) == 1 else { return false }
         }
         let start = output.count
-        output.append(contentsOf: repeatElement(0, count: cipherCount))
+        output.append(contentsOf: [UInt8](repeating: 0, count: cipherCount))
         let input = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
         let ok: Bool = output.withUnsafeMutableBufferPointer { buffer in
             let out = buffer.baseAddress! + start

@@ -54,8 +54,8 @@ enum LargeObjects {
         func flushSmall() throws {
             guard !small.isEmpty else { return }
             let list = small.map { String($0.oid) }.joined(separator: ",")
-            let rows = try connection.query("SELECT o::text, lo_get(o) FROM unnest('{\(list)}'::oid[]) WITH ORDINALITY AS t(o, n) ORDER BY n").rows
-            for row in rows { try write(UInt32(row[0]!) ?? 0, 0, try decodeBytea(row[1])) }
+            let rows = try connection.queryBinary("SELECT o, lo_get(o) FROM unnest('{\(list)}'::oid[]) WITH ORDINALITY AS t(o, n) ORDER BY n")
+            for row in rows { try write(bigEndian(row[0] ?? []), 0, row[1] ?? []) }
             (small, smallBytes) = ([], 0)
         }
         for entry in batch {
@@ -68,8 +68,9 @@ enum LargeObjects {
             try flushSmall()
             var offset: Int64 = 0
             while offset < entry.size {
-                let piece = try decodeBytea(try connection.query("SELECT lo_get($1::oid, $2::bigint, \(pieceBytes))", [String(entry.oid), String(offset)]).scalar)
-                guard !piece.isEmpty else { break }
+                let piece = try connection.queryBinary("SELECT lo_get($1::oid, $2::bigint, \(pieceBytes))",
+                                                       [.text(String(entry.oid)), .text(String(offset))]).first?.first ?? nil
+                guard let piece, !piece.isEmpty else { break }
                 try write(entry.oid, offset, piece)
                 offset += Int64(piece.count)
             }
@@ -77,13 +78,7 @@ enum LargeObjects {
         try flushSmall()
     }
 
-    /// `\x0a1b...` (bytea_output = hex) to bytes.
-    static func decodeBytea(_ text: String?) throws -> [UInt8] {
-        guard let text, text.hasPrefix("\\x"), let bytes = Hex.decode(String(text.dropFirst(2))) else {
-            throw DRKitError(.tool, "unexpected bytea text from the server (bytea_output must be hex)")
-        }
-        return bytes
-    }
+    static func bigEndian(_ bytes: [UInt8]) -> UInt32 { bytes.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
 
     static func header(oid: UInt32, offset: Int64, length: Int) -> [UInt8] {
         var bytes = [UInt8]()
@@ -113,7 +108,7 @@ final class LargeObjectStreamParser: ByteSink {
         while index < bytes.count {
             if header.count < 16 {
                 let take = min(16 - header.count, bytes.count - index)
-                header += bytes[index..<index + take]
+                header.appendBytes(UnsafeRawBufferPointer(rebasing: bytes[index..<index + take]))
                 index += take
                 if header.count == 16 {
                     expected = Int(header[12..<16].reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
@@ -124,7 +119,7 @@ final class LargeObjectStreamParser: ByteSink {
                 continue
             }
             let take = min(expected - body.count, bytes.count - index)
-            body += bytes[index..<index + take]
+            body.appendBytes(UnsafeRawBufferPointer(rebasing: bytes[index..<index + take]))
             index += take
             if body.count == expected { try emit() }
         }
@@ -145,25 +140,14 @@ final class LargeObjectStreamParser: ByteSink {
     }
 }
 
-/// Writes pieces into large objects that pre-data created (`lo_create` with their OIDs), batching
-/// small pieces into one round trip; the caller runs it inside one transaction per object.
-final class LargeObjectWriter {
-    private let connection: Connection
-    private var pending: [String] = []
-    private var pendingBytes = 0
-
-    init(connection: Connection) { self.connection = connection }
+/// Writes pieces into large objects that pre-data created (`lo_create` with their OIDs), each as a
+/// binary parameter; the caller runs it inside one transaction per object.
+struct LargeObjectWriter {
+    let connection: Connection
 
     func write(oid: UInt32, offset: Int64, bytes: [UInt8]) throws {
         guard !bytes.isEmpty else { return }
-        pending.append("SELECT pg_catalog.lo_put(\(oid), \(offset), '\\x\(Hex.encode(bytes))'::bytea)")
-        pendingBytes += bytes.count
-        if pendingBytes >= LargeObjects.pieceBytes || pending.count >= 500 { try flush() }
-    }
-
-    func flush() throws {
-        guard !pending.isEmpty else { return }
-        try connection.execute(pending.joined(separator: ";\n"))
-        (pending, pendingBytes) = ([], 0)
+        _ = try connection.queryBinary("SELECT pg_catalog.lo_put($1::oid, $2::bigint, $3::bytea)",
+                                       [.text(String(oid)), .text(String(offset)), .bytes(bytes)])
     }
 }

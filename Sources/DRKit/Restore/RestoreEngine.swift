@@ -267,7 +267,6 @@ public final class RestoreEngine: Sendable {
                 guard parser.largeObjects == record.rows else {
                     throw DRKitError(.integrity, "object \(record.name): holds \(parser.largeObjects) large objects, the manifest says \(record.rows)")
                 }
-                try writer.flush()
                 try connection.execute("COMMIT")
             } catch {
                 _ = try? connection.execute("ROLLBACK")

@@ -28,7 +28,7 @@ public enum SchemaSnapshot {
         }
         let pgDump = try PgDump.locate(serverMajor: server.number / 10000)
         var output: [UInt8] = []
-        try pgDump.run(arguments: ["--schema-only", "--no-owner", "--no-privileges"], conninfo: conninfo) { output.append(contentsOf: $0) }
+        try pgDump.run(arguments: ["--schema-only", "--no-owner", "--no-privileges"], conninfo: conninfo) { output.appendBytes($0) }
         return (String(decoding: output, as: UTF8.self), server.version, pgDump.version())
     }
 
