@@ -107,13 +107,6 @@ final class FailureTests: DRKitTestCase {
         assertFailure(try Command.drkit(["restore", "nope", "--repo", repo, "--target", try conninfo("x")]), exitCode: 4, mentions: "not found")
         assertFailure(try Command.drkit(["list", "--repo", "s3x://bucket"]), exitCode: 2, mentions: "not supported")
     }
-
-    func testLargeObjectsAreRefusedNotDropped() throws {
-        let source = try newDatabase("drkit_lo", sql: "CREATE TABLE t (id int); SELECT lo_from_bytea(0, '\\x0102'::bytea);")
-        let result = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile])
-        assertFailure(result, exitCode: 6, mentions: "large object")
-        XCTAssertTrue(try Command.drkit(["list", "--repo", repo]).stdout.contains("no completed backups"))
-    }
 }
 
 /// A backup killed mid-way is never listed and never picked by `restore latest`.

@@ -34,7 +34,7 @@ enum BackupPlanner {
         let blocksPerChunk = max(1, splitBytes / catalog.blockSize)
         for (index, table) in catalog.tables.enumerated() {
             let blocks = (table.heapBytes + catalog.blockSize - 1) / catalog.blockSize
-            guard tidRangeScans, blocks > blocksPerChunk else {
+            guard tidRangeScans, blocks > blocksPerChunk, table.extensionFilter == nil else {
                 chunks.append(TableChunk(tableIndex: index, chunkIndex: 0, startBlock: nil, endBlock: nil, estimatedBytes: table.heapBytes))
                 continue
             }
@@ -59,6 +59,9 @@ enum BackupPlanner {
     static func copyStatement(_ table: CatalogTable, _ chunk: TableChunk) -> String {
         let relation = Connection.qualified(table.schema, table.name)
         let columns = table.columns.map(Connection.quoteIdentifier).joined(separator: ", ")
+        if let filter = table.extensionFilter, !filter.isEmpty {
+            return "COPY (SELECT \(table.columns.isEmpty ? "*" : columns) FROM ONLY \(relation) \(filter)) TO STDOUT"
+        }
         if chunk.startBlock == nil {
             return table.columns.isEmpty ? "COPY \(relation) TO STDOUT" : "COPY \(relation) (\(columns)) TO STDOUT"
         }

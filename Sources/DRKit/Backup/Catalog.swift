@@ -8,6 +8,9 @@ struct CatalogTable: Sendable {
     var kind: String
     var columns: [String]
     var heapBytes: Int64
+    /// An extension's configuration table (`pg_extension_config_dump`): the extension creates it, the
+    /// backup carries the rows its filter selects (the rows the user added), as pg_dump does.
+    var extensionFilter: String? = nil
 }
 
 struct CatalogSequence {
@@ -61,6 +64,19 @@ struct Catalog {
             default:
                 break
             }
+        }
+        // Extension configuration tables: created by CREATE EXTENSION, their user rows carried as data.
+        for row in try connection.query("""
+            SELECT n.nspname, c.relname, COALESCE(e.extcondition[cfg.position], ''), pg_relation_size(c.oid)::text,
+                   COALESCE((SELECT json_agg(a.attname ORDER BY a.attnum)::text FROM pg_attribute a
+                             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '[]')
+            FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig) WITH ORDINALITY AS cfg(relid, position)
+            JOIN pg_class c ON c.oid = cfg.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind = 'r' ORDER BY 1, 2
+            """).rows {
+            let columns = (try? JSONDecoder().decode([String].self, from: Data(row[4]!.utf8))) ?? []
+            catalog.tables.append(CatalogTable(schema: row[0]!, name: row[1]!, kind: "extension configuration table", columns: columns,
+                                               heapBytes: Int64(row[3] ?? "0") ?? 0, extensionFilter: row[2] ?? ""))
         }
         catalog.largeObjects = Int64(try connection.query("SELECT count(*) FROM pg_largeobject_metadata").scalar ?? "0") ?? 0
         return catalog
