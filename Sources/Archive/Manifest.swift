@@ -148,6 +148,36 @@ public struct ShrinkReport: Codable, Equatable, Sendable {
     }
 }
 
+/// A partial backup's selection, with pg_dump's pattern rules (`--table`, `--schema`, and their
+/// exclusions). Absent for a whole-database backup.
+public struct SelectionRecord: Codable, Equatable, Sendable {
+    public var tables: [String] = []
+    public var schemas: [String] = []
+    public var excludeTables: [String] = []
+    public var excludeSchemas: [String] = []
+    public var excludeTableData: [String] = []
+
+    public init(tables: [String] = [], schemas: [String] = [], excludeTables: [String] = [], excludeSchemas: [String] = [],
+                excludeTableData: [String] = []) {
+        self.tables = tables
+        self.schemas = schemas
+        self.excludeTables = excludeTables
+        self.excludeSchemas = excludeSchemas
+        self.excludeTableData = excludeTableData
+    }
+
+    public var isEmpty: Bool { self == SelectionRecord() }
+
+    /// `--table`/`--schema` name what is carried (pg_dump then leaves out large objects and extensions).
+    public var includesOnly: Bool { !tables.isEmpty || !schemas.isEmpty }
+
+    /// The same selection as pg_dump options.
+    public var pgDumpArguments: [String] {
+        tables.map { "--table=\($0)" } + schemas.map { "--schema=\($0)" } + excludeTables.map { "--exclude-table=\($0)" }
+            + excludeSchemas.map { "--exclude-schema=\($0)" } + excludeTableData.map { "--exclude-table-data=\($0)" }
+    }
+}
+
 /// The full description of a backup. Encrypted inside the manifest file when encryption is on.
 public struct BackupManifest: Codable, Equatable, Sendable {
     public var backupId: String
@@ -177,6 +207,8 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     public var largeObjects: [ObjectRecord]?
     /// The `backup --all-databases` run this backup belongs to: every database of one run shares it.
     public var run: String?
+    /// A partial backup's selection (absent: the whole database).
+    public var selection: SelectionRecord?
 
     public struct Compression: Codable, Equatable, Sendable {
         public var algorithm: String
@@ -233,12 +265,15 @@ public struct BackupSummary: Codable, Equatable, Sendable {
     public var run: String?
     /// Whether the backup carries the cluster's globals (roles, tablespaces): absent means no.
     public var globals: Bool?
+    /// A partial backup (`--table`, `--schema`, exclusions): absent means the whole database.
+    public var partial: Bool?
 
     public init(backupId: String, toolVersion: String, database: String, serverVersion: String, snapshotTime: Date,
                 startedAt: Date, finishedAt: Date, tableCount: Int, objectCount: Int, storedBytes: Int64,
-                encrypted: Bool, keyFingerprint: String?, run: String? = nil, globals: Bool? = nil) {
+                encrypted: Bool, keyFingerprint: String?, run: String? = nil, globals: Bool? = nil, partial: Bool? = nil) {
         self.run = run
         self.globals = globals
+        self.partial = partial
         self.backupId = backupId
         self.toolVersion = toolVersion
         self.database = database
@@ -355,6 +390,7 @@ public struct ManifestFile: Codable, Sendable {
             ("objects", self.objects == nil || self.objects! == objects.map(StoredObject.init)),
             ("run", summary.run == manifest.run),
             ("globals", (summary.globals ?? false) == (manifest.globals != nil)),
+            ("partial", (summary.partial ?? false) == (manifest.selection != nil)),
         ]
         let differing = fields.filter { !$0.1 }.map(\.0)
         guard differing.isEmpty else {

@@ -29,6 +29,8 @@ public struct BackupOptions: Sendable {
     public var runGlobals: ClusterGlobals?
     /// The `--all-databases` run this backup belongs to.
     public var run: String?
+    /// A partial backup: what pg_dump's `--table`/`--schema` patterns (and exclusions) select.
+    public var selection = SelectionRecord()
 
     public init(conninfo: String, key: KeySource?) {
         self.conninfo = conninfo
@@ -69,7 +71,7 @@ public final class BackupEngine {
         let lease = try Lease.acquire(.backup, backupId: backupId, repository: repository, conflicts: { $0.kind == .rotate })
         defer { lease.release() }
         // On failure the coordinator connection closes with the snapshot, which ends its transaction.
-        let snapshot = try BackupSnapshot.take(conninfo: options.conninfo, redacted: redacted)
+        let whole = try BackupSnapshot.take(conninfo: options.conninfo, redacted: redacted)
         let encryption: (envelope: KeyEnvelope, dataKey: [UInt8])?
         do { encryption = try options.key.map { try KeyEnvelope.create(backupId: backupId, source: $0) } } catch {
             throw DRKitError.wrap(error, "preparing encryption")
@@ -79,12 +81,15 @@ public final class BackupEngine {
             try executeDiscardingOnFailure(backupId) { try KeyEnvelopes.write(encryption.envelope, backupId: backupId, in: repository) }
         }
         let globals: ClusterGlobals?
-        do { globals = options.includeGlobals ? try options.runGlobals ?? ClusterGlobals.read(snapshot.coordinator, rolePasswords: options.rolePasswords) : nil } catch {
+        do { globals = options.includeGlobals ? try options.runGlobals ?? ClusterGlobals.read(whole.coordinator, rolePasswords: options.rolePasswords) : nil } catch {
             discardPartialBackup(backupId)
             throw error
         }
         if options.runGlobals == nil { for line in globals?.omitted ?? [] { console.note("note: \(line)") } }
-        let pgDump = try PgDump.locate(serverMajor: snapshot.source.serverVersionNum / 10000)
+        let pgDump = try PgDump.locate(serverMajor: whole.source.serverVersionNum / 10000)
+        let snapshot = options.selection.isEmpty ? whole : try executeDiscardingOnFailure(backupId) {
+            try PartialSelection.apply(options.selection, to: whole, pgDump: pgDump, conninfo: options.conninfo)
+        }
         let tasks = BackupPlanner.plan(snapshot.catalog, splitBytes: options.splitBytes,
                                        tidRangeScans: snapshot.source.serverVersionNum >= 140000, largeObjects: snapshot.largeObjects)
         let largeObjectNote = snapshot.largeObjects.isEmpty ? "" : ", \(snapshot.largeObjects.count) large objects"
@@ -97,7 +102,7 @@ public final class BackupEngine {
             defer { progress.stop(console: console) }
             let execution = BackupExecution(repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey,
                                             conninfo: options.conninfo, snapshotId: snapshot.id, tables: snapshot.catalog.tables,
-                                            hasLargeObjects: !snapshot.largeObjects.isEmpty, progress: progress)
+                                            hasLargeObjects: !snapshot.largeObjects.isEmpty, selection: options.selection, progress: progress)
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
         } }
         let globalsRecord = try globals.map { globals in try executeDiscardingOnFailure(backupId) {
@@ -110,7 +115,8 @@ public final class BackupEngine {
                                             snapshotTime: options.clock == nil ? snapshot.time : startedAt,
                                             source: snapshot.source, catalog: snapshot.catalog, sequences: snapshot.sequences,
                                             written: written, codec: options.codec, keyFingerprint: encryption?.envelope.kek.fingerprint,
-                                            extensions: snapshot.extensions, globals: globalsRecord, run: options.run))
+                                            extensions: snapshot.extensions, globals: globalsRecord, run: options.run,
+                                            selection: options.selection.isEmpty ? nil : options.selection))
         }
         manifest.shrinkage = compareWithPrevious(manifest)
         try executeDiscardingOnFailure(backupId) {

@@ -26,6 +26,8 @@ struct BackupExecution: Sendable {
     let tables: [CatalogTable]
     /// pg_dump then writes the large objects' definitions (lo_create, owner, ACL, comment) into pre-data.
     let hasLargeObjects: Bool
+    /// A partial backup's patterns, given to pg_dump as they are.
+    let selection: SelectionRecord
     let progress: ProgressReporter
 
     func run(_ tasks: [BackupTask], jobs: Int, pgDump: PgDump) throws -> WrittenObjects {
@@ -90,7 +92,7 @@ struct BackupExecution: Sendable {
         do {
             // --schema-only leaves large objects out; pre-data alone, with -b, has their definitions but no contents.
             let scope = hasLargeObjects && section == "pre-data" ? "-b" : "--schema-only"
-            try pgDump.run(arguments: [scope, "--section=\(section)", "--snapshot=\(snapshotId)"], conninfo: conninfo) {
+            try pgDump.run(arguments: [scope, "--section=\(section)", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
                 try pipeline.write($0)
             }
             let record = try pipeline.finish()

@@ -18,6 +18,7 @@ enum ManifestBuilder {
         var extensions: [ExtensionRecord] = []
         var globals: ObjectRecord?
         var run: String?
+        var selection: SelectionRecord?
     }
 
     static func build(_ inputs: Inputs) throws -> (BackupManifest, BackupSummary) {
@@ -39,6 +40,7 @@ enum ManifestBuilder {
             keyFingerprint: inputs.keyFingerprint, extensions: inputs.extensions)
         manifest.globals = inputs.globals
         manifest.run = inputs.run
+        manifest.selection = inputs.selection
         manifest.largeObjects = inputs.written.largeObjects.isEmpty ? nil : inputs.written.largeObjects
         let objects = manifest.allObjects
         let summary = BackupSummary(
@@ -46,7 +48,8 @@ enum ManifestBuilder {
             serverVersion: inputs.source.serverVersion, snapshotTime: inputs.snapshotTime, startedAt: inputs.startedAt,
             finishedAt: inputs.finishedAt, tableCount: tables.count, objectCount: objects.count,
             storedBytes: objects.reduce(0) { $0 + $1.size }, encrypted: inputs.keyFingerprint != nil,
-            keyFingerprint: inputs.keyFingerprint, run: inputs.run, globals: inputs.globals == nil ? nil : true)
+            keyFingerprint: inputs.keyFingerprint, run: inputs.run, globals: inputs.globals == nil ? nil : true,
+            partial: inputs.selection == nil ? nil : true)
         return (manifest, summary)
     }
 }

@@ -106,6 +106,14 @@ public final class RestoreEngine: Sendable {
             }
             let settings = RestoreEngine.sessionSettings(encoding: manifest.source.encoding)
             let main = try connect(target, settings: settings)
+            if let selection = manifest.selection, !selection.tables.isEmpty, selection.schemas.isEmpty {
+                // pg_dump --table writes the tables, not their schemas: create those the target lacks.
+                for schema in Set(manifest.tables.map(\.schema) + manifest.sequences.map(\.schema)).sorted() {
+                    do { try main.execute("CREATE SCHEMA IF NOT EXISTS \(Connection.quoteIdentifier(schema))") } catch {
+                        throw DRKitError.wrap(error, "creating schema \(schema) for the selected tables")
+                    }
+                }
+            }
             do { try main.execute(preData.sql) } catch { throw DRKitError.wrap(error, "pre-data DDL") }
             endPhase("pre-data")
 

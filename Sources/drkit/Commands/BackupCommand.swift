@@ -13,6 +13,10 @@ struct Backup: ParsableCommand {
             else drkit takes the oldest fitting one in /usr/lib/postgresql/N/bin or on PATH, and says what to install \
             when none fits (exit 7). Encryption needs a key (--key-file, DRKIT_KEY, or --passphrase-env); --no-encrypt must \
             be explicit. The manifest is written last: an interrupted backup is never listed or restored. \
+            --table/--schema/--exclude-table/--exclude-schema/--exclude-table-data take pg_dump's patterns and \
+            select exactly what pg_dump selects (drkit asks pg_dump, in the backup's snapshot); the selection is \
+            recorded in the manifest and `list` marks the backup partial. With --table or --schema, large objects \
+            and extension data stay out, as with pg_dump. \
             --globals adds the cluster's roles (attributes, memberships, settings), tablespaces and the database's \
             owner, privileges and settings, without password hashes unless --role-passwords (superuser only). \
             --all-databases backs up every database that accepts connections (templates aside, minus \
@@ -31,6 +35,16 @@ struct Backup: ParsableCommand {
     var allDatabases = false
     @Option(name: .long, help: ArgumentHelp("With --all-databases: leave out databases matching this pattern (repeatable; * and ? wildcards, \"Name\" literally).", valueName: "pattern"))
     var excludeDatabase: [String] = []
+    @Option(name: .long, help: ArgumentHelp("Back up only tables matching this pg_dump pattern (repeatable; schema.table, * and ?, \"Quoted\" for case). The backup is partial.", valueName: "pattern"))
+    var table: [String] = []
+    @Option(name: .long, help: ArgumentHelp("Back up only schemas matching this pg_dump pattern (repeatable). The backup is partial.", valueName: "pattern"))
+    var schema: [String] = []
+    @Option(name: .long, help: ArgumentHelp("Leave out tables matching this pattern (repeatable).", valueName: "pattern"))
+    var excludeTable: [String] = []
+    @Option(name: .long, help: ArgumentHelp("Leave out schemas matching this pattern (repeatable).", valueName: "pattern"))
+    var excludeSchema: [String] = []
+    @Option(name: .long, help: ArgumentHelp("Keep the definition of tables matching this pattern but not their rows (repeatable).", valueName: "pattern"))
+    var excludeTableData: [String] = []
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var keys: KeyFlags
     @Flag(name: .long, help: "Store the backup unencrypted.")
@@ -62,7 +76,12 @@ struct Backup: ParsableCommand {
         guard splitSize >= 1 else { throw ValidationError("--split-size must be at least 1 MiB") }
         if rolePasswords && !globals && !allDatabases { throw ValidationError("--role-passwords needs --globals or --all-databases") }
         if !excludeDatabase.isEmpty && !allDatabases { throw ValidationError("--exclude-database needs --all-databases") }
+        if allDatabases && !selection.isEmpty { throw ValidationError("--table, --schema and their exclusions select within one database: not with --all-databases") }
         if allDatabases && !copyTo.isEmpty { throw ValidationError("--copy-to is not available with --all-databases yet: run `drkit repo copy --all` after the run") }
+    }
+
+    var selection: SelectionRecord {
+        SelectionRecord(tables: table, schemas: schema, excludeTables: excludeTable, excludeSchemas: excludeSchema, excludeTableData: excludeTableData)
     }
 
     /// "20%" or "20" → 0.2; nil outside 0...100.
@@ -102,6 +121,7 @@ struct Backup: ParsableCommand {
             options.showProgress = !output.quiet && !output.json
             options.includeGlobals = globals
             options.rolePasswords = rolePasswords
+            options.selection = selection
             if allDatabases { return try backUpCluster(options, repository: repo) }
             let database = CommandMetrics.databaseLabel(db)
             let result = try metrics.reporting({ (result: BackupResult?, started, finished) in
@@ -129,7 +149,7 @@ struct Backup: ParsableCommand {
         let rows = result.manifest.tables.reduce(0) { $0 + $1.rows }
         let largeObjects = result.manifest.largeObjectCount
         return """
-            backup \(result.summary.backupId) of \(result.summary.database) complete: \(result.summary.tableCount) tables, \(rows) rows\
+            backup \(result.summary.backupId) of \(result.summary.database)\(result.manifest.selection != nil ? " (partial)" : "") complete: \(result.summary.tableCount) tables, \(rows) rows\
             \(largeObjects > 0 ? ", \(largeObjects) large objects" : "")\(result.manifest.globals != nil ? ", with globals" : ""), \
             \(Format.bytes(result.summary.storedBytes)) stored in \(result.summary.objectCount) objects, \
             \(Format.seconds(result.duration)) s\(result.summary.encrypted ? ", encrypted (key \(result.summary.keyFingerprint ?? "?"))" : ", NOT encrypted")
@@ -245,6 +265,7 @@ struct BackupReport: Encodable {
     var run: String?
     var largeObjects: Int64
     var globals: Bool
+    var selection: SelectionRecord?
 
     init(_ result: BackupResult) {
         backupId = result.summary.backupId
@@ -261,5 +282,6 @@ struct BackupReport: Encodable {
         run = result.manifest.run
         largeObjects = result.manifest.largeObjectCount
         globals = result.manifest.globals != nil
+        selection = result.manifest.selection
     }
 }

@@ -47,7 +47,7 @@ struct List: ParsableCommand {
             }
             // Columns grow to fit; nothing is ever cut (ids and database names are what operators copy).
             let idWidth = max(9, summaries.map(\.backupId.count).max() ?? 0)
-            let databaseWidth = max(8, summaries.map(\.database.count).max() ?? 0)
+            let databaseWidth = max(8, summaries.map { List.databaseColumn($0).count }.max() ?? 0)
             let showRuns = summaries.contains { $0.run != nil || $0.globals == true }
             let runWidth = max(3, summaries.map { List.runColumn($0).count }.max() ?? 0)
             var lines = [["BACKUP ID".rightPadded(idWidth), "SNAPSHOT (UTC)".rightPadded(24), "DATABASE".rightPadded(databaseWidth)]
@@ -57,7 +57,7 @@ struct List: ParsableCommand {
                 lines.append([
                     s.backupId.rightPadded(idWidth),
                     Timestamps.iso8601(s.snapshotTime).rightPadded(24),
-                    s.database.rightPadded(databaseWidth) + (showRuns ? " " + List.runColumn(s).rightPadded(runWidth) : ""),
+                    List.databaseColumn(s).rightPadded(databaseWidth) + (showRuns ? " " + List.runColumn(s).rightPadded(runWidth) : ""),
                     String(s.tableCount).leftPadded(6),
                     Format.bytes(s.storedBytes).leftPadded(11),
                     s.encrypted ? " yes (\(s.keyFingerprint ?? "?"))" : " no",
@@ -82,6 +82,11 @@ extension List {
             groups[key, default: []].append(summary)
         }
         return order.flatMap { groups[$0]! }
+    }
+
+    /// The database, marked when the backup holds only part of it.
+    static func databaseColumn(_ summary: BackupSummary) -> String {
+        summary.database + (summary.partial == true ? " (partial)" : "")
     }
 
     /// The run id, or `-`; a single backup carrying globals says so.
