@@ -250,6 +250,14 @@ final class ClusterTests: DRKitTestCase {
         let expected = try fingerprint(source)
         XCTAssertEqual(expected.count, 10_003)
         XCTAssertEqual(try fingerprint(target), expected)
+        // Parity compares large objects too: their count, and with --checksum their OIDs, owners and contents.
+        let parity = try Command.drkit(["parity", "--source", try conninfo(source), "--target", try conninfo(target), "--checksum", "--json"])
+        XCTAssertEqual(parity.status, 0, parity.stdout + parity.stderr)
+        XCTAssertTrue(parity.stdout.contains("pg_largeobject"), parity.stdout)
+        try Connection(conninfo: try conninfo(target)).execute("SELECT lo_unlink(max(oid)) FROM pg_largeobject_metadata")
+        let differs = try Command.drkit(["parity", "--source", try conninfo(source), "--target", try conninfo(target), "--checksum"])
+        XCTAssertEqual(differs.status, 1, differs.stdout + differs.stderr)
+        XCTAssertTrue(differs.stdout.contains("pg_largeobject"), differs.stdout)
 
         // One flipped byte in a large object object: verify names it (exit 1), restore refuses it (exit 5).
         let damaged = objects[0]

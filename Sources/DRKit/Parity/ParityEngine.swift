@@ -122,6 +122,9 @@ public final class ParityEngine: Sendable {
             }
             var out: [TableKey: Measure] = [:]
             for table in manifest.tables { out[TableKey(schema: table.schema, table: table.name)] = Measure(rows: table.rows) }
+            if manifest.largeObjectCount > 0 && selected(ParityEngine.largeObjects) {
+                out[ParityEngine.largeObjects] = Measure(rows: manifest.largeObjectCount)
+            }
             return out
         case .database(let conninfo):
             return try countDatabase(conninfo, label: label)
@@ -171,7 +174,28 @@ public final class ParityEngine: Sendable {
         } catch {
             throw DRKitError.wrap(error, "counting rows in \(label) \(redacted)")
         }
+        var measures = results.current
+        do {
+            if let largeObjects = try measureLargeObjects(on: coordinator) { measures[ParityEngine.largeObjects] = largeObjects }
+        } catch {
+            throw DRKitError.wrap(error, "counting large objects in \(label) \(redacted)")
+        }
         _ = try? coordinator.execute("COMMIT")
-        return results.current
+        return measures
+    }
+
+    /// Large objects compare as one row: how many, and with `--checksum` their OIDs, owners and contents.
+    static let largeObjects = TableKey(schema: "pg_catalog", table: "pg_largeobject")
+
+    private func measureLargeObjects(on connection: Connection) throws -> Measure? {
+        guard selected(ParityEngine.largeObjects) else { return nil }
+        let count = Int64(try connection.query("SELECT count(*) FROM pg_largeobject_metadata").scalar ?? "0") ?? 0
+        guard count > 0 else { return nil }
+        guard options.checksum else { return Measure(rows: count) }
+        let checksum = try connection.query("""
+            SELECT coalesce(sum(('x' || substr(md5(m.oid::text || ':' || pg_get_userbyid(m.lomowner) || ':' || md5(lo_get(m.oid))), 1, 16))::bit(64)::bigint::numeric), 0)::text
+            FROM pg_largeobject_metadata m
+            """).scalar
+        return Measure(rows: count, checksum: checksum)
     }
 }
