@@ -209,6 +209,9 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     public var run: String?
     /// A partial backup's selection (absent: the whole database).
     public var selection: SelectionRecord?
+    /// pg_dump's table of contents of the DDL, with its dependencies (`schema/toc.json`): what a
+    /// partial restore selects from. Absent in backups made before it was recorded.
+    public var ddlIndex: ObjectRecord?
 
     public struct Compression: Codable, Equatable, Sendable {
         public var algorithm: String
@@ -240,7 +243,7 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     }
 
     public var allObjects: [ObjectRecord] {
-        [preData, postData] + tables.flatMap(\.objects) + (globals.map { [$0] } ?? []) + (largeObjects ?? [])
+        [preData, postData] + (ddlIndex.map { [$0] } ?? []) + tables.flatMap(\.objects) + (globals.map { [$0] } ?? []) + (largeObjects ?? [])
     }
 
     /// Large objects carried (0 for none).

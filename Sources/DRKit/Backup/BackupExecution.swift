@@ -44,6 +44,10 @@ struct BackupExecution: Sendable {
                     let record = try dumpSection(section, pgDump: pgDump)
                     results.withLock { $0.ddl[section] = record }
                 }
+                if !queue.failed {
+                    let record = try dumpTableOfContents(pgDump: pgDump)
+                    results.withLock { $0.ddl["toc"] = record }
+                }
             } catch {
                 ddlError.withLock { $0 = error }
             }
@@ -95,6 +99,27 @@ struct BackupExecution: Sendable {
             try pgDump.run(arguments: [scope, "--section=\(section)", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
                 try pipeline.write($0)
             }
+            let record = try pipeline.finish()
+            progress.objectDone(estimate: 0)
+            return record
+        } catch {
+            pipeline.abort()
+            throw error
+        }
+    }
+
+    /// pg_dump's table of contents of the same DDL, with its dependency graph (`schema/toc.json`):
+    /// what lets a partial restore take exactly what some tables need.
+    private func dumpTableOfContents(pgDump: PgDump) throws -> ObjectRecord {
+        var archive: [UInt8] = []
+        try pgDump.run(arguments: ["--format=custom", "--schema-only", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
+            archive.appendBytes($0)
+        }
+        let toc: DumpTOC
+        do { toc = try DumpTOC.parse(archive) } catch { throw DRKitError(.tool, "reading pg_dump's table of contents: \(error)") }
+        let pipeline = try writer("schema/toc.json")
+        do {
+            try JSONEncoder().encode(toc).withUnsafeBytes { try pipeline.write($0) }
             let record = try pipeline.finish()
             progress.objectDone(estimate: 0)
             return record

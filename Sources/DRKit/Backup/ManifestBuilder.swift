@@ -39,6 +39,7 @@ enum ManifestBuilder {
             materializedViews: inputs.catalog.materializedViews.map { MaterializedViewRecord(schema: $0.schema, name: $0.name, populated: $0.populated) },
             keyFingerprint: inputs.keyFingerprint, extensions: inputs.extensions)
         manifest.globals = inputs.globals
+        manifest.ddlIndex = inputs.written.ddl["toc"]
         manifest.run = inputs.run
         manifest.selection = inputs.selection
         manifest.largeObjects = inputs.written.largeObjects.isEmpty ? nil : inputs.written.largeObjects

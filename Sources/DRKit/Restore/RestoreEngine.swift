@@ -94,7 +94,7 @@ public final class RestoreEngine: Sendable {
         var globalsReport: GlobalsReport?
         try target.prepare(source: manifest.source, encoding: manifest.source.encoding, clean: options.clean,
                            extensions: manifest.extensions, allowOlderServer: options.allowOlderServer)
-        console.note("restore \(backupId) into \(target.redacted): \(manifest.tables.count) tables, \(manifest.allObjects.count - 2) data objects, \(options.jobs) jobs")
+        console.note("restore \(backupId) into \(target.redacted): \(manifest.tables.count) tables, \(manifest.tables.reduce(0) { $0 + $1.objects.count } + (manifest.largeObjects?.count ?? 0)) data objects, \(options.jobs) jobs")
         endPhase("prepare")
         do {
             if let globals, options.globals == .cluster {

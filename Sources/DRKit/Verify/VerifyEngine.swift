@@ -52,7 +52,7 @@ public final class VerifyEngine: Sendable {
         let objects = try BackupObjects(repository: repository, backupId: backupId, dataKey: dataKey, manifest: manifest)
         var work: [(record: ObjectRecord, content: String, isCopyData: Bool)] = [
             (manifest.preData, "pre-data", false), (manifest.postData, "post-data", false),
-        ] + (manifest.globals.map { [($0, "globals", false)] } ?? []) + (manifest.largeObjects ?? []).map { ($0, VerifyEngine.largeObjects, false) }
+        ] + (manifest.ddlIndex.map { [($0, "table of contents", false)] } ?? []) + (manifest.globals.map { [($0, "globals", false)] } ?? []) + (manifest.largeObjects ?? []).map { ($0, VerifyEngine.largeObjects, false) }
         var failures: [VerifyReport.Failure] = []
         for table in manifest.tables {
             let name = "\(table.schema).\(table.name)"
