@@ -20,6 +20,11 @@ public struct RestoreOptions: Sendable {
     /// then give the database its source's owner, privileges and settings. `.databaseOnly`: the latter
     /// alone (a whole-cluster restore applies the roles once, first).
     public var globals: GlobalsScope = .none
+    /// A partial restore: tables (and whole schemas) matching these pg_dump patterns, with the DDL they need.
+    public var tables: [String] = []
+    public var schemas: [String] = []
+    /// With a partial restore: into this new schema of the existing target database.
+    public var intoSchema: String?
 
     public enum GlobalsScope: Sendable { case none, cluster, databaseOnly }
 
@@ -42,6 +47,9 @@ public struct RestoreResult: Sendable {
     /// What restoring the globals did (with `--globals`).
     public var globals: GlobalsReport?
     public var largeObjects: Int64 = 0
+    /// A partial restore: the tables restored, and what was left out (foreign keys to tables not restored...).
+    public var partialTables: [String]?
+    public var skipped: [String] = []
 }
 
 /// Restores a backup into a new (or empty) database:
@@ -81,19 +89,40 @@ public final class RestoreEngine: Sendable {
         let file = try repository.resolve(options.reference)
         let backupId = file.summary.backupId
         let dataKey = try options.keys.dataKey(for: file, in: repository)
-        let manifest: BackupManifest
+        var manifest: BackupManifest
         do { manifest = try file.open(dataKey: dataKey) } catch { throw DRKitError.wrap(error, "manifest of \(backupId)") }
         let objects = try BackupObjects(repository: repository, backupId: backupId, dataKey: dataKey, manifest: manifest)
-        let preData = try readScript(manifest.preData, from: objects)
+        var preData = try readScript(manifest.preData, from: objects)
             .without(owners: options.noOwner, privileges: options.noPrivileges)
-        let postData = try readScript(manifest.postData, from: objects)
+        var postData = try readScript(manifest.postData, from: objects)
             .without(owners: options.noOwner, privileges: options.noPrivileges)
+        var skipped: [String] = []
+        let plan = try partialPlan(manifest, from: objects)
+        if let plan {
+            (preData, postData) = (plan.filter(preData), plan.filter(postData))
+            manifest = PartialRestore.narrow(manifest, to: plan)
+            skipped = plan.skipped
+        }
 
         var target = try RestoreTarget(conninfo: options.targetConninfo)
         let globals = try readGlobals(manifest, from: objects)
         var globalsReport: GlobalsReport?
-        try target.prepare(source: manifest.source, encoding: manifest.source.encoding, clean: options.clean,
-                           extensions: manifest.extensions, allowOlderServer: options.allowOlderServer)
+        if let into = options.intoSchema {
+            let schemas = Set(manifest.tables.map(\.schema))
+            guard schemas.count == 1, let source = schemas.first else {
+                throw DRKitError(.usage, "--into-schema takes tables of one schema; the selection spans \(schemas.sorted().joined(separator: ", "))")
+            }
+            let (pre, preLeftOut) = SchemaRename.apply(preData, from: source, to: into)
+            let (post, postLeftOut) = SchemaRename.apply(postData, from: source, to: into)
+            (preData, postData) = (pre, post)
+            manifest = PartialRestore.rename(manifest, from: source, to: into)
+            skipped += (preLeftOut + postLeftOut).map { "\($0): outside schema \(source), expected to exist in the target already" }
+            try target.prepareNewSchema(into, source: manifest.source, extensions: manifest.extensions, allowOlderServer: options.allowOlderServer)
+        } else {
+            try target.prepare(source: manifest.source, encoding: manifest.source.encoding, clean: options.clean,
+                               extensions: manifest.extensions, allowOlderServer: options.allowOlderServer)
+        }
+        for line in skipped { console.note("skipped: \(line)") }
         console.note("restore \(backupId) into \(target.redacted): \(manifest.tables.count) tables, \(manifest.tables.reduce(0) { $0 + $1.objects.count } + (manifest.largeObjects?.count ?? 0)) data objects, \(options.jobs) jobs")
         endPhase("prepare")
         do {
@@ -136,7 +165,7 @@ public final class RestoreEngine: Sendable {
 
             try refreshMaterializedViews(manifest.materializedViews.filter(\.populated), on: main)
             endPhase("refresh")
-            if let globals, options.globals != .none {
+            if let globals, options.globals != .none, options.intoSchema == nil {
                 var report = globalsReport ?? GlobalsReport(omitted: globals.omitted)
                 GlobalsRestore.applyDatabase(globals, source: manifest.source.database, target: target.database,
                                              on: try target.connectMaintenance(), report: &report)
@@ -145,14 +174,34 @@ public final class RestoreEngine: Sendable {
         } catch {
             let dropped = target.discard()
             let wrapped = DRKitError.wrap(error)
-            let suffix = dropped ? " (the partially restored database \(target.database) was dropped)" : ""
+            let suffix = !dropped ? "" : target.createdSchema.map { " (the new schema \($0) was dropped)" }
+                ?? " (the partially restored database \(target.database) was dropped)"
             throw DRKitError(wrapped.code, "restore of \(backupId) failed: \(wrapped.message)\(suffix)")
         }
         return RestoreResult(backupId: backupId, database: target.database, tables: manifest.tables.count,
                              rows: manifest.tables.reduce(0) { $0 + $1.rows },
                              plainBytes: manifest.tables.reduce(0) { $0 + $1.plainBytes },
                              duration: Date().timeIntervalSince(start), phases: phases, globals: globalsReport,
-                             largeObjects: manifest.largeObjectCount)
+                             largeObjects: manifest.largeObjectCount,
+                             partialTables: plan == nil ? nil : manifest.tables.map { "\($0.schema).\($0.name)" }, skipped: skipped)
+    }
+
+    /// The partial restore's plan, from the backup's table of contents; nil for a whole restore.
+    private func partialPlan(_ manifest: BackupManifest, from objects: BackupObjects) throws -> PartialRestorePlan? {
+        guard !options.tables.isEmpty || !options.schemas.isEmpty else {
+            if options.intoSchema != nil { throw DRKitError(.usage, "--into-schema goes with --table or --schema") }
+            return nil
+        }
+        guard let record = manifest.ddlIndex else {
+            throw DRKitError(.usage, "backup \(manifest.backupId) has no table of contents of its DDL (made by drkit before 0.3): restore it whole into a scratch database and copy the table from there (docs/runbooks/restore-one-table.md)")
+        }
+        let buffer = BufferSink()
+        _ = try objects.read(record, isCopyData: false, destination: buffer)
+        let toc: DumpTOC
+        do { toc = try JSONDecoder().decode(DumpTOC.self, from: Data(buffer.bytes)) } catch {
+            throw DRKitError(.integrity, "the table of contents of backup \(manifest.backupId) is not valid: \(error)")
+        }
+        return try PartialRestorePlan.make(toc: toc, tablePatterns: options.tables, schemaPatterns: options.schemas)
     }
 
     /// The backup's globals when this restore applies them; a backup made without `--globals` cannot.

@@ -11,6 +11,8 @@ struct RestoreTarget: Sendable {
     let maintenanceConninfo: String
     /// True when drkit created the database, so a failed restore may drop it again.
     private(set) var created = false
+    /// `--into-schema`: the schema this restore created in an existing database (dropped again on failure).
+    private(set) var createdSchema: String?
 
     init(conninfo: String) throws {
         let options: ConnectionOptions
@@ -84,8 +86,34 @@ struct RestoreTarget: Sendable {
         created = true
     }
 
-    /// Drops the database if this restore created it (a failed restore leaves nothing half-written).
+    /// `--into-schema`: the database must exist and must not hold the schema; the restore creates it
+    /// and writes nothing outside it. Restoring into the backup's own source is the point here (compare
+    /// and copy rows back), so that rule does not apply: nothing existing is touched.
+    mutating func prepareNewSchema(_ schema: String, source: SourceRecord, extensions: [ExtensionRecord]?, allowOlderServer: Bool) throws {
+        let maintenance = try connectMaintenance()
+        try ServerCompatibility.check(try ServerCompatibility.inspect(maintenance), source: source, extensions: extensions,
+                                      allowOlderServer: allowOlderServer)
+        guard try maintenance.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).count > 0 else {
+            throw DRKitError(.usage, "--into-schema restores into an existing database, and \(database) does not exist")
+        }
+        let target: Connection
+        do { target = try Connection(conninfo: conninfo) } catch { throw DRKitError.wrap(error, "cannot connect to \(redacted)") }
+        if try target.query("SELECT 1 FROM pg_namespace WHERE nspname = $1", [schema]).count > 0 {
+            throw DRKitError(.refused, "schema \(schema) already exists in \(database); --into-schema creates a new schema (choose another name, or drop it first)")
+        }
+        do { try target.execute("CREATE SCHEMA \(Connection.quoteIdentifier(schema))") } catch {
+            throw DRKitError.wrap(error, "creating schema \(schema) in \(database)")
+        }
+        createdSchema = schema
+    }
+
+    /// Drops what this restore created: the database, or with `--into-schema` the new schema
+    /// (a failed restore leaves nothing half-written).
     func discard() -> Bool {
+        if let createdSchema {
+            let connection = try? Connection(conninfo: conninfo)
+            return (try? connection?.execute("DROP SCHEMA IF EXISTS \(Connection.quoteIdentifier(createdSchema)) CASCADE")) != nil
+        }
         guard created else { return false }
         return (try? drop(force: false)) != nil
     }

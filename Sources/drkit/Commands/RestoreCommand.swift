@@ -19,7 +19,11 @@ struct Restore: ParsableCommand {
             existing role is never altered; each is reported), so owners and grants restore without --no-owner, and \
             gives the database its source's owner, privileges and settings. --run ID --target-cluster CONNINFO \
             rebuilds a whole cluster from one `backup --all-databases` run: globals first, then every database under \
-            its own name; a target already holding one of them with tables in it is refused unless --clean.
+            its own name; a target already holding one of them with tables in it is refused unless --clean. \
+            --table/--schema restore part of any backup (pg_dump's patterns) with the DDL those tables need, chosen \
+            on pg_dump's dependency graph stored in the backup: their schemas, types, functions, sequences, defaults, \
+            constraints, indexes, triggers and privileges; entries that need a table left out (a foreign key to it) \
+            are reported and skipped. --into-schema NAME puts them in a new schema of an existing database.
             """)
 
     @Argument(help: "Backup id (or a unique prefix of one), or `latest`.")
@@ -29,6 +33,12 @@ struct Restore: ParsableCommand {
     var target: String?
     @Flag(name: .long, help: "Create the backup's roles and tablespaces that the target cluster lacks, before the schema; then set the database's owner, privileges and settings.")
     var globals = false
+    @Option(name: .long, help: ArgumentHelp("Restore only tables matching this pg_dump pattern (repeatable), with the DDL they need; foreign keys to tables left out are reported and skipped.", valueName: "pattern"))
+    var table: [String] = []
+    @Option(name: .long, help: ArgumentHelp("Restore only the schemas matching this pattern (repeatable), with what they need.", valueName: "pattern"))
+    var schema: [String] = []
+    @Option(name: .long, help: ArgumentHelp("With --table/--schema of one schema: restore into this new schema of the existing --target database (refused if it exists; nothing else is touched), e.g. to compare and copy rows back.", valueName: "name"))
+    var intoSchema: String?
     @Option(name: .customLong("run"), help: ArgumentHelp("Restore every database of this `backup --all-databases` run (see `drkit list`), with the globals; needs --target-cluster.", valueName: "run-id"))
     var runId: String?
     @Option(name: .long, help: ArgumentHelp("With --run: the cluster to rebuild (conninfo or URL; its database is used for the roles, default postgres).", valueName: "conninfo"))
@@ -57,6 +67,8 @@ struct Restore: ParsableCommand {
             guard target != nil else { throw ValidationError("--target CONNINFO is required") }
             guard targetCluster == nil else { throw ValidationError("--target-cluster goes with --run") }
             if globals && noOwner { throw ValidationError("--globals restores the owners' roles: leave out --no-owner") }
+            if intoSchema != nil && table.isEmpty && schema.isEmpty { throw ValidationError("--into-schema goes with --table or --schema") }
+            if intoSchema != nil && (globals || clean) { throw ValidationError("--into-schema only adds a new schema: not with --globals or --clean") }
         }
     }
 
@@ -72,6 +84,9 @@ struct Restore: ParsableCommand {
             options.allowOlderServer = allowOlderServer
             options.showProgress = !output.quiet && !output.json
             options.globals = globals ? .cluster : .none
+            options.tables = table
+            options.schemas = schema
+            options.intoSchema = intoSchema
             if let run = runId, let targetCluster { return try restoreRun(run, into: targetCluster, options: options, repository: repo) }
             let result = try RestoreEngine(options: options, repository: repo).run()
             if output.json {
@@ -101,7 +116,10 @@ struct Restore: ParsableCommand {
 
     static func completionText(_ result: RestoreResult) -> String {
         let phases = result.phases.map { "\($0.name) \(Format.seconds($0.seconds))s" }.joined(separator: ", ")
-        return """
+        let partial = result.partialTables.map { tables in
+            "partial: \(tables.joined(separator: ", "))" + result.skipped.map { "\nskipped: \($0)" }.joined() + "\n"
+        } ?? ""
+        return partial + """
             restore of \(result.backupId) into \(result.database) complete: \(result.tables) tables, \(result.rows) rows\(result.largeObjects > 0 ? ", \(result.largeObjects) large objects" : "")
             restore duration (RTO): \(Format.seconds(result.duration)) s (\(phases))
             """
@@ -149,8 +167,12 @@ struct RestoreReport: Encodable {
     var phases: [Phase]
     var largeObjects: Int64
     var globals: GlobalsReport?
+    var partialTables: [String]?
+    var skipped: [String]
 
     init(_ result: RestoreResult) {
+        partialTables = result.partialTables
+        skipped = result.skipped
         largeObjects = result.largeObjects
         globals = result.globals
         backupId = result.backupId
