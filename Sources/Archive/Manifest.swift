@@ -312,8 +312,10 @@ public struct StoredObject: Codable, Equatable, Sendable {
 /// The manifest file, `<backup-id>/manifest.json`. Writing it is the commit point of a backup.
 public struct ManifestFile: Codable, Sendable {
     public static let formatName = "drkit-backup"
-    /// 2 adds `objects`, the plaintext object index. Version 1 files keep reading.
-    public static let currentVersion = 2
+    /// 2 adds `objects`, the plaintext object index. 3 is written only for backups holding large
+    /// objects, so that a drkit that does not know them refuses the backup instead of restoring it
+    /// without them. Version 1 and 2 files keep reading.
+    public static let currentVersion = 3
     public static let objectName = "manifest.json"
 
     public var format: String
@@ -333,7 +335,7 @@ public struct ManifestFile: Codable, Sendable {
     /// A format-2 manifest file. Its key envelope is not inside: the backup stores it as an object of
     /// its own (`keys/<fingerprint>.json`), so that rotating keys never edits the manifest.
     public static func make(_ manifest: BackupManifest, summary: BackupSummary, dataKey: [UInt8]?) throws -> ManifestFile {
-        var file = ManifestFile(format: formatName, formatVersion: currentVersion, summary: summary,
+        var file = ManifestFile(format: formatName, formatVersion: manifest.largeObjects == nil ? 2 : currentVersion, summary: summary,
                                 objects: manifest.allObjects.map(StoredObject.init), encryption: nil, sealedManifest: nil, manifest: nil)
         if let dataKey {
             let plain = try JSONCoding.encoder.encode(manifest)

@@ -239,6 +239,8 @@ final class ClusterTests: DRKitTestCase {
         let id = try backup(source, extra: ["--split-size", "64"])
         let verified = try Command.drkit(["verify", id, "--repo", repo, "--key-file", keyFile, "--json"])
         XCTAssertEqual(verified.status, 0, verified.stdout + verified.stderr)
+        let manifestFile = try JSONSerialization.jsonObject(with: Data(contentsOf: workDirectory.appendingPathComponent("repo/\(id)/manifest.json"))) as? [String: Any]
+        XCTAssertEqual(manifestFile?["formatVersion"] as? Int, 3, "a drkit that does not know large objects must refuse this backup")
         let objects = try objectPaths(id, under: "largeobjects")
         XCTAssertGreaterThanOrEqual(objects.count, 3, "each 100 MB object in its own object, the small ones together")
 

@@ -193,7 +193,7 @@ public final class RestoreEngine: Sendable {
             return nil
         }
         guard let record = manifest.ddlIndex else {
-            throw DRKitError(.usage, "backup \(manifest.backupId) has no table of contents of its DDL (made by drkit before 0.3): restore it whole into a scratch database and copy the table from there (docs/runbooks/restore-one-table.md)")
+            throw DRKitError(.usage, "backup \(manifest.backupId) has no table of contents of its DDL (it was made before drkit recorded one): restore it whole into a scratch database and copy the table from there (docs/runbooks/restore-one-table.md)")
         }
         let buffer = BufferSink()
         _ = try objects.read(record, isCopyData: false, destination: buffer)
