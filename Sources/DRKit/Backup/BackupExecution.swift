@@ -73,14 +73,12 @@ struct BackupExecution: Sendable {
 
     /// The globals object, `globals.json` (+ codec and `.enc`).
     static func writeGlobals(_ globals: ClusterGlobals, repository: Repository, backupId: String, codec: Codec, dataKey: [UInt8]?) throws -> ObjectRecord {
-        let pipeline = try ObjectWriterPipeline(repository: repository, backupId: backupId,
-                                                name: ObjectWriterPipeline.objectName("globals.json", codec: codec, encrypted: dataKey != nil),
-                                                codec: codec, dataKey: dataKey)
         do {
-            try globals.encoded.withUnsafeBytes { try pipeline.write($0) }
-            return try pipeline.finish()
+            return try ObjectWriterPipeline(repository: repository, backupId: backupId,
+                                            name: ObjectWriterPipeline.objectName("globals.json", codec: codec, encrypted: dataKey != nil),
+                                            codec: codec, dataKey: dataKey)
+                .writeAll { pipeline in try globals.encoded.withUnsafeBytes { try pipeline.write($0) } }
         } catch {
-            pipeline.abort()
             throw DRKitError.wrap(error, "writing the globals")
         }
     }
@@ -92,20 +90,15 @@ struct BackupExecution: Sendable {
     }
 
     private func dumpSection(_ section: String, pgDump: PgDump) throws -> ObjectRecord {
-        let pipeline = try writer("schema/\(section).sql")
-        do {
-            // --schema-only leaves large objects out; pre-data alone, with -b, has their definitions but no contents.
-            let scope = hasLargeObjects && section == "pre-data" ? "-b" : "--schema-only"
+        // --schema-only leaves large objects out; pre-data alone, with -b, has their definitions but no contents.
+        let scope = hasLargeObjects && section == "pre-data" ? "-b" : "--schema-only"
+        let record = try writer("schema/\(section).sql").writeAll { pipeline in
             try pgDump.run(arguments: [scope, "--section=\(section)", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
                 try pipeline.write($0)
             }
-            let record = try pipeline.finish()
-            progress.objectDone(estimate: 0)
-            return record
-        } catch {
-            pipeline.abort()
-            throw error
         }
+        progress.objectDone(estimate: 0)
+        return record
     }
 
     /// pg_dump's table of contents of the same DDL, with its dependency graph (`schema/toc.json`):
@@ -117,16 +110,9 @@ struct BackupExecution: Sendable {
         }
         let toc: DumpTOC
         do { toc = try DumpTOC.parse(archive) } catch { throw DRKitError(.tool, "reading pg_dump's table of contents: \(error)") }
-        let pipeline = try writer("schema/toc.json")
-        do {
-            try JSONEncoder().encode(toc).withUnsafeBytes { try pipeline.write($0) }
-            let record = try pipeline.finish()
-            progress.objectDone(estimate: 0)
-            return record
-        } catch {
-            pipeline.abort()
-            throw error
-        }
+        let record = try writer("schema/toc.json").writeAll { pipeline in try JSONEncoder().encode(toc).withUnsafeBytes { try pipeline.write($0) } }
+        progress.objectDone(estimate: 0)
+        return record
     }
 
     private func dumpLargeObjects(_ index: Int, _ entries: [LargeObjects.Entry], on worker: Connection, stop: @Sendable () -> Bool) throws -> ObjectRecord {

@@ -44,6 +44,17 @@ final class ObjectWriterPipeline {
     }
 
     func abort() { storeWriter.abort() }
+
+    /// Writes the whole object with `produce` and commits it, or aborts it: nothing half-written stays.
+    func writeAll(_ produce: (ObjectWriterPipeline) throws -> Void) throws -> ObjectRecord {
+        do {
+            try produce(self)
+            return try finish()
+        } catch {
+            abort()
+            throw error
+        }
+    }
 }
 
 /// The objects of one opened backup: where they are stored, the data key that opens them and the

@@ -218,22 +218,23 @@ struct Backup: ParsableCommand {
     }
 }
 
-struct ClusterBackupReport: Encodable {
-    struct Failure: Encodable {
-        var database: String
-        var error: String
-    }
+/// One database of a cluster run that failed (`backup --all-databases`, `restore --run`).
+struct DatabaseFailureReport: Encodable {
+    var database: String
+    var error: String
+}
 
+struct ClusterBackupReport: Encodable {
     var run: String
     var backups: [BackupReport]
-    var failures: [Failure]
+    var failures: [DatabaseFailureReport]
     var excluded: [String]
     var omitted: [String]
 
     init(_ result: ClusterBackupResult) {
         run = result.run
         backups = result.backups.map(BackupReport.init)
-        failures = result.failures.map { Failure(database: $0.database, error: $0.error.message) }
+        failures = result.failures.map { DatabaseFailureReport(database: $0.database, error: $0.error.message) }
         excluded = result.skipped
         omitted = result.globals.omitted
     }

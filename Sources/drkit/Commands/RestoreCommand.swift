@@ -133,22 +133,17 @@ struct Restore: ParsableCommand {
 }
 
 struct ClusterRestoreReport: Encodable {
-    struct Failure: Encodable {
-        var database: String
-        var error: String
-    }
-
     var run: String
     var globals: GlobalsReport
     var databases: [RestoreReport]
-    var failures: [Failure]
+    var failures: [DatabaseFailureReport]
     var durationSeconds: Double
 
     init(_ result: ClusterRestoreResult) {
         run = result.run
         globals = result.globals
         databases = result.databases.map(RestoreReport.init)
-        failures = result.failures.map { Failure(database: $0.database, error: $0.error.message) }
+        failures = result.failures.map { DatabaseFailureReport(database: $0.database, error: $0.error.message) }
         durationSeconds = result.duration
     }
 }
