@@ -80,7 +80,7 @@ final class ClusterTests: DRKitTestCase {
     }
 
     /// Everything about the test's roles and databases that a rebuilt cluster must reproduce.
-    private func clusterFingerprint(_ conninfo: (String) throws -> String) throws -> [String] {
+    private func clusterFingerprint(_ conninfo: (String) throws -> String, databases: [String]? = nil) throws -> [String] {
         let admin = try Connection(conninfo: try conninfo("postgres"))
         let pattern = Connection.quoteLiteral(prefix + "\\_%")
         var lines = try admin.query("""
@@ -100,7 +100,7 @@ final class ClusterTests: DRKitTestCase {
             SELECT datname || ' owner ' || pg_get_userbyid(datdba) || ' acl ' || \(ClusterTests.acl("datacl"))
             FROM pg_database WHERE datname LIKE \(pattern) ORDER BY 1
             """).rows.map { $0[0]! }
-        for database in databases {
+        for database in databases ?? self.databases {
             let connection = try Connection(conninfo: try conninfo(database))
             lines += try connection.query("""
                 SELECT n.nspname || '.' || c.relname || ' owner ' || pg_get_userbyid(c.relowner) || ' acl ' || \(ClusterTests.acl("c.relacl"))
@@ -168,6 +168,28 @@ final class ClusterTests: DRKitTestCase {
         for role in roles { XCTAssertTrue(clean.stdout.contains("role \(role): exists (left alone)"), clean.stdout) }
         XCTAssertEqual(try clusterFingerprint { try TestServices.secondCluster(database: $0) },
                        try clusterFingerprint { try TestServices.postgres(database: $0) })
+    }
+
+    /// A globals-only backup: listed apart as (globals), refused by a database restore with the way to
+    /// apply it, and applied to the new cluster by `restore --globals-only`.
+    func testGlobalsOnlyBackupRecreatesTheRolesOnANewCluster() throws {
+        try buildSourceCluster()
+        let backup = try Command.drkit(["backup", "--globals-only", "--role-passwords", "--db", try TestServices.postgres(), "--repo", repo,
+                                        "--key-file", keyFile, "--json"])
+        XCTAssertEqual(backup.status, 0, backup.stderr)
+        let id = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(backup.stdout.utf8)) as? [String: Any])?["backupId"] as? String)
+        XCTAssertTrue(try Command.drkit(["list", "--repo", repo]).stdout.contains("(globals)"))
+        XCTAssertEqual(try Command.drkit(["verify", id, "--repo", repo, "--key-file", keyFile]).status, 0)
+        assertFailure(try restore(id, into: scratchName("ct_globals_db"), extra: ["--key-file", keyFile]), exitCode: 2, mentions: "--globals-only")
+
+        let applied = try Command.drkit(["restore", id, "--globals-only", "--target-cluster", try TestServices.secondCluster(), "--repo", repo,
+                                         "--key-file", keyFile])
+        XCTAssertEqual(applied.status, 0, applied.stdout + applied.stderr)
+        for role in roles { XCTAssertTrue(applied.stdout.contains("role \(role): created"), applied.stdout) }
+        let roleLines = { (conninfo: (String) throws -> String) throws -> [String] in
+            try self.clusterFingerprint(conninfo, databases: []).filter { $0.hasPrefix("role ") || $0.contains(" has ") || $0.contains(" in -: ") }
+        }
+        XCTAssertEqual(try roleLines { try TestServices.secondCluster(database: $0) }, try roleLines { try TestServices.postgres(database: $0) })
     }
 
     /// A backup user that is not a superuser (a managed service) still carries the roles, says what it

@@ -31,6 +31,9 @@ public struct BackupOptions: Sendable {
     public var run: String?
     /// A partial backup: what pg_dump's `--table`/`--schema` patterns (and exclusions) select.
     public var selection = SelectionRecord()
+    /// Only the cluster's globals (roles, tablespaces, database properties): no schema, no data.
+    /// Listed under the database name `(globals)`, so that retention and `latest` keep it apart.
+    public var globalsOnly = false
 
     public init(conninfo: String, key: KeySource?) {
         self.conninfo = conninfo
@@ -81,13 +84,13 @@ public final class BackupEngine {
             try executeDiscardingOnFailure(backupId) { try KeyEnvelopes.write(encryption.envelope, backupId: backupId, in: repository) }
         }
         let globals: ClusterGlobals?
-        do { globals = options.includeGlobals ? try options.runGlobals ?? ClusterGlobals.read(whole.coordinator, rolePasswords: options.rolePasswords) : nil } catch {
+        do { globals = options.includeGlobals || options.globalsOnly ? try options.runGlobals ?? ClusterGlobals.read(whole.coordinator, rolePasswords: options.rolePasswords) : nil } catch {
             discardPartialBackup(backupId)
             throw error
         }
         if options.runGlobals == nil { for line in globals?.omitted ?? [] { console.note("note: \(line)") } }
         let pgDump = try PgDump.locate(serverMajor: whole.source.serverVersionNum / 10000)
-        let snapshot = options.selection.isEmpty ? whole : try executeDiscardingOnFailure(backupId) {
+        let snapshot = options.globalsOnly ? whole.globalsOnly() : options.selection.isEmpty ? whole : try executeDiscardingOnFailure(backupId) {
             try PartialSelection.apply(options.selection, to: whole, pgDump: pgDump, conninfo: options.conninfo)
         }
         let tasks = BackupPlanner.plan(snapshot.catalog, splitBytes: options.splitBytes,
@@ -102,7 +105,8 @@ public final class BackupEngine {
             defer { progress.stop(console: console) }
             let execution = BackupExecution(repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey,
                                             conninfo: options.conninfo, snapshotId: snapshot.id, tables: snapshot.catalog.tables,
-                                            hasLargeObjects: !snapshot.largeObjects.isEmpty, selection: options.selection, progress: progress)
+                                            hasLargeObjects: !snapshot.largeObjects.isEmpty, selection: options.selection,
+                                            globalsOnly: options.globalsOnly, progress: progress)
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
         } }
         let globalsRecord = try globals.map { globals in try executeDiscardingOnFailure(backupId) {

@@ -28,6 +28,8 @@ struct BackupExecution: Sendable {
     let hasLargeObjects: Bool
     /// A partial backup's patterns, given to pg_dump as they are.
     let selection: SelectionRecord
+    /// A globals-only backup: its DDL sections are empty and pg_dump does not run.
+    let globalsOnly: Bool
     let progress: ProgressReporter
 
     func run(_ tasks: [BackupTask], jobs: Int, pgDump: PgDump) throws -> WrittenObjects {
@@ -44,7 +46,7 @@ struct BackupExecution: Sendable {
                     let record = try dumpSection(section, pgDump: pgDump)
                     results.withLock { $0.ddl[section] = record }
                 }
-                if !queue.failed {
+                if !queue.failed && !globalsOnly {
                     let record = try dumpTableOfContents(pgDump: pgDump)
                     results.withLock { $0.ddl["toc"] = record }
                 }
@@ -93,6 +95,7 @@ struct BackupExecution: Sendable {
         // --schema-only leaves large objects out; pre-data alone, with -b, has their definitions but no contents.
         let scope = hasLargeObjects && section == "pre-data" ? "-b" : "--schema-only"
         let record = try writer("schema/\(section).sql").writeAll { pipeline in
+            guard !globalsOnly else { return }
             try pgDump.run(arguments: [scope, "--section=\(section)", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
                 try pipeline.write($0)
             }

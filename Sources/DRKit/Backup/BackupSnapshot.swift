@@ -92,4 +92,16 @@ struct BackupSnapshot {
     }
 
     func release() { _ = try? coordinator.execute("COMMIT") }
+
+    /// The database name globals-only backups are listed under.
+    static let globalsDatabase = "(globals)"
+
+    /// The same instant with nothing of the database in it, for a globals-only backup.
+    func globalsOnly() -> BackupSnapshot {
+        var source = self.source
+        source.database = BackupSnapshot.globalsDatabase
+        source.databaseOid = nil
+        return BackupSnapshot(coordinator: coordinator, id: id, time: time, source: source, catalog: Catalog(),
+                              sequences: [], extensions: [], largeObjects: [])
+    }
 }

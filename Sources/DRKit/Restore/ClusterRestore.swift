@@ -72,6 +72,23 @@ public enum ClusterRestore {
         return result
     }
 
+    /// `restore ID --globals-only --target-cluster CONNINFO`: the roles and tablespaces a backup carries
+    /// (any backup made with globals, or a globals-only one), created where the cluster lacks them.
+    public static func applyGlobals(of reference: String, targetCluster: String, keys: KeyOptions, repository: Repository) throws -> GlobalsReport {
+        let file = try repository.resolve(reference)
+        let globals = try loadGlobals(file, keys: keys, repository: repository)
+        var cluster: ConnectionOptions
+        do { cluster = try ConnectionOptions(targetCluster) } catch { throw DRKitError(.usage, "--target-cluster: \(error)") }
+        cluster["dbname"] = cluster["dbname"] ?? "postgres"
+        let connection: Connection
+        do { connection = try Connection(conninfo: cluster.conninfo) } catch {
+            throw DRKitError.wrap(error, "cannot connect to the target cluster (\(cluster.redacted))")
+        }
+        do { return try GlobalsRestore.applyCluster(globals, on: connection) } catch {
+            throw DRKitError.wrap(error, "restoring roles and tablespaces")
+        }
+    }
+
     /// Whether `database` exists on the target with user relations in it (an empty one, like a new
     /// cluster's `postgres`, is restored into as it is).
     private static func holdsTables(_ database: String, cluster: ConnectionOptions, maintenance: Connection) throws -> Bool {
@@ -95,7 +112,7 @@ public enum ClusterRestore {
         let manifest: BackupManifest
         do { manifest = try file.open(dataKey: dataKey) } catch { throw DRKitError.wrap(error, "manifest of \(file.summary.backupId)") }
         guard let record = manifest.globals else {
-            throw DRKitError(.usage, "backup \(manifest.backupId) of run \(file.summary.run ?? "?") carries no roles or other globals")
+            throw DRKitError(.usage, "backup \(manifest.backupId) carries no roles or other globals (it was made without --globals, --globals-only or --all-databases)")
         }
         return try ClusterGlobals.read(record, from: BackupObjects(repository: repository, backupId: manifest.backupId, dataKey: dataKey, manifest: manifest))
     }

@@ -91,6 +91,9 @@ public final class RestoreEngine: Sendable {
         let dataKey = try options.keys.dataKey(for: file, in: repository)
         var manifest: BackupManifest
         do { manifest = try file.open(dataKey: dataKey) } catch { throw DRKitError.wrap(error, "manifest of \(backupId)") }
+        if manifest.source.database == BackupSnapshot.globalsDatabase {
+            throw DRKitError(.usage, "backup \(backupId) holds only the cluster's globals (roles, tablespaces): apply them with `drkit restore \(backupId) --globals-only --target-cluster CONNINFO`")
+        }
         let objects = try BackupObjects(repository: repository, backupId: backupId, dataKey: dataKey, manifest: manifest)
         var preData = try readScript(manifest.preData, from: objects)
             .without(owners: options.noOwner, privileges: options.noPrivileges)

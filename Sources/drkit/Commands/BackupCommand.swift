@@ -18,7 +18,8 @@ struct Backup: ParsableCommand {
             recorded in the manifest and `list` marks the backup partial. With --table or --schema, large objects \
             and extension data stay out, as with pg_dump. \
             --globals adds the cluster's roles (attributes, memberships, settings), tablespaces and the database's \
-            owner, privileges and settings, without password hashes unless --role-passwords (superuser only). \
+            owner, privileges and settings, without password hashes unless --role-passwords (superuser only); \
+            --globals-only stores just those, listed under the database name (globals). \
             --all-databases backs up every database that accepts connections (templates aside, minus \
             --exclude-database patterns), each in its own snapshot and backup, all with the globals and one run id \
             (`list` shows it; `restore --run` rebuilds the cluster). A database that fails does not stop the others; \
@@ -29,7 +30,9 @@ struct Backup: ParsableCommand {
     var db: String
     @Flag(name: .long, help: "Also carry the cluster's roles, memberships, role and database settings, tablespaces, and the database's owner and privileges.")
     var globals = false
-    @Flag(name: .long, help: "With --globals or --all-databases: carry role password hashes too (needs a superuser).")
+    @Flag(name: .long, help: "Back up only the cluster's globals (roles, memberships, settings, tablespaces, database properties), listed as database (globals).")
+    var globalsOnly = false
+    @Flag(name: .long, help: "With --globals, --globals-only or --all-databases: carry role password hashes too (needs a superuser).")
     var rolePasswords = false
     @Flag(name: .long, help: "Back up every database of the cluster (one backup each, one run id), with the globals.")
     var allDatabases = false
@@ -74,7 +77,8 @@ struct Backup: ParsableCommand {
         if let failOnShrink, Backup.fraction(failOnShrink) == nil { throw ValidationError("--fail-on-shrink takes a percentage like 50% (0-100)") }
         _ = try codec()
         guard splitSize >= 1 else { throw ValidationError("--split-size must be at least 1 MiB") }
-        if rolePasswords && !globals && !allDatabases { throw ValidationError("--role-passwords needs --globals or --all-databases") }
+        if rolePasswords && !globals && !globalsOnly && !allDatabases { throw ValidationError("--role-passwords needs --globals, --globals-only or --all-databases") }
+        if globalsOnly && (allDatabases || !selection.isEmpty) { throw ValidationError("--globals-only backs up no database: not with --all-databases, --table or --schema") }
         if !excludeDatabase.isEmpty && !allDatabases { throw ValidationError("--exclude-database needs --all-databases") }
         if allDatabases && !selection.isEmpty { throw ValidationError("--table, --schema and their exclusions select within one database: not with --all-databases") }
         if allDatabases && !copyTo.isEmpty { throw ValidationError("--copy-to is not available with --all-databases yet: run `drkit repo copy --all` after the run") }
@@ -122,6 +126,7 @@ struct Backup: ParsableCommand {
             options.includeGlobals = globals
             options.rolePasswords = rolePasswords
             options.selection = selection
+            options.globalsOnly = globalsOnly
             if allDatabases { return try backUpCluster(options, repository: repo) }
             let database = CommandMetrics.databaseLabel(db)
             let result = try metrics.reporting({ (result: BackupResult?, started, finished) in

@@ -17,8 +17,8 @@ struct Restore: ParsableCommand {
             naming the package to install. \
             --globals first creates the roles and tablespaces the backup carries that the target cluster lacks (an \
             existing role is never altered; each is reported), so owners and grants restore without --no-owner, and \
-            gives the database its source's owner, privileges and settings. --run ID --target-cluster CONNINFO \
-            rebuilds a whole cluster from one `backup --all-databases` run: globals first, then every database under \
+            gives the database its source's owner, privileges and settings. ID --globals-only --target-cluster \
+            CONNINFO applies only the roles and tablespaces. --run ID --target-cluster CONNINFO rebuilds a whole cluster from one `backup --all-databases` run: globals first, then every database under \
             its own name; a target already holding one of them with tables in it is refused unless --clean. \
             --table/--schema restore part of any backup (pg_dump's patterns) with the DDL those tables need, chosen \
             on pg_dump's dependency graph stored in the backup: their schemas, types, functions, sequences, defaults, \
@@ -39,6 +39,8 @@ struct Restore: ParsableCommand {
     var schema: [String] = []
     @Option(name: .long, help: ArgumentHelp("With --table/--schema of one schema: restore into this new schema of the existing --target database (refused if it exists; nothing else is touched), e.g. to compare and copy rows back.", valueName: "name"))
     var intoSchema: String?
+    @Flag(name: .long, help: "Only create the backup's roles and tablespaces that --target-cluster lacks (a globals-only backup, or any backup made with globals).")
+    var globalsOnly = false
     @Option(name: .customLong("run"), help: ArgumentHelp("Restore every database of this `backup --all-databases` run (see `drkit list`), with the globals; needs --target-cluster.", valueName: "run-id"))
     var runId: String?
     @Option(name: .long, help: ArgumentHelp("With --run: the cluster to rebuild (conninfo or URL; its database is used for the roles, default postgres).", valueName: "conninfo"))
@@ -58,7 +60,11 @@ struct Restore: ParsableCommand {
 
     func validate() throws {
         try validateJobs(jobs)
-        if runId != nil {
+        if globalsOnly {
+            guard backup != nil, targetCluster != nil, target == nil, runId == nil else {
+                throw ValidationError("--globals-only takes a backup id (or latest) and --target-cluster CONNINFO")
+            }
+        } else if runId != nil {
             guard backup == nil, target == nil else { throw ValidationError("--run restores a whole run into --target-cluster: give no backup id and no --target") }
             guard targetCluster != nil else { throw ValidationError("--run needs --target-cluster CONNINFO") }
             guard !noOwner else { throw ValidationError("--run restores the roles, so --no-owner does not apply") }
@@ -87,6 +93,14 @@ struct Restore: ParsableCommand {
             options.tables = table
             options.schemas = schema
             options.intoSchema = intoSchema
+            if globalsOnly, let backup, let targetCluster {
+                let report = try ClusterRestore.applyGlobals(of: backup, targetCluster: targetCluster, keys: keys.keyOptions, repository: repo)
+                Console.shared.output(output.json ? try JSONText.encode(report) : Restore.describe(report))
+                if let failed = report.failed.first {
+                    throw DRKitError(.database, "\(report.failed.count) globals statement(s) failed, first: \(failed.kind) \(failed.name): \(failed.detail ?? "")")
+                }
+                return
+            }
             if let run = runId, let targetCluster { return try restoreRun(run, into: targetCluster, options: options, repository: repo) }
             let result = try RestoreEngine(options: options, repository: repo).run()
             if output.json {
