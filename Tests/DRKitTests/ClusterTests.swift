@@ -275,11 +275,12 @@ final class ClusterTests: DRKitTestCase {
         XCTAssertEqual(expected.count, 10_003)
         XCTAssertEqual(try fingerprint(target), expected)
         // Parity compares large objects too: their count, and with --checksum their OIDs, owners and contents.
-        let parity = try Command.drkit(["parity", "--source", try conninfo(source), "--target", try conninfo(target), "--checksum", "--json"])
+        let parity = try Command.drkit(["parity", "--source", try conninfo(source), "--target", try conninfo(target), "--checksum", "--json", "--csv", workDirectory.appendingPathComponent("rowcount.csv").path])
         XCTAssertEqual(parity.status, 0, parity.stdout + parity.stderr)
         XCTAssertTrue(parity.stdout.contains("pg_largeobject"), parity.stdout)
+        XCTAssertTrue(try String(contentsOf: workDirectory.appendingPathComponent("rowcount.csv")).contains("pg_catalog,pg_largeobject,10003,10003,true"))
         try Connection(conninfo: try conninfo(target)).execute("SELECT lo_unlink(max(oid)) FROM pg_largeobject_metadata")
-        let differs = try Command.drkit(["parity", "--source", try conninfo(source), "--target", try conninfo(target), "--checksum"])
+        let differs = try Command.drkit(["parity", "--source", try conninfo(source), "--target", try conninfo(target), "--checksum", "--csv", workDirectory.appendingPathComponent("rowcount.csv").path])
         XCTAssertEqual(differs.status, 1, differs.stdout + differs.stderr)
         XCTAssertTrue(differs.stdout.contains("pg_largeobject"), differs.stdout)
 

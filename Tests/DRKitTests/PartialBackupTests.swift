@@ -122,7 +122,7 @@ final class PartialRestoreTests: DRKitTestCase {
         XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM pg_type WHERE typname IN ('status', 'amount')", in: target), "2",
                        "the enum and the domain of another schema come along")
         // Parity over just the chosen table.
-        let parity = try Command.drkit(["parity", "--source", try conninfo(source), "--target", try conninfo(target), "--checksum", "--tables", "app.orders"])
+        let parity = try Command.drkit(["parity", "--source", try conninfo(source), "--target", try conninfo(target), "--checksum", "--tables", "app.orders", "--csv", workDirectory.appendingPathComponent("rowcount.csv").path])
         XCTAssertEqual(parity.status, 0, parity.stdout + parity.stderr)
     }
 
