@@ -5,7 +5,8 @@
 #   bash scripts/bench.sh            ~400 MB of COPY text (1.5M-row events table + 600k-row items table)
 #   BENCH_SCALE=0.1 bash scripts/bench.sh   a smaller dataset for a quick look
 #
-# Prints each time, archive size and peak RSS, and the ratios drkit / pg_dump that issue targets use.
+# Prints each time, archive size and peak RSS, and the ratios drkit / pg_dump that issue targets use:
+# the mixed database (local and S3), and a database of BENCH_SMALL_TABLES (2000) small tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,6 +85,38 @@ psql_q -d postgres -c "CREATE DATABASE bench_pgrestore" -c "CREATE DATABASE benc
 run pg_restore_j2 "$bindir/pg_restore" -j2 -d bench_pgrestore "$work/bench.dump"
 run drkit_restore "$drkit" restore latest --repo "$work/repo" --key-file "$work/key" --target "$conn dbname=bench_drkit" --jobs 2 --quiet
 
+# Restore from S3: download and pg_restore -j2 (it needs a seekable file) against drkit reading S3 directly.
+psql_q -d postgres -c "CREATE DATABASE bench_s3_pgrestore" -c "CREATE DATABASE bench_s3_drkit"
+run aws_s3_pg_restore "${s3env[@]}" sh -c "aws s3 cp s3://$DRKIT_TEST_S3_BUCKET/pgdump/bench.dump '$work/s3.dump' >/dev/null && '$bindir/pg_restore' -j2 -d bench_s3_pgrestore '$work/s3.dump'"
+run drkit_restore_s3 "${s3env[@]}" "$drkit" restore latest --repo "s3://$DRKIT_TEST_S3_BUCKET/drkit" --key-file "$work/key" --target "$conn dbname=bench_s3_drkit" --jobs 2 --quiet
+psql_q -d postgres -c "DROP DATABASE bench_s3_pgrestore" -c "DROP DATABASE bench_s3_drkit"
+
+# Many small objects: tables with a primary key, an index and a foreign key each (per-object costs).
+small_tables=${BENCH_SMALL_TABLES:-2000}
+echo "bench: generating $small_tables small tables" >&2
+psql_q -d postgres -c "CREATE DATABASE bench_many"
+psql_q -d bench_many <<SQL
+CREATE TABLE parent (id int PRIMARY KEY);
+INSERT INTO parent SELECT generate_series(1, 100);
+DO \$\$ BEGIN
+  FOR i IN 1..$small_tables LOOP
+    EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, parent int NOT NULL REFERENCES parent, v text)', i);
+    EXECUTE format('CREATE INDEX ON t%s (v)', i);
+    EXECUTE format('INSERT INTO t%s SELECT g, 1 + g %% 100, md5(g::text) FROM generate_series(1, 50) g', i);
+  END LOOP;
+END \$\$;
+VACUUM ANALYZE;
+SQL
+run many_pg_dump_fd_j2 "$bindir/pg_dump" -Fd -j2 -f "$work/many.dir" -d bench_many
+run many_drkit_backup "$drkit" backup --db "$conn dbname=bench_many" --repo "$work/repo-many" --key-file "$work/key" --jobs 2 --quiet
+psql_q -d postgres -c "CREATE DATABASE many_pgrestore" -c "CREATE DATABASE many_drkit"
+run many_pg_restore_j2 "$bindir/pg_restore" -j2 -d many_pgrestore "$work/many.dir"
+run many_drkit_restore "$drkit" restore latest --repo "$work/repo-many" --key-file "$work/key" --target "$conn dbname=many_drkit" --jobs 2 --quiet
+for db in many_pgrestore many_drkit; do
+    psql_q -d $db -tAc "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace" > "$work/$db.count"
+done
+cmp -s "$work/many_pgrestore.count" "$work/many_drkit.count" || { echo "bench: the many-table restores differ" >&2; exit 1; }
+
 # Correctness of what was timed: the same rows on both restores.
 for db in bench_pgrestore bench_drkit; do
     psql_q -d $db -tAc "SELECT (SELECT count(*) FROM bench_events) || '/' || (SELECT count(*) FROM bench_items)" > "$work/$db.count"
@@ -107,7 +140,8 @@ mib() { python3 -c "print(f'{$1 / 1048576:.1f}')"; }
 echo
 echo "dataset: $events + $items rows, $(mib "$copy_bytes") MiB of COPY text; 2 cores; PostgreSQL $(psql_q -d bench -tAc 'SHOW server_version')"
 printf '%-16s %9s %11s %12s\n' step seconds "size MiB" "peak RSS MiB"
-for k in raw_copy pg_dump_fc pg_dump_fd_j2 drkit_backup pg_dump_aws_s3 drkit_backup_s3 pg_restore_j2 drkit_restore; do
+for k in raw_copy pg_dump_fc pg_dump_fd_j2 drkit_backup pg_dump_aws_s3 drkit_backup_s3 pg_restore_j2 drkit_restore \
+         aws_s3_pg_restore drkit_restore_s3 many_pg_dump_fd_j2 many_drkit_backup many_pg_restore_j2 many_drkit_restore; do
     s=${size[$k]:-}
     printf '%-16s %9s %11s %12s\n' "$k" "${secs[$k]}" "${s:+$(mib "$s")}" "$(python3 -c "print(f'{${rss[$k]} / 1024:.0f}')")"
 done
@@ -117,6 +151,9 @@ echo "ratio backup time  drkit / raw COPY         = $(ratio "${secs[drkit_backup
 echo "ratio archive size drkit / pg_dump -Fc      = $(ratio "${size[drkit_backup]}" "${size[pg_dump_fc]}")  (target <= 1.05)"
 echo "ratio S3 backup    drkit / pg_dump -Fc | aws s3 cp - = $(ratio "${secs[drkit_backup_s3]}" "${secs[pg_dump_aws_s3]}")  (local moto server)"
 echo "ratio restore time drkit / pg_restore -j2   = $(ratio "${secs[drkit_restore]}" "${secs[pg_restore_j2]}")  (target <= 0.80)"
+echo "ratio S3 restore   drkit / aws s3 cp + pg_restore -j2 = $(ratio "${secs[drkit_restore_s3]}" "${secs[aws_s3_pg_restore]}")  (target <= 0.80)"
+echo "ratio $small_tables tables backup  drkit / pg_dump -Fd -j2 = $(ratio "${secs[many_drkit_backup]}" "${secs[many_pg_dump_fd_j2]}")  (target <= 1.0)"
+echo "ratio $small_tables tables restore drkit / pg_restore -j2  = $(ratio "${secs[many_drkit_restore]}" "${secs[many_pg_restore_j2]}")  (target <= 0.6)"
 echo
 echo "codecs (encrypted, --jobs 2), beside pg_dump -Fc: ${secs[pg_dump_fc]} s, $(mib "${size[pg_dump_fc]}") MiB; pg_restore -j2: ${secs[pg_restore_j2]} s"
 printf '%-10s %10s %10s %10s %13s %12s %13s\n' codec "backup s" "size MiB" "size/-Fc" "backup/-Fc" "restore s" "restore CPU s"
