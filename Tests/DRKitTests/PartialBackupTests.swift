@@ -39,7 +39,17 @@ final class PartialBackupTests: DRKitTestCase {
 
     func testSchemaSelectionWithExclusionsCarriesExactlyWhatPgDumpSelects() throws {
         let source = try newDatabase("drkit_partial", sql: schemaSQL)
-        let id = try backup(source, extra: ["--schema", "app", "--exclude-table", "app.\"MixedCase\"", "--exclude-table-data", "app.log*"])
+        let whole = try backup(source)
+        let partialRun = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--json",
+                                            "--schema", "app", "--exclude-table", "app.\"MixedCase\"", "--exclude-table-data", "app.log*"])
+        XCTAssertEqual(partialRun.status, 0, partialRun.stderr)
+        let partialReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(partialRun.stdout.utf8)) as? [String: Any])
+        let id = try XCTUnwrap(partialReport["backupId"] as? String)
+        XCTAssertNil(partialReport["shrinkage"], "a partial backup is not compared with a whole one (its missing tables are not losses)")
+        let nextWhole = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--json"])
+        let nextReport = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(nextWhole.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((nextReport["shrinkage"] as? [String: Any])?["previousBackupId"] as? String, whole, "whole backups compare with whole ones")
+        XCTAssertEqual(((nextReport["shrinkage"] as? [String: Any])?["tables"] as? [Any])?.count, 0)
         let listed = try Command.drkit(["list", "--repo", repo])
         XCTAssertTrue(listed.stdout.contains("\(source) (partial)"), listed.stdout)
         XCTAssertEqual(try Command.drkit(["verify", id, "--repo", repo, "--key-file", keyFile]).status, 0)

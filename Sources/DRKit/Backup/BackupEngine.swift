@@ -144,9 +144,13 @@ public final class BackupEngine {
     /// cannot be opened with this key (a note says so: the check is advice, never the backup's failure).
     private func compareWithPrevious(_ manifest: BackupManifest) -> ShrinkReport? {
         do {
-            guard let previous = try repository.previousBackup(of: manifest.source.database, before: manifest.backupId) else { return nil }
+            guard let previous = try repository.previousBackup(of: manifest.source.database, before: manifest.backupId,
+                                                               partial: manifest.selection != nil) else { return nil }
             let dataKey = previous.isEncrypted ? try options.key.map { try KeyEnvelopes.dataKey(for: previous, source: $0, in: repository) } : nil
-            return ShrinkCheck.compare(manifest, with: try previous.open(dataKey: dataKey), threshold: options.warnShrink)
+            let previousManifest = try previous.open(dataKey: dataKey)
+            // Partial backups compare only with the same selection.
+            guard previousManifest.selection == manifest.selection else { return nil }
+            return ShrinkCheck.compare(manifest, with: previousManifest, threshold: options.warnShrink)
         } catch {
             console.note("note: not compared with the previous backup: \(DRKitError.wrap(error).message)")
             return nil

@@ -12,9 +12,9 @@ struct WrittenObjects {
     var largeObjects: [ObjectRecord] = []
 }
 
-/// Phase 3 of a backup: runs the planned tasks by kind. pg_dump's DDL sections run on their own
-/// thread (pg_dump mostly waits on its child process); table chunks run on `jobs` worker
-/// connections that joined the snapshot. The first failure stops both.
+/// Phase 3 of a backup: runs the planned tasks by kind. pg_dump's DDL sections and its table of
+/// contents run on threads of their own (pg_dump mostly waits on the server); table chunks and large
+/// objects run on `jobs` worker connections that joined the snapshot. The first failure stops both.
 struct BackupExecution: Sendable {
     let repository: Repository
     let backupId: String
@@ -38,22 +38,21 @@ struct BackupExecution: Sendable {
         let sections = tasks.compactMap { if case .ddl(let section) = $0 { return section } else { return nil } }
         let ddlDone = DispatchGroup()
         let ddlError = Locked<Error?>(nil)
-        ddlDone.enter()
-        Thread {
-            defer { ddlDone.leave() }
-            do {
-                for section in sections where !queue.failed {
-                    let record = try dumpSection(section, pgDump: pgDump)
-                    results.withLock { $0.ddl[section] = record }
+        // Each pg_dump on its own thread, side by side: they mostly wait on catalog queries, which is
+        // what a schema of thousands of small tables is made of.
+        for name in sections + (globalsOnly ? [] : ["toc"]) {
+            ddlDone.enter()
+            Thread {
+                defer { ddlDone.leave() }
+                guard !queue.failed else { return }
+                do {
+                    let record = name == "toc" ? try dumpTableOfContents(pgDump: pgDump) : try dumpSection(name, pgDump: pgDump)
+                    results.withLock { $0.ddl[name] = record }
+                } catch {
+                    ddlError.withLock { if $0 == nil { $0 = error } }
                 }
-                if !queue.failed && !globalsOnly {
-                    let record = try dumpTableOfContents(pgDump: pgDump)
-                    results.withLock { $0.ddl["toc"] = record }
-                }
-            } catch {
-                ddlError.withLock { $0 = error }
-            }
-        }.start()
+            }.start()
+        }
         defer { ddlDone.wait() }
         try queue.run(workers: jobs, setUp: { _ in try BackupSnapshot.joinWorker(snapshotId: snapshotId, conninfo: conninfo) }, body: { worker, task in
             switch task {

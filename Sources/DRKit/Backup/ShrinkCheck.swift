@@ -38,11 +38,13 @@ enum ShrinkCheck {
 extension Repository {
     /// The newest completed backup of `database` older than `backupId`: folders newest first, one
     /// manifest read each until one matches (about one read per database in the repository).
-    func previousBackup(of database: String, before backupId: String) throws -> ManifestFile? {
+    /// The newest earlier backup of `database` that is partial exactly when this one is (a whole
+    /// backup never compares with a partial one, whose missing tables would look vanished).
+    func previousBackup(of database: String, before backupId: String, partial: Bool = false) throws -> ManifestFile? {
         let folders = try store.listFolders(prefix: "").filter { BackupId.isValid($0) && $0 < backupId }.sorted(by: >)
         for id in folders {
             guard let file = try? manifestFile(id: id) else { continue }
-            if file.summary.database == database { return file }
+            if file.summary.database == database && (file.summary.partial ?? false) == partial { return file }
         }
         return nil
     }
