@@ -29,13 +29,7 @@ public enum ClusterRestore {
         guard !files.isEmpty else {
             throw DRKitError(.repository, "no backups of run \(runId) in \(repository.store.location) (`drkit list` shows the runs)")
         }
-        var cluster: ConnectionOptions
-        do { cluster = try ConnectionOptions(targetCluster) } catch { throw DRKitError(.usage, "--target-cluster: \(error)") }
-        cluster["dbname"] = cluster["dbname"] ?? "postgres"
-        let maintenance: Connection
-        do { maintenance = try Connection(conninfo: cluster.conninfo) } catch {
-            throw DRKitError.wrap(error, "cannot connect to the target cluster (\(cluster.redacted))")
-        }
+        let (cluster, maintenance) = try connectCluster(targetCluster)
         let databases = files.map(\.summary.database)
         if !options.clean {
             let occupied = try databases.filter { try holdsTables($0, cluster: cluster, maintenance: maintenance) }
@@ -77,15 +71,19 @@ public enum ClusterRestore {
     public static func applyGlobals(of reference: String, targetCluster: String, keys: KeyOptions, repository: Repository) throws -> GlobalsReport {
         let file = try repository.resolve(reference)
         let globals = try loadGlobals(file, keys: keys, repository: repository)
-        var cluster: ConnectionOptions
-        do { cluster = try ConnectionOptions(targetCluster) } catch { throw DRKitError(.usage, "--target-cluster: \(error)") }
-        cluster["dbname"] = cluster["dbname"] ?? "postgres"
-        let connection: Connection
-        do { connection = try Connection(conninfo: cluster.conninfo) } catch {
-            throw DRKitError.wrap(error, "cannot connect to the target cluster (\(cluster.redacted))")
-        }
+        let (_, connection) = try connectCluster(targetCluster)
         do { return try GlobalsRestore.applyCluster(globals, on: connection) } catch {
             throw DRKitError.wrap(error, "restoring roles and tablespaces")
+        }
+    }
+
+    /// `--target-cluster`: its options (database `postgres` unless it names one) and a connection to it.
+    private static func connectCluster(_ conninfo: String) throws -> (ConnectionOptions, Connection) {
+        var cluster: ConnectionOptions
+        do { cluster = try ConnectionOptions(conninfo) } catch { throw DRKitError(.usage, "--target-cluster: \(error)") }
+        cluster["dbname"] = cluster["dbname"] ?? "postgres"
+        do { return (cluster, try Connection(conninfo: cluster.conninfo)) } catch {
+            throw DRKitError.wrap(error, "cannot connect to the target cluster (\(cluster.redacted))")
         }
     }
 
