@@ -1,5 +1,6 @@
 import Foundation
 import Common
+internal import CShims
 
 /// A repository in a local directory. Objects are written to a hidden temporary file beside the
 /// target and renamed into place after fsync, so a crash never leaves a partial object under its key.
@@ -39,6 +40,12 @@ public final class FileStore: ObjectStore, Sendable {
     /// Finished objects are read-only (0444): nothing in a repository is edited after it is written.
     /// A directory has no Object Lock; asking for one is refused rather than silently ignored.
     public func makeWriter(key: String, lock: ObjectLock?) throws -> ObjectWriter {
+        try makeWriter(key: key, lock: lock, durable: true)
+    }
+
+    /// `durable: false` skips the fsync of the object and its folder: the object is still only
+    /// visible once whole (renamed into place), and `syncWrittenObjects` makes it durable later.
+    public func makeWriter(key: String, lock: ObjectLock?, durable: Bool) throws -> ObjectWriter {
         if lock != nil {
             throw StorageError(.invalidLocation, "\(location) is a directory: S3 Object Lock needs an s3:// repository in a bucket created with Object Lock enabled (local objects are made read-only instead)")
         }
@@ -58,7 +65,16 @@ public final class FileStore: ObjectStore, Sendable {
             throw StorageError(errno == EACCES ? .denied : .failed,
                                "cannot create \(temporary): \(String(cString: strerror(errno)))")
         }
-        return FileObjectWriter(fd: fd, temporary: temporary, target: target, key: key)
+        return FileObjectWriter(fd: fd, temporary: temporary, target: target, key: key, durable: durable)
+    }
+
+    /// Makes everything written to the repository's filesystem durable in one call (syncfs(2)): the
+    /// objects of writers made with `durable: false`, their names and their folders.
+    public func syncWrittenObjects() throws {
+        let fd = open(root.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StorageError(.failed, "cannot open \(root.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard drkit_syncfs(fd) == 0 else { throw StorageError(.failed, "syncfs \(root.path): \(String(cString: strerror(errno)))") }
     }
 
     public func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws {
@@ -173,12 +189,14 @@ final class FileObjectWriter: ObjectWriter {
     private let key: String
     private var buffer: [UInt8] = []
     private let flushThreshold = 1 << 20
+    private let durable: Bool
 
-    init(fd: Int32, temporary: String, target: String, key: String) {
+    init(fd: Int32, temporary: String, target: String, key: String, durable: Bool = true) {
         self.fd = fd
         self.temporary = temporary
         self.target = target
         self.key = key
+        self.durable = durable
         buffer.reserveCapacity(flushThreshold + 128 * 1024)
     }
 
@@ -206,7 +224,7 @@ final class FileObjectWriter: ObjectWriter {
     func finish() throws {
         guard fd >= 0 else { return }
         try flush()
-        guard fsync(fd) == 0 else { throw StorageError(.failed, "fsync \(temporary): \(String(cString: strerror(errno)))") }
+        guard !durable || fsync(fd) == 0 else { throw StorageError(.failed, "fsync \(temporary): \(String(cString: strerror(errno)))") }
         fchmod(fd, 0o444)
         close(fd)
         fd = -1
@@ -215,6 +233,7 @@ final class FileObjectWriter: ObjectWriter {
             unlink(temporary)
             throw StorageError(.failed, "cannot move \(temporary) into place: \(reason)")
         }
+        guard durable else { return }
         let directory = (target as NSString).deletingLastPathComponent
         let dirFd = open(directory, O_RDONLY)
         if dirFd >= 0 {

@@ -10,9 +10,32 @@ public final class Repository: Sendable {
     /// which must be removable); nil for none.
     public let objectLock: ObjectLock?
 
+    /// Backup objects in a directory skip their own fsync; `makeBackupObjectsDurable` syncs them all
+    /// before the manifest is written (a backup's commit rule). Set only by the backup engine.
+    let batchesDurability: Bool
+
     public init(store: ObjectStore, objectLock: ObjectLock? = nil) {
         self.store = store
         self.objectLock = objectLock
+        self.batchesDurability = false
+    }
+
+    private init(store: ObjectStore, objectLock: ObjectLock?, batchesDurability: Bool) {
+        self.store = store
+        self.objectLock = objectLock
+        self.batchesDurability = batchesDurability
+    }
+
+    /// The same repository, writing backup objects without a sync each (directories only; S3 objects
+    /// are durable when their upload returns).
+    func batchingDurability() -> Repository {
+        Repository(store: store, objectLock: objectLock, batchesDurability: store is FileStore)
+    }
+
+    /// Before a commit: every backup object written without its own sync becomes durable.
+    func makeBackupObjectsDurable() throws {
+        guard batchesDurability, let files = store as? FileStore else { return }
+        do { try files.syncWrittenObjects() } catch { throw DRKitError.wrap(error, "making the backup's objects durable") }
     }
 
     /// The same repository, writing backup objects under `lock`; refused (exit 2) up front when the
@@ -23,12 +46,13 @@ public final class Repository: Sendable {
                 ? "--object-lock: the bucket of \(store.location) does not have Object Lock enabled (it can only be turned on when the bucket is created: aws s3api create-bucket --object-lock-enabled-for-bucket ...); see docs/runbooks/ransomware.md"
                 : "--object-lock: \(store.location) is a directory; S3 Object Lock needs an s3:// repository (local objects are made read-only instead)")
         }
-        return Repository(store: store, objectLock: lock)
+        return Repository(store: store, objectLock: lock, batchesDurability: batchesDurability)
     }
 
     /// A writer for one of a backup's objects, carrying the repository's Object Lock.
     public func makeBackupObjectWriter(key: String) throws -> ObjectWriter {
-        try store.makeWriter(key: key, lock: objectLock)
+        if batchesDurability, let files = store as? FileStore { return try files.makeWriter(key: key, lock: objectLock, durable: false) }
+        return try store.makeWriter(key: key, lock: objectLock)
     }
 
     public func putBackupObject(key: String, bytes: [UInt8]) throws {
