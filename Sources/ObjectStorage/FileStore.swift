@@ -53,13 +53,12 @@ public final class FileStore: ObjectStore, Sendable {
         let directory = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
         let temporary = directory + "/." + name + FileStore.partialMarker + SecureRandom.hex(6)
-        // A concurrent delete removes folders it empties; if it removed ours between the mkdir and the
-        // open, make it again.
-        var fd: Int32 = -1
-        for _ in 0..<5 {
+        // The folder is made only when the open finds it missing (most objects go into one that exists);
+        // a concurrent delete removes folders it empties, so if it removed ours in between, make it again.
+        var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        for _ in 0..<5 where fd < 0 && errno == ENOENT {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-            if fd >= 0 || errno != ENOENT { break }
         }
         guard fd >= 0 else {
             throw StorageError(errno == EACCES ? .denied : .failed,
@@ -197,7 +196,6 @@ final class FileObjectWriter: ObjectWriter {
         self.target = target
         self.key = key
         self.durable = durable
-        buffer.reserveCapacity(flushThreshold + 128 * 1024)
     }
 
     deinit { abort() }

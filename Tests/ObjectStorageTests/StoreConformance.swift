@@ -154,6 +154,27 @@ final class FileStoreConformanceTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: directory) }
         try StoreConformance(try FileStore(root: directory, create: true)).runAll()
     }
+
+    /// Writers that leave durability to one later sync (a backup's objects) are just as atomic: nothing
+    /// under the key until finished, nothing at all when aborted, readable once finished.
+    func testDeferredDurabilityKeepsVisibilityAtomic() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("deferred-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try FileStore(root: directory, create: true)
+        let writer = try store.makeWriter(key: "b/data/1", lock: nil, durable: false)
+        try Array("half".utf8).withUnsafeBytes { try writer.write($0) }
+        XCTAssertEqual(try store.list(prefix: "b/"), [], "not visible before it is finished")
+        try Array(" and whole".utf8).withUnsafeBytes { try writer.write($0) }
+        try writer.finish()
+        let aborted = try store.makeWriter(key: "b/data/2", lock: nil, durable: false)
+        try Array("never".utf8).withUnsafeBytes { try aborted.write($0) }
+        aborted.abort()
+        try store.syncWrittenObjects()
+        XCTAssertEqual(try store.list(prefix: "b/").map(\.key), ["b/data/1"])
+        let sink = BufferSink()
+        try store.read(key: "b/data/1", range: nil, into: sink)
+        XCTAssertEqual(String(decoding: sink.bytes, as: UTF8.self), "half and whole")
+    }
 }
 
 /// S3Store against an S3 server. Small parts and pages, so multipart uploads and ListObjectsV2
