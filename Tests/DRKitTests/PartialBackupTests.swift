@@ -222,6 +222,13 @@ final class PartialRestorePlanTests: XCTestCase {
         XCTAssertTrue(schema.entries.contains(.init(type: "VIEW", schema: "app", name: "paid")), "a whole schema brings its views")
     }
 
+    func testUnreadableArchivesAreRefusedByName() {
+        let header = Array("PGDMP".utf8)
+        for bytes in [[], Array("NOTADUMP!!!!".utf8), header + [1, 17, 0, 4, 8, 1, 0, 0, 0, 0, 0], header + [1, 14, 0, 4, 8, 1, 0, 1]] {
+            XCTAssertThrowsError(try DumpTOC.parse(bytes)) { XCTAssertTrue($0 is DumpTOC.Malformed, "\($0)") }
+        }
+    }
+
     func testSchemaRenameRewritesQualifiersOnly() {
         XCTAssertEqual(SchemaRename.rename("ALTER TABLE ONLY app.orders ALTER COLUMN id SET DEFAULT nextval('app.orders_id_seq'::regclass);", from: "app", to: "recovered"),
                        "ALTER TABLE ONLY \"recovered\".orders ALTER COLUMN id SET DEFAULT nextval('\"recovered\".orders_id_seq'::regclass);")

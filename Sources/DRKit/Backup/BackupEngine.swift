@@ -110,6 +110,7 @@ public final class BackupEngine {
                                             globalsOnly: options.globalsOnly, progress: progress)
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
         } }
+        for warning in written.warnings { console.note("warning: \(warning)") }
         let globalsRecord = try globals.map { globals in try executeDiscardingOnFailure(backupId) {
             try BackupExecution.writeGlobals(globals, repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey)
         } }

@@ -10,6 +10,8 @@ struct WrittenObjects {
     var chunks: [Int: [(Int, ObjectRecord)]] = [:]
     /// Packed large object contents, in OID order.
     var largeObjects: [ObjectRecord] = []
+    /// What the backup could not do but does not fail for, one line each.
+    var warnings: [String] = []
 }
 
 /// Phase 3 of a backup: runs the planned tasks by kind. pg_dump's DDL sections and its table of
@@ -48,6 +50,9 @@ struct BackupExecution: Sendable {
                 do {
                     let record = name == "toc" ? try dumpTableOfContents(pgDump: pgDump) : try dumpSection(name, pgDump: pgDump)
                     results.withLock { $0.ddl[name] = record }
+                } catch let unreadable as DumpTOC.Malformed {
+                    // Only partial restores need it: the backup stands without it, and says so.
+                    results.withLock { $0.warnings.append("pg_dump's table of contents could not be read (\(unreadable)); this backup restores whole only") }
                 } catch {
                     ddlError.withLock { if $0 == nil { $0 = error } }
                 }
@@ -110,8 +115,7 @@ struct BackupExecution: Sendable {
         try pgDump.run(arguments: ["--format=custom", "--schema-only", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
             archive.appendBytes($0)
         }
-        let toc: DumpTOC
-        do { toc = try DumpTOC.parse(archive) } catch { throw DRKitError(.tool, "reading pg_dump's table of contents: \(error)") }
+        let toc = try DumpTOC.parse(archive)
         let record = try writer("schema/toc.json").writeAll { pipeline in try JSONEncoder().encode(toc).withUnsafeBytes { try pipeline.write($0) } }
         progress.objectDone(estimate: 0)
         return record
