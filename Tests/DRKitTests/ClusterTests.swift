@@ -136,8 +136,9 @@ final class ClusterTests: DRKitTestCase {
         let verified = try Command.drkit(["verify", "latest", "--repo", repo, "--key-file", keyFile])
         XCTAssertEqual(verified.status, 0, verified.stdout + verified.stderr)
 
+        // --jobs 4: the two databases restore side by side, two workers each.
         let restored = try Command.drkit(["restore", "--run", run, "--target-cluster", try TestServices.secondCluster(), "--repo", repo,
-                                          "--key-file", keyFile])
+                                          "--key-file", keyFile, "--jobs", "4"])
         XCTAssertEqual(restored.status, 0, restored.stdout + restored.stderr)
         for role in roles { XCTAssertTrue(restored.stdout.contains("role \(role): created"), restored.stdout) }
         XCTAssertTrue(restored.stdout.contains("role postgres: exists (left alone)"), restored.stdout)

@@ -18,11 +18,12 @@ public struct ClusterRestoreResult: Sendable {
 
 /// `restore --run ID --target-cluster CONNINFO`: rebuilds a whole cluster from one
 /// `backup --all-databases` run. The roles and tablespaces go first (once), then each database under
-/// its own name, each with its owner, privileges and settings. Before anything is created, a target
+/// its own name, each with its owner, privileges and settings; with `--jobs 4` or more, databases are
+/// restored side by side, each with at least two workers. Before anything is created, a target
 /// that already holds one of those databases with tables in it is refused, unless `clean`.
 public enum ClusterRestore {
     public static func run(_ runId: String, targetCluster: String, options: RestoreOptions, repository: Repository,
-                           console: Console = .shared, each: (RestoreResult) -> Void = { _ in }) throws -> ClusterRestoreResult {
+                           console: Console = .shared, each: @escaping @Sendable (RestoreResult) -> Void = { _ in }) throws -> ClusterRestoreResult {
         let start = Date()
         let files = try repository.backups().filter { $0.summary.run == runId }
             .sorted { $0.summary.database < $1.summary.database }
@@ -43,23 +44,37 @@ public enum ClusterRestore {
         do { report = try GlobalsRestore.applyCluster(globals, on: maintenance) } catch {
             throw DRKitError.wrap(error, "restoring roles and tablespaces")
         }
-        var result = ClusterRestoreResult(run: runId, globals: report, databases: [], failures: [], duration: 0)
-        for file in files {
+        // Databases side by side when there are workers to spare: each keeps at least two.
+        let concurrent = min(files.count, max(1, options.jobs / 2))
+        let outcomes = Locked([(database: String, outcome: Result<RestoreResult, DRKitError>)]())
+        try WorkQueue(files).run(workers: concurrent, setUp: { _ in () }) { _, file in
             var target = cluster
             target["dbname"] = file.summary.database
             var databaseOptions = options
             databaseOptions.reference = file.summary.backupId
             databaseOptions.targetConninfo = target.conninfo
             databaseOptions.globals = .databaseOnly
+            databaseOptions.jobs = max(1, options.jobs / concurrent)
+            databaseOptions.showProgress = options.showProgress && concurrent == 1
             do {
                 let restored = try RestoreEngine(options: databaseOptions, repository: repository, console: console).run()
-                if let lines = restored.globals?.lines { result.globals.lines += lines }
-                result.databases.append(restored)
+                outcomes.withLock { $0.append((file.summary.database, .success(restored))) }
                 each(restored)
             } catch {
+                // One database failing does not stop the others.
                 let wrapped = DRKitError.wrap(error)
                 console.note("error: database \(file.summary.database): \(wrapped.message)")
-                result.failures.append(.init(database: file.summary.database, error: wrapped))
+                outcomes.withLock { $0.append((file.summary.database, .failure(wrapped))) }
+            }
+        }
+        var result = ClusterRestoreResult(run: runId, globals: report, databases: [], failures: [], duration: 0)
+        for (database, outcome) in outcomes.current.sorted(by: { $0.database < $1.database }) {
+            switch outcome {
+            case .success(let restored):
+                result.globals.lines += restored.globals?.lines ?? []
+                result.databases.append(restored)
+            case .failure(let error):
+                result.failures.append(.init(database: database, error: error))
             }
         }
         result.duration = Date().timeIntervalSince(start)

@@ -113,8 +113,9 @@ struct Restore: ParsableCommand {
     }
 
     private func restoreRun(_ run: String, into cluster: String, options: RestoreOptions, repository repo: Repository) throws {
+        let json = output.json
         let result = try ClusterRestore.run(run, targetCluster: cluster, options: options, repository: repo) { restored in
-            if !output.json { Console.shared.output(Restore.completionText(restored)) }
+            if !json { Console.shared.output(Restore.completionText(restored)) }
         }
         if output.json {
             Console.shared.output(try JSONText.encode(ClusterRestoreReport(result)))
