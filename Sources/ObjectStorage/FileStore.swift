@@ -1,6 +1,5 @@
 import Foundation
 import Common
-internal import CShims
 
 /// A repository in a local directory. Objects are written to a hidden temporary file beside the
 /// target and renamed into place after fsync, so a crash never leaves a partial object under its key.
@@ -43,8 +42,9 @@ public final class FileStore: ObjectStore, Sendable {
         try makeWriter(key: key, lock: lock, durable: true)
     }
 
-    /// `durable: false` skips the fsync of the object and its folder: the object is still only
-    /// visible once whole (renamed into place), and `syncWrittenObjects` makes it durable later.
+    /// `durable: false` skips the fsync of the object's folder after the rename (the object's own bytes
+    /// are still synced before it is renamed into place, overlapping the rest of the work):
+    /// `syncFolders(under:)` makes the names durable later, one fsync per folder instead of per object.
     public func makeWriter(key: String, lock: ObjectLock?, durable: Bool) throws -> ObjectWriter {
         if lock != nil {
             throw StorageError(.invalidLocation, "\(location) is a directory: S3 Object Lock needs an s3:// repository in a bucket created with Object Lock enabled (local objects are made read-only instead)")
@@ -67,13 +67,21 @@ public final class FileStore: ObjectStore, Sendable {
         return FileObjectWriter(fd: fd, temporary: temporary, target: target, key: key, durable: durable)
     }
 
-    /// Makes everything written to the repository's filesystem durable in one call (syncfs(2)): the
-    /// objects of writers made with `durable: false`, their names and their folders.
-    public func syncWrittenObjects() throws {
-        let fd = open(root.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StorageError(.failed, "cannot open \(root.path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        guard drkit_syncfs(fd) == 0 else { throw StorageError(.failed, "syncfs \(root.path): \(String(cString: strerror(errno)))") }
+    /// Makes the names of objects under `prefix` durable: an fsync of the folder and of each folder in it.
+    public func syncFolders(under prefix: String) throws {
+        let top = try path(prefix)
+        var folders = [top]
+        if let enumerator = FileManager.default.enumerator(atPath: top) {
+            while let relative = enumerator.nextObject() as? String {
+                if (enumerator.fileAttributes?[.type] as? FileAttributeType) == .typeDirectory { folders.append(top + "/" + relative) }
+            }
+        }
+        for folder in folders {
+            let fd = open(folder, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw StorageError(.failed, "cannot open \(folder): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw StorageError(.failed, "fsync \(folder): \(String(cString: strerror(errno)))") }
+        }
     }
 
     public func read(key: String, range: Range<Int64>?, into sink: ByteSink) throws {
@@ -222,7 +230,7 @@ final class FileObjectWriter: ObjectWriter {
     func finish() throws {
         guard fd >= 0 else { return }
         try flush()
-        guard !durable || fsync(fd) == 0 else { throw StorageError(.failed, "fsync \(temporary): \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else { throw StorageError(.failed, "fsync \(temporary): \(String(cString: strerror(errno)))") }
         fchmod(fd, 0o444)
         close(fd)
         fd = -1

@@ -155,7 +155,7 @@ final class FileStoreConformanceTests: XCTestCase {
         try StoreConformance(try FileStore(root: directory, create: true)).runAll()
     }
 
-    /// Writers that leave durability to one later sync (a backup's objects) are just as atomic: nothing
+    /// Writers that leave their folder's sync to later (a backup's objects) are just as atomic: nothing
     /// under the key until finished, nothing at all when aborted, readable once finished.
     func testDeferredDurabilityKeepsVisibilityAtomic() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("deferred-\(UUID().uuidString)")
@@ -169,7 +169,7 @@ final class FileStoreConformanceTests: XCTestCase {
         let aborted = try store.makeWriter(key: "b/data/2", lock: nil, durable: false)
         try Array("never".utf8).withUnsafeBytes { try aborted.write($0) }
         aborted.abort()
-        try store.syncWrittenObjects()
+        try store.syncFolders(under: "b")
         XCTAssertEqual(try store.list(prefix: "b/").map(\.key), ["b/data/1"])
         let sink = BufferSink()
         try store.read(key: "b/data/1", range: nil, into: sink)

@@ -25,8 +25,4 @@ typedef int (*drkit_curl_seek_callback)(void *context, curl_off_t offset, int or
 CURLcode drkit_curl_set_seek_callback(CURL *handle, drkit_curl_seek_callback callback, void *context);
 long drkit_curl_response_code(CURL *handle);
 
-/* syncfs(2) is a GNU extension the Swift Glibc module does not export: one call makes every file
-   written on the filesystem durable, instead of an fsync per object. */
-int drkit_syncfs(int fd);
-
 #endif

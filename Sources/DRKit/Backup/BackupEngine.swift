@@ -59,7 +59,7 @@ public final class BackupEngine {
 
     public init(options: BackupOptions, repository: Repository, console: Console = .shared) {
         self.options = options
-        // Objects are synced together before the commit instead of one by one (thousands of small tables).
+        // Folders are synced once before the commit instead of after every object (thousands of small tables).
         self.repository = repository.batchingDurability()
         self.console = console
     }
@@ -128,7 +128,7 @@ public final class BackupEngine {
         try executeDiscardingOnFailure(backupId) {
             try lease.confirmHeld()
             try confirmObjectsPresent(backupId, manifest.allObjects, envelope: encryption?.envelope)
-            try repository.makeBackupObjectsDurable()
+            try repository.makeBackupObjectsDurable(backupId)
             // The commit point: only now does the backup exist for list, verify and restore.
             do { try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, dataKey: encryption?.dataKey)) } catch {
                 throw DRKitError.wrap(error, "writing the manifest")

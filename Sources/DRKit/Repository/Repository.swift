@@ -10,8 +10,9 @@ public final class Repository: Sendable {
     /// which must be removable); nil for none.
     public let objectLock: ObjectLock?
 
-    /// Backup objects in a directory skip their own fsync; `makeBackupObjectsDurable` syncs them all
-    /// before the manifest is written (a backup's commit rule). Set only by the backup engine.
+    /// Backup objects in a directory skip the fsync of their folder after each rename;
+    /// `makeBackupObjectsDurable` syncs the backup's folders once before the manifest is written
+    /// (a backup's commit rule). Set only by the backup engine.
     let batchesDurability: Bool
 
     public init(store: ObjectStore, objectLock: ObjectLock? = nil) {
@@ -26,16 +27,16 @@ public final class Repository: Sendable {
         self.batchesDurability = batchesDurability
     }
 
-    /// The same repository, writing backup objects without a sync each (directories only; S3 objects
-    /// are durable when their upload returns).
+    /// The same repository, writing backup objects without a folder sync each (directories only; S3
+    /// objects are durable when their upload returns).
     func batchingDurability() -> Repository {
         Repository(store: store, objectLock: objectLock, batchesDurability: store is FileStore)
     }
 
-    /// Before a commit: every backup object written without its own sync becomes durable.
-    func makeBackupObjectsDurable() throws {
+    /// Before a commit: the names of every object of `backupId` become durable.
+    func makeBackupObjectsDurable(_ backupId: String) throws {
         guard batchesDurability, let files = store as? FileStore else { return }
-        do { try files.syncWrittenObjects() } catch { throw DRKitError.wrap(error, "making the backup's objects durable") }
+        do { try files.syncFolders(under: backupId) } catch { throw DRKitError.wrap(error, "making the backup's objects durable") }
     }
 
     /// The same repository, writing backup objects under `lock`; refused (exit 2) up front when the
