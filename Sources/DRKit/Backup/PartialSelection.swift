@@ -8,16 +8,10 @@ import Common
 /// the tables, sequences and materialized views selected; one more per `--exclude-table-data`
 /// pattern names the tables whose rows stay out.
 enum PartialSelection {
-    struct Entry: Hashable {
-        var type: String
-        var schema: String
-        var name: String
-    }
-
     static func apply(_ selection: SelectionRecord, to snapshot: BackupSnapshot, pgDump: PgDump, conninfo: String) throws -> BackupSnapshot {
         let selected = try entries(selection.pgDumpArguments.filter { !$0.hasPrefix("--exclude-table-data=") }, snapshot: snapshot,
                                    pgDump: pgDump, conninfo: conninfo)
-        var dataExcluded = Set<Entry>()
+        var dataExcluded = Set<DDLEntryKey>()
         for pattern in selection.excludeTableData {
             dataExcluded.formUnion(try entries(["--table=\(pattern)"], snapshot: snapshot, pgDump: pgDump, conninfo: conninfo))
         }
@@ -25,12 +19,12 @@ enum PartialSelection {
         var catalog = snapshot.catalog
         catalog.tables = catalog.tables.filter { table in
             if table.extensionFilter != nil { return extensionsDumped }
-            let entry = Entry(type: "TABLE", schema: table.schema, name: table.name)
+            let entry = DDLEntryKey(type: "TABLE", schema: table.schema, name: table.name)
             return selected.contains(entry) && !dataExcluded.contains(entry)
         }
-        catalog.materializedViews = catalog.materializedViews.filter { selected.contains(Entry(type: "MATERIALIZED VIEW", schema: $0.schema, name: $0.name)) }
-        let sequences = snapshot.sequences.filter { selected.contains(Entry(type: "SEQUENCE", schema: $0.schema, name: $0.name)) }
-        catalog.sequences = catalog.sequences.filter { selected.contains(Entry(type: "SEQUENCE", schema: $0.schema, name: $0.name)) }
+        catalog.materializedViews = catalog.materializedViews.filter { selected.contains(DDLEntryKey(type: "MATERIALIZED VIEW", schema: $0.schema, name: $0.name)) }
+        let sequences = snapshot.sequences.filter { selected.contains(DDLEntryKey(type: "SEQUENCE", schema: $0.schema, name: $0.name)) }
+        catalog.sequences = catalog.sequences.filter { selected.contains(DDLEntryKey(type: "SEQUENCE", schema: $0.schema, name: $0.name)) }
         if catalog.tables.isEmpty && selected.isEmpty {
             throw DRKitError(.usage, "the selection (\(selection.pgDumpArguments.joined(separator: " "))) matches nothing in \(snapshot.source.database)")
         }
@@ -40,7 +34,7 @@ enum PartialSelection {
     }
 
     /// The entries pg_dump's pre-data names under `arguments`.
-    private static func entries(_ arguments: [String], snapshot: BackupSnapshot, pgDump: PgDump, conninfo: String) throws -> Set<Entry> {
+    private static func entries(_ arguments: [String], snapshot: BackupSnapshot, pgDump: PgDump, conninfo: String) throws -> Set<DDLEntryKey> {
         var text: [UInt8] = []
         do {
             try pgDump.run(arguments: ["--schema-only", "--section=pre-data", "--snapshot=\(snapshot.id)"] + arguments, conninfo: conninfo) {
@@ -53,15 +47,6 @@ enum PartialSelection {
         } catch {
             throw DRKitError.wrap(error, "resolving the selection \(arguments.joined(separator: " "))")
         }
-        return Set(String(decoding: text, as: UTF8.self).split(separator: "\n").compactMap(entry(ofHeader:)))
-    }
-
-    /// `-- Name: orders; Type: TABLE; Schema: app; Owner: shop` → (TABLE, app, orders).
-    static func entry(ofHeader line: Substring) -> Entry? {
-        guard line.hasPrefix("-- Name: "), let type = line.range(of: "; Type: "), let schema = line.range(of: "; Schema: ") else { return nil }
-        let name = line[line.index(line.startIndex, offsetBy: 9)..<type.lowerBound]
-        let typeName = line[type.upperBound..<schema.lowerBound]
-        let schemaName = line[schema.upperBound...].prefix { $0 != ";" }
-        return Entry(type: String(typeName), schema: String(schemaName), name: String(name))
+        return Set(String(decoding: text, as: UTF8.self).split(separator: "\n").compactMap(DDLEntryKey.init(header:)))
     }
 }

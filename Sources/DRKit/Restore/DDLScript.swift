@@ -7,6 +7,8 @@ struct DDLScript: Equatable, Sendable {
     struct Entry: Equatable, Sendable {
         var type: String
         var sql: String
+        /// What its header names (nil for `-- Data for Name:` entries): how partial restores pick entries.
+        var key: DDLEntryKey?
     }
 
     var preamble: String
@@ -16,11 +18,12 @@ struct DDLScript: Equatable, Sendable {
         var preambleLines: [Substring] = []
         var entries: [Entry] = []
         var currentType: String?
+        var currentKey: DDLEntryKey?
         var currentLines: [Substring] = []
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         var index = 0
         func flush() {
-            if let type = currentType { entries.append(Entry(type: type, sql: currentLines.joined(separator: "\n"))) }
+            if let type = currentType { entries.append(Entry(type: type, sql: currentLines.joined(separator: "\n"), key: currentKey)) }
             currentLines = []
         }
         while index < lines.count {
@@ -33,6 +36,7 @@ struct DDLScript: Equatable, Sendable {
             if line == "--", index + 1 < lines.count, lines[index + 1].hasPrefix("-- Name: ") || lines[index + 1].hasPrefix("-- Data for Name: ") {
                 flush()
                 currentType = DDLScript.type(of: lines[index + 1])
+                currentKey = DDLEntryKey(header: lines[index + 1])
                 currentLines = [line]
                 index += 1
                 continue
@@ -82,5 +86,25 @@ struct DDLScript: Equatable, Sendable {
             .drop { $0.hasPrefix("--") || $0.isEmpty }.joined(separator: "\n")
         let object = SchemaObject.classify(statement)
         return object.kind == .index || object.kind == .constraint ? object.owner : nil
+    }
+}
+
+/// An entry as pg_dump's headers and its table of contents name it: `-- Name: orders; Type: TABLE;
+/// Schema: app; Owner: shop` is (TABLE, app, orders); a missing schema is `-`.
+struct DDLEntryKey: Hashable, Sendable {
+    var type: String
+    var schema: String
+    var name: String
+
+    init(type: String, schema: String, name: String) {
+        self.type = type
+        self.schema = schema
+        self.name = name
+    }
+
+    init?(header line: Substring) {
+        guard line.hasPrefix("-- Name: "), let type = line.range(of: "; Type: "), let schema = line.range(of: "; Schema: ") else { return nil }
+        self.init(type: String(line[type.upperBound..<schema.lowerBound]), schema: String(line[schema.upperBound...].prefix { $0 != ";" }),
+                  name: String(line[line.index(line.startIndex, offsetBy: 9)..<type.lowerBound]))
     }
 }

@@ -10,14 +10,8 @@ import PostgresClient
 /// that would need a table left out (a foreign key to it, a view over it) is skipped and reported.
 /// Pure: the plan is a value, tested without a server.
 struct PartialRestorePlan: Equatable {
-    struct EntryKey: Hashable {
-        var type: String
-        var schema: String
-        var name: String
-    }
-
     /// Header keys of the plain-script entries to run (type, schema or `-`, name).
-    var entries: Set<EntryKey>
+    var entries: Set<DDLEntryKey>
     /// `schema.name` of the chosen tables, whose rows are loaded.
     var tables: Set<String>
     /// Entries left out because they need a table that is not restored, one line each.
@@ -80,7 +74,7 @@ struct PartialRestorePlan: Equatable {
                 }
             }
         }
-        let entries = Set(selected.compactMap { byId[$0] }.map { EntryKey(type: $0.type, schema: $0.schema ?? "-", name: $0.name) })
+        let entries = Set(selected.compactMap { byId[$0] }.map { DDLEntryKey(type: $0.type, schema: $0.schema ?? "-", name: $0.name) })
         let tables = Set(chosenTables.compactMap { byId[$0] }.map { "\($0.schema ?? "-").\($0.name)" })
         return PartialRestorePlan(entries: entries, tables: tables, skipped: skipped.sorted())
     }
@@ -94,11 +88,7 @@ struct PartialRestorePlan: Equatable {
     /// The plain script with only the planned entries (its preamble of settings kept).
     func filter(_ script: DDLScript) -> DDLScript {
         var copy = script
-        copy.entries = script.entries.filter { entry in
-            guard let header = entry.sql.split(separator: "\n").first(where: { $0.hasPrefix("-- Name: ") }),
-                  let key = PartialSelection.entry(ofHeader: header) else { return false }
-            return entries.contains(EntryKey(type: key.type, schema: key.schema, name: key.name))
-        }
+        copy.entries = script.entries.filter { $0.key.map(entries.contains) ?? false }
         return copy
     }
 }
@@ -162,9 +152,8 @@ enum SchemaRename {
         var copy = script
         var leftOut: [String] = []
         copy.entries = script.entries.compactMap { entry in
-            guard let header = entry.sql.split(separator: "\n").first(where: { $0.hasPrefix("-- Name: ") }),
-                  let key = PartialSelection.entry(ofHeader: header) else { return nil }
-            let aboutSchema = key.type == "SCHEMA" || key.name == "SCHEMA \(source)" || key.name.hasPrefix("SCHEMA ")
+            guard let key = entry.key else { return nil }
+            let aboutSchema = key.type == "SCHEMA" || key.name.hasPrefix("SCHEMA ")
             guard key.schema == source, !aboutSchema else {
                 if !aboutSchema { leftOut.append("\(key.type) \(key.schema == "-" ? "" : key.schema + ".")\(key.name)") }
                 return nil
