@@ -150,9 +150,7 @@ public struct ClusterGlobals: Codable, Equatable, Sendable {
 
     /// A backup's globals object, hash-checked and decrypted like any object.
     static func read(_ record: ObjectRecord, from objects: BackupObjects) throws -> ClusterGlobals {
-        let buffer = BufferSink()
-        _ = try objects.read(record, isCopyData: false, destination: buffer)
-        return try decode(buffer.bytes)
+        try decode(try objects.contents(of: record))
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> ClusterGlobals {

@@ -198,10 +198,10 @@ public final class RestoreEngine: Sendable {
         guard let record = manifest.ddlIndex else {
             throw DRKitError(.usage, "backup \(manifest.backupId) has no table of contents of its DDL (it was made before drkit recorded one): restore it whole into a scratch database and copy the table from there (docs/runbooks/restore-one-table.md)")
         }
-        let buffer = BufferSink()
-        _ = try objects.read(record, isCopyData: false, destination: buffer)
         let toc: DumpTOC
-        do { toc = try JSONDecoder().decode(DumpTOC.self, from: Data(buffer.bytes)) } catch {
+        do { toc = try JSONDecoder().decode(DumpTOC.self, from: Data(try objects.contents(of: record))) } catch let error as DRKitError {
+            throw error
+        } catch {
             throw DRKitError(.integrity, "the table of contents of backup \(manifest.backupId) is not valid: \(error)")
         }
         return try PartialRestorePlan.make(toc: toc, tablePatterns: options.tables, schemaPatterns: options.schemas)
@@ -227,9 +227,7 @@ public final class RestoreEngine: Sendable {
     }
 
     private func readScript(_ record: ObjectRecord, from objects: BackupObjects) throws -> DDLScript {
-        let buffer = BufferSink()
-        _ = try objects.read(record, isCopyData: false, destination: buffer)
-        return DDLScript(String(decoding: buffer.bytes, as: UTF8.self))
+        DDLScript(String(decoding: try objects.contents(of: record), as: UTF8.self))
     }
 
     /// Loads every data object and builds indexes, constraints and statistics in one scheduled pass
@@ -319,13 +317,9 @@ public final class RestoreEngine: Sendable {
             do {
                 try connection.execute("BEGIN")
                 let writer = LargeObjectWriter(connection: connection)
-                let parser = LargeObjectStreamParser { oid, offset, bytes in
+                _ = try objects.readLargeObjects(record) { oid, offset, bytes in
                     if queue.failed { throw DRKitError(.tool, "stopped: another worker failed") }
                     try writer.write(oid: oid, offset: offset, bytes: bytes)
-                }
-                _ = try objects.read(record, isCopyData: false, destination: parser)
-                guard parser.largeObjects == record.rows else {
-                    throw DRKitError(.integrity, "object \(record.name): holds \(parser.largeObjects) large objects, the manifest says \(record.rows)")
                 }
                 try connection.execute("COMMIT")
             } catch {

@@ -110,6 +110,26 @@ struct BackupObjects: Sendable {
     }
 }
 
+extension BackupObjects {
+    /// A small object's whole plain content (DDL, the table of contents, globals), every check passed.
+    func contents(of record: ObjectRecord) throws -> [UInt8] {
+        let buffer = BufferSink()
+        _ = try read(record, isCopyData: false, destination: buffer)
+        return buffer.bytes
+    }
+
+    /// A large object batch, each piece handed on as it is read; its count of large objects must match
+    /// the manifest's (verify and restore alike).
+    func readLargeObjects(_ record: ObjectRecord, piece: @escaping (UInt32, Int64, [UInt8]) throws -> Void) throws -> Outcome {
+        let parser = LargeObjectStreamParser(piece: piece)
+        let outcome = try read(record, isCopyData: false, destination: parser)
+        guard parser.largeObjects == record.rows else {
+            throw DRKitError(.integrity, "object \(record.name): holds \(parser.largeObjects) large objects, the manifest says \(record.rows)")
+        }
+        return outcome
+    }
+}
+
 /// Holds back `finish()` until the caller has checked what passed through (the object's hash).
 final class DeferredFinishSink: ByteSink {
     private let next: ByteSink
