@@ -84,11 +84,9 @@ public final class BackupEngine {
             // The envelope first: from its first data object on, the backup can be opened by its key.
             try executeDiscardingOnFailure(backupId) { try KeyEnvelopes.write(encryption.envelope, backupId: backupId, in: repository) }
         }
-        let globals: ClusterGlobals?
-        do { globals = options.includeGlobals || options.globalsOnly ? try options.runGlobals ?? ClusterGlobals.read(whole.coordinator, rolePasswords: options.rolePasswords) : nil } catch {
-            discardPartialBackup(backupId)
-            throw error
-        }
+        let globals = options.includeGlobals || options.globalsOnly ? try executeDiscardingOnFailure(backupId) {
+            try options.runGlobals ?? ClusterGlobals.read(whole.coordinator, rolePasswords: options.rolePasswords)
+        } : nil
         if options.runGlobals == nil { for line in globals?.omitted ?? [] { console.note("note: \(line)") } }
         let pgDump = try PgDump.locate(serverMajor: whole.source.serverVersionNum / 10000)
         let snapshot = options.globalsOnly ? whole.globalsOnly() : options.selection.isEmpty ? whole : try executeDiscardingOnFailure(backupId) {

@@ -122,22 +122,22 @@ struct BackupExecution: Sendable {
     }
 
     private func dumpLargeObjects(_ index: Int, _ entries: [LargeObjects.Entry], on worker: Connection, stop: @Sendable () -> Bool) throws -> ObjectRecord {
-        let pipeline = try writer(String(format: "largeobjects/%05d.lo", index))
+        var record: ObjectRecord
         do {
-            try LargeObjects.dump(entries, on: worker) { oid, offset, bytes in
-                if stop() { throw DRKitError(.tool, "stopped: another worker failed") }
-                try LargeObjects.header(oid: oid, offset: offset, length: bytes.count).withUnsafeBytes { try pipeline.write($0) }
-                try bytes.withUnsafeBytes { try pipeline.write($0) }
-                progress.add(bytes: Int64(bytes.count), rows: 0)
+            record = try writer(String(format: "largeobjects/%05d.lo", index)).writeAll { pipeline in
+                try LargeObjects.dump(entries, on: worker) { oid, offset, bytes in
+                    if stop() { throw DRKitError(.tool, "stopped: another worker failed") }
+                    try LargeObjects.header(oid: oid, offset: offset, length: bytes.count).withUnsafeBytes { try pipeline.write($0) }
+                    try bytes.withUnsafeBytes { try pipeline.write($0) }
+                    progress.add(bytes: Int64(bytes.count), rows: 0)
+                }
             }
-            var record = try pipeline.finish()
-            record.rows = Int64(entries.count)
-            progress.objectDone(estimate: entries.reduce(0) { $0 + $1.size })
-            return record
         } catch {
-            pipeline.abort()
             throw DRKitError.wrap(error, "copying large objects \(entries.first.map { String($0.oid) } ?? "")...")
         }
+        record.rows = Int64(entries.count)
+        progress.objectDone(estimate: entries.reduce(0) { $0 + $1.size })
+        return record
     }
 
     private func copyChunk(_ chunk: TableChunk, on worker: Connection, stop: @Sendable () -> Bool) throws -> ObjectRecord {

@@ -37,14 +37,23 @@ struct Catalog {
         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
         """
 
+    /// The columns a backup carries of relation `c`, in order, as a JSON array (generated columns are
+    /// recomputed on restore and so left out).
+    static let carriedColumnsExpression = """
+        COALESCE((SELECT json_agg(a.attname ORDER BY a.attnum)::text FROM pg_attribute a
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '[]')
+        """
+
+    private static func columns(_ json: String?) -> [String] {
+        (try? JSONDecoder().decode([String].self, from: Data((json ?? "[]").utf8))) ?? []
+    }
+
     static func read(_ connection: Connection) throws -> Catalog {
         var catalog = Catalog()
         catalog.blockSize = Int64(try connection.query("SELECT current_setting('block_size')").scalar ?? "8192") ?? 8192
         let relations = try connection.query("""
             SELECT n.nspname, c.relname, c.relkind::text, c.relispartition::text, c.relpersistence::text,
-                   c.relispopulated::text, pg_relation_size(c.oid)::text,
-                   COALESCE((SELECT json_agg(a.attname ORDER BY a.attnum)::text FROM pg_attribute a
-                             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '[]')
+                   c.relispopulated::text, pg_relation_size(c.oid)::text, \(carriedColumnsExpression)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'S', 'm') AND \(userRelationFilter)
             ORDER BY n.nspname, c.relname
@@ -53,9 +62,8 @@ struct Catalog {
             let schema = row[0]!, name = row[1]!
             switch row[2] {
             case "r":
-                let columns = (try? JSONDecoder().decode([String].self, from: Data(row[7]!.utf8))) ?? []
                 let kind = row[3] == "true" ? "partition" : (row[4] == "u" ? "unlogged table" : "table")
-                catalog.tables.append(CatalogTable(schema: schema, name: name, kind: kind, columns: columns,
+                catalog.tables.append(CatalogTable(schema: schema, name: name, kind: kind, columns: columns(row[7]),
                                                    heapBytes: Int64(row[6] ?? "0") ?? 0))
             case "S":
                 catalog.sequences.append(CatalogSequence(schema: schema, name: name))
@@ -68,14 +76,12 @@ struct Catalog {
         // Extension configuration tables: created by CREATE EXTENSION, their user rows carried as data.
         for row in try connection.query("""
             SELECT n.nspname, c.relname, COALESCE(e.extcondition[cfg.position], ''), pg_relation_size(c.oid)::text,
-                   COALESCE((SELECT json_agg(a.attname ORDER BY a.attnum)::text FROM pg_attribute a
-                             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '[]')
+                   \(carriedColumnsExpression)
             FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig) WITH ORDINALITY AS cfg(relid, position)
             JOIN pg_class c ON c.oid = cfg.relid JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' ORDER BY 1, 2
             """).rows {
-            let columns = (try? JSONDecoder().decode([String].self, from: Data(row[4]!.utf8))) ?? []
-            catalog.tables.append(CatalogTable(schema: row[0]!, name: row[1]!, kind: "extension configuration table", columns: columns,
+            catalog.tables.append(CatalogTable(schema: row[0]!, name: row[1]!, kind: "extension configuration table", columns: columns(row[4]),
                                                heapBytes: Int64(row[3] ?? "0") ?? 0, extensionFilter: row[2] ?? ""))
         }
         catalog.largeObjects = Int64(try connection.query("SELECT count(*) FROM pg_largeobject_metadata").scalar ?? "0") ?? 0

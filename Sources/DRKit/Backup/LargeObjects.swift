@@ -54,8 +54,10 @@ enum LargeObjects {
         func flushSmall() throws {
             guard !small.isEmpty else { return }
             let list = small.map { String($0.oid) }.joined(separator: ",")
-            let rows = try connection.queryBinary("SELECT o, lo_get(o) FROM unnest('{\(list)}'::oid[]) WITH ORDINALITY AS t(o, n) ORDER BY n")
-            for row in rows { try write(bigEndian(row[0] ?? []), 0, row[1] ?? []) }
+            // One row per OID, in the list's order.
+            let rows = try connection.queryBinary("SELECT lo_get(o) FROM unnest('{\(list)}'::oid[]) WITH ORDINALITY AS t(o, n) ORDER BY n")
+            guard rows.count == small.count else { throw DRKitError(.tool, "read \(rows.count) of \(small.count) large objects") }
+            for (entry, row) in zip(small, rows) { try write(entry.oid, 0, row[0] ?? []) }
             (small, smallBytes) = ([], 0)
         }
         for entry in batch {
@@ -77,8 +79,6 @@ enum LargeObjects {
         }
         try flushSmall()
     }
-
-    static func bigEndian(_ bytes: [UInt8]) -> UInt32 { bytes.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
 
     static func header(oid: UInt32, offset: Int64, length: Int) -> [UInt8] {
         var bytes = [UInt8]()
