@@ -39,13 +39,13 @@ public final class FileStore: ObjectStore, Sendable {
     /// Finished objects are read-only (0444): nothing in a repository is edited after it is written.
     /// A directory has no Object Lock; asking for one is refused rather than silently ignored.
     public func makeWriter(key: String, lock: ObjectLock?) throws -> ObjectWriter {
-        try makeWriter(key: key, lock: lock, durable: true)
+        try makeWriter(key: key, lock: lock, syncFolder: true)
     }
 
-    /// `durable: false` skips the fsync of the object's folder after the rename (the object's own bytes
+    /// `syncFolder: false` skips the fsync of the object's folder after the rename (the object's own bytes
     /// are still synced before it is renamed into place, overlapping the rest of the work):
     /// `syncFolders(under:)` makes the names durable later, one fsync per folder instead of per object.
-    public func makeWriter(key: String, lock: ObjectLock?, durable: Bool) throws -> ObjectWriter {
+    public func makeWriter(key: String, lock: ObjectLock?, syncFolder: Bool) throws -> ObjectWriter {
         if lock != nil {
             throw StorageError(.invalidLocation, "\(location) is a directory: S3 Object Lock needs an s3:// repository in a bucket created with Object Lock enabled (local objects are made read-only instead)")
         }
@@ -64,7 +64,7 @@ public final class FileStore: ObjectStore, Sendable {
             throw StorageError(errno == EACCES ? .denied : .failed,
                                "cannot create \(temporary): \(String(cString: strerror(errno)))")
         }
-        return FileObjectWriter(fd: fd, temporary: temporary, target: target, key: key, durable: durable)
+        return FileObjectWriter(fd: fd, temporary: temporary, target: target, key: key, syncFolder: syncFolder)
     }
 
     /// Makes the names of objects under `prefix` durable: an fsync of the folder and of each folder in it.
@@ -196,14 +196,14 @@ final class FileObjectWriter: ObjectWriter {
     private let key: String
     private var buffer: [UInt8] = []
     private let flushThreshold = 1 << 20
-    private let durable: Bool
+    private let syncFolder: Bool
 
-    init(fd: Int32, temporary: String, target: String, key: String, durable: Bool = true) {
+    init(fd: Int32, temporary: String, target: String, key: String, syncFolder: Bool = true) {
         self.fd = fd
         self.temporary = temporary
         self.target = target
         self.key = key
-        self.durable = durable
+        self.syncFolder = syncFolder
     }
 
     deinit { abort() }
@@ -239,7 +239,7 @@ final class FileObjectWriter: ObjectWriter {
             unlink(temporary)
             throw StorageError(.failed, "cannot move \(temporary) into place: \(reason)")
         }
-        guard durable else { return }
+        guard syncFolder else { return }
         let directory = (target as NSString).deletingLastPathComponent
         let dirFd = open(directory, O_RDONLY)
         if dirFd >= 0 {

@@ -161,12 +161,12 @@ final class FileStoreConformanceTests: XCTestCase {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("deferred-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try FileStore(root: directory, create: true)
-        let writer = try store.makeWriter(key: "b/data/1", lock: nil, durable: false)
+        let writer = try store.makeWriter(key: "b/data/1", lock: nil, syncFolder: false)
         try Array("half".utf8).withUnsafeBytes { try writer.write($0) }
         XCTAssertEqual(try store.list(prefix: "b/"), [], "not visible before it is finished")
         try Array(" and whole".utf8).withUnsafeBytes { try writer.write($0) }
         try writer.finish()
-        let aborted = try store.makeWriter(key: "b/data/2", lock: nil, durable: false)
+        let aborted = try store.makeWriter(key: "b/data/2", lock: nil, syncFolder: false)
         try Array("never".utf8).withUnsafeBytes { try aborted.write($0) }
         aborted.abort()
         try store.syncFolders(under: "b")

@@ -52,7 +52,7 @@ public final class Repository: Sendable {
 
     /// A writer for one of a backup's objects, carrying the repository's Object Lock.
     public func makeBackupObjectWriter(key: String) throws -> ObjectWriter {
-        if batchesDurability, let files = store as? FileStore { return try files.makeWriter(key: key, lock: objectLock, durable: false) }
+        if batchesDurability, let files = store as? FileStore { return try files.makeWriter(key: key, lock: objectLock, syncFolder: false) }
         return try store.makeWriter(key: key, lock: objectLock)
     }
 
