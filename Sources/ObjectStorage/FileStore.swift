@@ -132,21 +132,39 @@ public final class FileStore: ObjectStore, Sendable {
         }.sorted()
     }
 
+    /// Walks only the folder the prefix names (what comes before its last "/"), and of that only the
+    /// subfolders the prefix can reach: a lease check lists `locks/`, never the repository's every object.
     public func list(prefix: String) throws -> [ObjectInfo] {
+        let folder = prefix.range(of: "/", options: .backwards).map { String(prefix[..<$0.lowerBound]) } ?? ""
+        guard folder.isEmpty || (try? path(folder)) != nil else { return [] }
         var results: [ObjectInfo] = []
-        let base = root.path
-        guard let enumerator = FileManager.default.enumerator(atPath: base) else { return [] }
-        while let relative = enumerator.nextObject() as? String {
-            let name = (relative as NSString).lastPathComponent
-            if name.hasPrefix(".") { continue }  // temporary files of writes in progress or interrupted
-            guard relative.hasPrefix(prefix) else { continue }
-            let attributes = enumerator.fileAttributes
-            guard (attributes?[.type] as? FileAttributeType) == .typeRegular else { continue }
-            let size = (attributes?[.size] as? NSNumber)?.int64Value ?? 0
-            let modified = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            results.append(ObjectInfo(key: relative, size: size, modified: modified))
+        walk(folder, descendInto: { key in (key + "/").hasPrefix(prefix) || prefix.hasPrefix(key + "/") }) { key, info in
+            guard key.hasPrefix(prefix) else { return }
+            let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+            results.append(ObjectInfo(key: key, size: Int64(info.st_size), modified: modified))
         }
         return results.sorted { $0.key < $1.key }
+    }
+
+    /// Regular files below `relative` (symbolic links are not followed); hidden names are temporary
+    /// files of writes in progress or interrupted, and are not objects.
+    private func walk(_ relative: String, descendInto: (String) -> Bool, _ visit: (String, stat) -> Void) {
+        let directory = relative.isEmpty ? root.path : root.path + "/" + relative
+        guard let handle = opendir(directory) else { return }
+        defer { closedir(handle) }
+        let descriptor = dirfd(handle)
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
+            if name == "." || name == ".." { continue }
+            var info = stat()
+            guard fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            let key = relative.isEmpty ? name : relative + "/" + name
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR where descendInto(key): walk(key, descendInto: descendInto, visit)
+            case S_IFREG where !name.hasPrefix("."): visit(key, info)
+            default: break
+            }
+        }
     }
 
     public func delete(keys: [String]) throws {
