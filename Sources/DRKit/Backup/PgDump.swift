@@ -10,25 +10,28 @@ struct PgDump {
 
     /// pg_dump refuses a server newer than itself, so it must be of the server's major or newer:
     /// `DRKIT_PG_DUMP` if set (checked like the others), else the oldest fitting one among Debian's
-    /// per-version folders (`/usr/lib/postgresql/N/bin`) and `PATH`. When none fits, one line says
-    /// which server major, which pg_dump versions were found where, and what to install (exit 7).
+    /// per-version folders (`/usr/lib/postgresql/N/bin`), else among `PATH`'s. When none fits, one line
+    /// says which server major, which pg_dump versions were found where, and what to install (exit 7).
     static func locate(serverMajor: Int, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PgDump {
         let configured = environment["DRKIT_PG_DUMP"].flatMap { $0.isEmpty ? nil : $0 }
-        var candidates: [String] = configured.map { [$0] } ?? []
+        var tiers: [[String]] = configured.map { [[$0]] } ?? []
         if configured == nil {
             let installed = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
-            candidates += installed.compactMap(Int.init).sorted().map { "/usr/lib/postgresql/\($0)/bin/pg_dump" }
-            candidates += (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/pg_dump" }
+            tiers.append(installed.compactMap(Int.init).sorted().map { "/usr/lib/postgresql/\($0)/bin/pg_dump" })
+            // Asked only when no version folder fits: on Debian, PATH's pg_dump is a wrapper script slow to start.
+            tiers.append((environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { "\($0)/pg_dump" })
         }
         var found: [(path: String, version: String, major: Int)] = []
         var seen = Set<String>()  // real paths: a PATH entry linking to a version folder is asked once
-        for path in candidates where FileManager.default.isExecutableFile(atPath: path) {
-            guard seen.insert(URL(fileURLWithPath: path).resolvingSymlinksInPath().path).inserted else { continue }
-            let version = PgDump(executable: path).version()
-            found.append((path, version, PgDump.major(ofVersionLine: version) ?? 0))
-        }
-        if let fit = found.filter({ $0.major >= serverMajor }).min(by: { $0.major < $1.major }) {
-            return PgDump(executable: fit.path)
+        for candidates in tiers {
+            for path in candidates where FileManager.default.isExecutableFile(atPath: path) {
+                guard seen.insert(URL(fileURLWithPath: path).resolvingSymlinksInPath().path).inserted else { continue }
+                let version = PgDump(executable: path).version()
+                found.append((path, version, PgDump.major(ofVersionLine: version) ?? 0))
+            }
+            if let fit = found.filter({ $0.major >= serverMajor }).min(by: { $0.major < $1.major }) {
+                return PgDump(executable: fit.path)
+            }
         }
         let searched = found.isEmpty ? "no pg_dump found" + (configured.map { " (DRKIT_PG_DUMP=\($0) is not executable)" } ?? " in /usr/lib/postgresql/*/bin or PATH")
             : "found " + found.map { "\($0.version.split(separator: " ").last.map(String.init) ?? "?") (\($0.path))" }.joined(separator: ", ")
