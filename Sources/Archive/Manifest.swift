@@ -44,6 +44,35 @@ public struct TableRecord: Codable, Equatable, Sendable {
     }
 }
 
+/// Small tables' COPY data in one shared object (format 4): each slice is one table's COPY text, and
+/// the slices follow each other in the object's plain stream in this order. A backup of thousands of
+/// small tables writes a few packs instead of thousands of objects; a packed table has no objects of its own.
+public struct PackRecord: Codable, Equatable, Sendable {
+    /// `rows` and `plainBytes` are the slices' totals.
+    public var object: ObjectRecord
+    public var slices: [PackSlice]
+
+    public init(object: ObjectRecord, slices: [PackSlice]) {
+        self.object = object
+        self.slices = slices
+    }
+}
+
+public struct PackSlice: Codable, Equatable, Sendable {
+    public var schema: String
+    public var name: String
+    /// The slice's length in the plain stream, and the COPY rows in it.
+    public var plainBytes: Int64
+    public var rows: Int64
+
+    public init(schema: String, name: String, plainBytes: Int64, rows: Int64) {
+        self.schema = schema
+        self.name = name
+        self.plainBytes = plainBytes
+        self.rows = rows
+    }
+}
+
 public struct SequenceRecord: Codable, Equatable, Sendable {
     public var schema: String
     public var name: String
@@ -212,6 +241,8 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     /// pg_dump's table of contents of the DDL, with its dependencies (`schema/toc.json`): what a
     /// partial restore selects from. Absent in backups made before it was recorded.
     public var ddlIndex: ObjectRecord?
+    /// Small tables packed together (format 4); absent when every table has objects of its own.
+    public var packs: [PackRecord]?
 
     public struct Compression: Codable, Equatable, Sendable {
         public var algorithm: String
@@ -243,8 +274,12 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     }
 
     public var allObjects: [ObjectRecord] {
-        [preData, postData] + (ddlIndex.map { [$0] } ?? []) + tables.flatMap(\.objects) + (globals.map { [$0] } ?? []) + (largeObjects ?? [])
+        [preData, postData] + (ddlIndex.map { [$0] } ?? []) + tables.flatMap(\.objects) + (packs ?? []).map(\.object)
+            + (globals.map { [$0] } ?? []) + (largeObjects ?? [])
     }
+
+    /// Objects holding table rows: each table's own objects, and the packs.
+    public var dataObjectCount: Int { tables.reduce(0) { $0 + $1.objects.count } + (packs?.count ?? 0) }
 
     /// Large objects carried (0 for none).
     public var largeObjectCount: Int64 { (largeObjects ?? []).reduce(0) { $0 + $1.rows } }
@@ -314,8 +349,9 @@ public struct ManifestFile: Codable, Sendable {
     public static let formatName = "drkit-backup"
     /// 2 adds `objects`, the plaintext object index. 3 is written only for backups holding large
     /// objects, so that a drkit that does not know them refuses the backup instead of restoring it
-    /// without them. Version 1 and 2 files keep reading.
-    public static let currentVersion = 3
+    /// without them. 4 likewise, only for backups with packed small tables (`packs`), which an older
+    /// drkit would restore empty. Version 1 to 3 files keep reading.
+    public static let currentVersion = 4
     public static let objectName = "manifest.json"
 
     public var format: String
@@ -335,7 +371,7 @@ public struct ManifestFile: Codable, Sendable {
     /// A format-2 manifest file. Its key envelope is not inside: the backup stores it as an object of
     /// its own (`keys/<fingerprint>.json`), so that rotating keys never edits the manifest.
     public static func make(_ manifest: BackupManifest, summary: BackupSummary, dataKey: [UInt8]?) throws -> ManifestFile {
-        var file = ManifestFile(format: formatName, formatVersion: manifest.largeObjects == nil ? 2 : currentVersion, summary: summary,
+        var file = ManifestFile(format: formatName, formatVersion: formatVersion(of: manifest), summary: summary,
                                 objects: manifest.allObjects.map(StoredObject.init), encryption: nil, sealedManifest: nil, manifest: nil)
         if let dataKey {
             let plain = try JSONCoding.encoder.encode(manifest)
@@ -345,6 +381,11 @@ public struct ManifestFile: Codable, Sendable {
             file.manifest = manifest
         }
         return file
+    }
+
+    /// The oldest format that holds everything the backup uses.
+    static func formatVersion(of manifest: BackupManifest) -> Int {
+        manifest.packs != nil ? 4 : manifest.largeObjects != nil ? 3 : 2
     }
 
     public static func decode(_ bytes: [UInt8]) throws -> ManifestFile {

@@ -47,4 +47,31 @@ final class BackupPlannerTests: XCTestCase {
         XCTAssertTrue(BackupPlanner.copyStatement(table, TableChunk(tableIndex: 0, chunkIndex: 2, startBlock: 6, endBlock: nil, estimatedBytes: 0))
             .hasSuffix("WHERE ctid >= '(6,0)'::tid) TO STDOUT"))
     }
+
+    private func packs(_ tasks: [BackupTask]) -> [[Int]] {
+        tasks.compactMap { if case .tablePack(_, let tables, _) = $0 { return tables } else { return nil } }
+    }
+
+    func testSmallTablesArePackedInCatalogOrderWithBoundedPacks() {
+        let sizes: [Int64] = Array(repeating: 8192, count: BackupPlanner.tablesPerPack + 3) + [4 << 20, 0]
+        let tasks = BackupPlanner.plan(catalog(sizes), splitBytes: 64 << 20, tidRangeScans: true, packBelowBytes: 1 << 20)
+        let planned = packs(tasks)
+        XCTAssertEqual(planned.map(\.count), [BackupPlanner.tablesPerPack, 4], "at most tablesPerPack tables in a pack")
+        XCTAssertEqual(planned.flatMap { $0 }, Array(0..<(BackupPlanner.tablesPerPack + 3)) + [BackupPlanner.tablesPerPack + 4],
+                       "in catalog order, each table once; the empty table after the large one joins the open pack")
+        XCTAssertEqual(chunks(tasks).map(\.tableIndex), [BackupPlanner.tablesPerPack + 3], "the large table keeps its own object")
+    }
+
+    func testPacksCloseAtTheirByteBudget() {
+        let tableBytes = BackupPlanner.bytesPerPack / 4 + 1
+        let planned = packs(BackupPlanner.plan(catalog(Array(repeating: tableBytes, count: 8)), splitBytes: 1 << 40, tidRangeScans: true,
+                                               packBelowBytes: tableBytes + 1))
+        XCTAssertEqual(planned.map(\.count), [3, 3, 2])
+    }
+
+    func testNoPackingWhenTheThresholdIsZero() {
+        let tasks = BackupPlanner.plan(catalog([0, 8192, 16_384]), splitBytes: 64 << 20, tidRangeScans: true)
+        XCTAssertTrue(packs(tasks).isEmpty)
+        XCTAssertEqual(chunks(tasks).count, 3)
+    }
 }

@@ -22,12 +22,12 @@ final class RestoreSchedulerTests: XCTestCase {
 
     func testIndexesOfALoadedTableStartBeforeOtherTablesFinishLoading() {
         var s = RestoreScheduler(
-            dataObjects: [("big", 0, 50), ("big", 1, 50), ("big", 2, 50), ("big", 3, 50), ("small", 0, 60)],
+            dataObjects: [(["big"], 0, 50), (["big"], 1, 50), (["big"], 2, 50), (["big"], 3, 50), (["small"], 4, 60)],
             entries: [("small", true), ("big", false), ("big", true), (nil, false)],
             analyze: ["big", "small"])
         let order = simulate(&s, workers: 2)
         let smallIndex = order.firstIndex(of: .ddl(table: "small", entry: 0))!
-        let lastBigChunk = order.lastIndex { if case .data(table: "big", _) = $0 { return true } else { return false } }!
+        let lastBigChunk = order.lastIndex { if case .data(let object) = $0 { return object < 4 } else { return false } }!
         XCTAssertLessThan(smallIndex, lastBigChunk + 1, "small's index does not wait for big's data")
         XCTAssertGreaterThan(order.firstIndex(of: .ddl(table: "big", entry: 1))!, lastBigChunk)
         XCTAssertGreaterThan(order.firstIndex(of: .analyze(table: "big"))!, order.firstIndex(of: .ddl(table: "big", entry: 2))!,
@@ -37,8 +37,8 @@ final class RestoreSchedulerTests: XCTestCase {
     }
 
     func testLocksKeepExclusiveWorkOnOneTableApart() {
-        var s = RestoreScheduler(dataObjects: [("t", 0, 1)], entries: [("t", false), ("t", true), ("t", true)], analyze: ["t"])
-        XCTAssertEqual(s.next()?.work, .data(table: "t", object: 0))
+        var s = RestoreScheduler(dataObjects: [(["t"], 0, 1)], entries: [("t", false), ("t", true), ("t", true)], analyze: ["t"])
+        XCTAssertEqual(s.next()?.work, .data(object: 0))
         XCTAssertNil(s.next(), "nothing for t until its data is in")
         s.complete(1)
         let first = s.next()!
@@ -48,5 +48,19 @@ final class RestoreSchedulerTests: XCTestCase {
         } else {
             XCTAssertEqual(second?.work, .ddl(table: "t", entry: first.work == .ddl(table: "t", entry: 1) ? 2 : 1), "two CREATE INDEX side by side")
         }
+    }
+
+    func testAPackedTableWaitsForItsWholePack() {
+        var s = RestoreScheduler(dataObjects: [(["a", "b"], 0, 10), (["c"], 1, 5)],
+                                 entries: [("a", true), ("b", true), ("c", true)], analyze: [])
+        XCTAssertEqual(s.next()?.work, .data(object: 0))
+        XCTAssertEqual(s.next()?.work, .data(object: 1))
+        s.complete(2)
+        XCTAssertEqual(s.next()?.work, .ddl(table: "c", entry: 2), "c's own object is in")
+        XCTAssertNil(s.next(), "a and b wait for the pack that holds them both")
+        s.complete(1)
+        let rest = [s.next()?.work, s.next()?.work]
+        XCTAssertEqual(Set(rest.compactMap { $0.map { "\($0)" } }).count, 2)
+        XCTAssertTrue(rest.contains(.ddl(table: "a", entry: 0)) && rest.contains(.ddl(table: "b", entry: 1)))
     }
 }

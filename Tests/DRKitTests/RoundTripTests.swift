@@ -40,6 +40,32 @@ final class RoundTripTests: DRKitTestCase {
             """, in: target), "42")
     }
 
+    /// The backup dumps both DDL sections in one pg_dump run and splits it by the table of contents: the
+    /// scripts must hold what pg_dump's own `--section` runs print, entry for entry.
+    func testSchemaSectionsSplitFromOneDumpMatchPgDumpsOwnSectionRuns() throws {
+        let source = try SharedFixture.database()
+        let id = try backup(source)
+        let repository = try Repository.open(repo, create: false)
+        let file = try repository.resolve(id)
+        let key = try KeyOptions(keyFile: keyFile).dataKey(for: file, in: repository)
+        let manifest = try file.open(dataKey: key)
+        let objects = try BackupObjects(repository: repository, backupId: id, dataKey: key, manifest: manifest)
+        let pgDump = try PgDump.locate(serverMajor: manifest.source.serverVersionNum / 10000)
+        // Comment lines differ (the trailer of a section run); statements and entry headers must not.
+        func statements(_ script: DDLScript) -> [String] {
+            script.entries.map { "\($0.key.map { "\($0)" } ?? $0.type)|" + $0.sql.split(separator: "\n").filter { !$0.hasPrefix("--") && !$0.isEmpty }.joined(separator: "\n") }
+        }
+        for (section, record) in [("pre-data", manifest.preData), ("post-data", manifest.postData)] {
+            var own: [UInt8] = []
+            try pgDump.run(arguments: ["--schema-only", "--section=\(section)"], conninfo: try conninfo(source)) { own.appendBytes($0) }
+            let stored = DDLScript(String(decoding: try objects.contents(of: record), as: UTF8.self))
+            let expected = DDLScript(String(decoding: own, as: UTF8.self))
+            XCTAssertGreaterThan(expected.entries.count, 10, section)
+            XCTAssertEqual(statements(stored), statements(expected), section)
+            XCTAssertTrue(stored.preamble.contains("SET client_encoding"), "\(section) keeps the session settings")
+        }
+    }
+
     func testPassphraseBackupAndListWithoutKey() throws {
         let source = try newDatabase("drkit_pp", sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g;")
         let env = ["DRKIT_TEST_PASSPHRASE": "a long passphrase for the test"]

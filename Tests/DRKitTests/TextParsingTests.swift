@@ -43,6 +43,26 @@ final class TextParsingTests: XCTestCase {
         XCTAssertEqual(script.without(owners: false, privileges: false), script)
     }
 
+    func testOneSchemaScriptSplitsWhereItsFirstPostDataEntryBegins() {
+        let preamble = "SET statement_timeout = 0;\n\\restrict abc\nSET client_encoding = 'LATIN1';\n\n"
+        let table = "--\n-- Name: t; Type: TABLE; Schema: s; Owner: o\n--\n\nCREATE TABLE s.t (v text DEFAULT '\u{E9}');\n\n"
+        let comment = "--\n-- Name: TABLE t; Type: COMMENT; Schema: s; Owner: o\n--\n\nCOMMENT ON TABLE s.t IS 'x';\n\n"
+        let index = "--\n-- Name: t_v; Type: INDEX; Schema: s; Owner: o\n--\n\nCREATE INDEX t_v ON s.t (v);\n\n"
+        let acl = "--\n-- Name: TABLE t; Type: ACL; Schema: s; Owner: o\n--\n\nGRANT SELECT ON TABLE s.t TO r;\n\\unrestrict abc\n"
+        // A byte that is not UTF-8 (a LATIN1 database) must come through unchanged.
+        let script = Array((preamble + table + comment + index + acl).utf8) + [0xE9, 0x0A]
+        let split = try! XCTUnwrap(DDLScript.splitSections(script, firstPostData: DDLEntryKey(type: "INDEX", schema: "s", name: "t_v")))
+        XCTAssertEqual(split.preData, Array((preamble + table + comment).utf8))
+        XCTAssertEqual(split.postData, Array((preamble + index + acl).utf8) + [0xE9, 0x0A], "post-data gets the session settings too")
+        XCTAssertEqual(DDLScript(String(decoding: split.postData, as: UTF8.self)).entries.map(\.type), ["INDEX", "ACL"])
+        XCTAssertNil(DDLScript.splitSections(script, firstPostData: DDLEntryKey(type: "INDEX", schema: "s", name: "missing")),
+                     "no such header: the caller dumps each section on its own")
+        let noPostData = try! XCTUnwrap(DDLScript.splitSections(script, firstPostData: nil))
+        XCTAssertEqual(noPostData.preData, script)
+        XCTAssertEqual(noPostData.postData, Array(preamble.utf8))
+        XCTAssertEqual(DDLScript.splitSections([], firstPostData: nil)?.postData, [])
+    }
+
     func testSQLStatementsSplitOutsideQuotesDollarQuotesAndComments() {
         let sql = """
             CREATE TABLE t (a text DEFAULT 'x;y', "b;c" int); -- trailing; comment

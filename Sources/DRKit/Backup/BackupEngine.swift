@@ -10,6 +10,8 @@ public struct BackupOptions: Sendable {
     public var codec: Codec = .default
     /// Tables larger than this (heap bytes) are split into several objects.
     public var splitBytes: Int64 = 64 << 20
+    /// Tables smaller than this are packed together into shared objects (0: every table its own objects).
+    public var packBelowBytes: Int64 = 1 << 20
     /// nil: no encryption (the CLI only allows that with an explicit `--no-encrypt`).
     public var key: KeySource?
     public var showProgress = true
@@ -93,7 +95,8 @@ public final class BackupEngine {
             try PartialSelection.apply(options.selection, to: whole, pgDump: pgDump, conninfo: options.conninfo)
         }
         let tasks = BackupPlanner.plan(snapshot.catalog, splitBytes: options.splitBytes,
-                                       tidRangeScans: snapshot.source.serverVersionNum >= 140000, largeObjects: snapshot.largeObjects)
+                                       tidRangeScans: snapshot.source.serverVersionNum >= 140000,
+                                       packBelowBytes: options.packBelowBytes, largeObjects: snapshot.largeObjects)
         let largeObjectNote = snapshot.largeObjects.isEmpty ? "" : ", \(snapshot.largeObjects.count) large objects"
         console.note("backup \(backupId): \(snapshot.catalog.tables.count) tables, \(snapshot.catalog.sequences.count) sequences\(largeObjectNote), \(tasks.count - 2) data objects from \(redacted), \(options.jobs) jobs")
 

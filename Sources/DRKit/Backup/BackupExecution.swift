@@ -8,6 +8,8 @@ struct WrittenObjects {
     var ddl: [String: ObjectRecord] = [:]
     /// Per table index: (chunk index, record), in completion order.
     var chunks: [Int: [(Int, ObjectRecord)]] = [:]
+    /// Packs of small tables, with their slices' catalog indexes, in pack order.
+    var packs: [(index: Int, tables: [Int], record: PackRecord)] = []
     /// Packed large object contents, in OID order.
     var largeObjects: [ObjectRecord] = []
     /// What the backup could not do but does not fail for, one line each.
@@ -37,25 +39,30 @@ struct BackupExecution: Sendable {
     func run(_ tasks: [BackupTask], jobs: Int, pgDump: PgDump) throws -> WrittenObjects {
         let results = Locked(WrittenObjects())
         let queue = WorkQueue(tasks.filter { if case .ddl = $0 { return false } else { return true } })
-        let sections = tasks.compactMap { if case .ddl(let section) = $0 { return section } else { return nil } }
+        let schema = Locked<(script: [UInt8]?, toc: DumpTOC?, error: Error?)>((nil, nil, nil))
         let ddlDone = DispatchGroup()
-        let ddlError = Locked<Error?>(nil)
-        // Each pg_dump on its own thread, side by side: they mostly wait on catalog queries, which is
-        // what a schema of thousands of small tables is made of.
-        for name in sections + (globalsOnly ? [] : ["toc"]) {
+        // Two pg_dumps on threads of their own, side by side with the data (they mostly wait on catalog
+        // queries, which is what a schema of thousands of small tables is made of): the DDL of both
+        // sections as one script, and the table of contents that says where post-data begins in it.
+        let dumps: [@Sendable () throws -> Void] = globalsOnly ? [] : [
+            { let script = try dumpSchemaScript(pgDump: pgDump); schema.withLock { $0.script = script } },
+            {
+                do {
+                    let (toc, record) = try dumpTableOfContents(pgDump: pgDump)
+                    schema.withLock { $0.toc = toc }
+                    results.withLock { $0.ddl["toc"] = record }
+                } catch let unreadable as DumpTOC.Malformed {
+                    // Only partial restores need it: the backup stands without it, and says so.
+                    results.withLock { $0.warnings.append("pg_dump's table of contents could not be read (\(unreadable)); this backup restores whole only") }
+                }
+            },
+        ]
+        for dump in dumps {
             ddlDone.enter()
             Thread {
                 defer { ddlDone.leave() }
                 guard !queue.failed else { return }
-                do {
-                    let record = name == "toc" ? try dumpTableOfContents(pgDump: pgDump) : try dumpSection(name, pgDump: pgDump)
-                    results.withLock { $0.ddl[name] = record }
-                } catch let unreadable as DumpTOC.Malformed {
-                    // Only partial restores need it: the backup stands without it, and says so.
-                    results.withLock { $0.warnings.append("pg_dump's table of contents could not be read (\(unreadable)); this backup restores whole only") }
-                } catch {
-                    ddlError.withLock { if $0 == nil { $0 = error } }
-                }
+                do { try dump() } catch { schema.withLock { if $0.error == nil { $0.error = error } } }
             }.start()
         }
         defer { ddlDone.wait() }
@@ -64,6 +71,9 @@ struct BackupExecution: Sendable {
             case .tableChunk(let chunk):
                 let record = try copyChunk(chunk, on: worker, stop: { queue.failed })
                 results.withLock { $0.chunks[chunk.tableIndex, default: []].append((chunk.chunkIndex, record)) }
+            case .tablePack(let index, let tableIndexes, _):
+                let pack = try copyPack(index, tableIndexes, on: worker, stop: { queue.failed })
+                results.withLock { $0.packs.append((index, tableIndexes, pack)) }
             case .largeObjects(let index, let entries):
                 let record = try dumpLargeObjects(index, entries, on: worker, stop: { queue.failed })
                 results.withLock { $0.largeObjects.append(record) }
@@ -71,10 +81,42 @@ struct BackupExecution: Sendable {
                 break
             }
         })
-        results.withLock { $0.largeObjects.sort { $0.name < $1.name } }
+        results.withLock {
+            $0.largeObjects.sort { $0.name < $1.name }
+            $0.packs.sort { $0.index < $1.index }
+        }
         ddlDone.wait()
-        if let error = ddlError.current { throw error }
+        let dumped = schema.current
+        if let error = dumped.error { throw error }
+        let sections = try writeSchemaSections(script: dumped.script ?? [], toc: dumped.toc, pgDump: pgDump)
+        results.withLock { $0.ddl.merge(sections) { $1 } }
         return results.current
+    }
+
+    /// pre-data and post-data, split from the one script where the table of contents says post-data
+    /// begins. Without a readable table of contents, or when the script has no header for its first
+    /// post-data entry (a name pg_dump printed differently), each section is dumped on its own instead.
+    private func writeSchemaSections(script: [UInt8], toc: DumpTOC?, pgDump: PgDump) throws -> [String: ObjectRecord] {
+        let firstPostData = toc?.entries.first { $0.section == DumpTOC.postDataSection }
+            .map { DDLEntryKey(type: $0.type, schema: $0.schema ?? "-", name: $0.name) }
+        guard toc != nil || globalsOnly, let split = DDLScript.splitSections(script, firstPostData: firstPostData) else {
+            return ["pre-data": try dumpSection("pre-data", pgDump: pgDump), "post-data": try dumpSection("post-data", pgDump: pgDump)]
+        }
+        var records: [String: ObjectRecord] = [:]
+        for (name, bytes) in [("pre-data", split.preData), ("post-data", split.postData)] {
+            records[name] = try writer("schema/\(name).sql").writeAll { pipeline in try bytes.withUnsafeBytes { try pipeline.write($0) } }
+            progress.objectDone(estimate: 0)
+        }
+        return records
+    }
+
+    /// The DDL of both sections in one run: `--schema-only`, or with large objects `-b` and the two
+    /// sections (which adds their definitions, lo_create, owners, ACLs and comments, and no contents).
+    private func dumpSchemaScript(pgDump: PgDump) throws -> [UInt8] {
+        let scope = hasLargeObjects ? ["-b", "--section=pre-data", "--section=post-data"] : ["--schema-only"]
+        var script: [UInt8] = []
+        try pgDump.run(arguments: scope + ["--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) { script.appendBytes($0) }
+        return script
     }
 
     /// The globals object, `globals.json` (+ codec and `.enc`).
@@ -110,7 +152,7 @@ struct BackupExecution: Sendable {
 
     /// pg_dump's table of contents of the same DDL, with its dependency graph (`schema/toc.json`):
     /// what lets a partial restore take exactly what some tables need.
-    private func dumpTableOfContents(pgDump: PgDump) throws -> ObjectRecord {
+    private func dumpTableOfContents(pgDump: PgDump) throws -> (DumpTOC, ObjectRecord) {
         var archive: [UInt8] = []
         try pgDump.run(arguments: ["--format=custom", "--schema-only", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
             archive.appendBytes($0)
@@ -118,7 +160,7 @@ struct BackupExecution: Sendable {
         let toc = try DumpTOC.parse(archive)
         let record = try writer("schema/toc.json").writeAll { pipeline in try JSONEncoder().encode(toc).withUnsafeBytes { try pipeline.write($0) } }
         progress.objectDone(estimate: 0)
-        return record
+        return (toc, record)
     }
 
     private func dumpLargeObjects(_ index: Int, _ entries: [LargeObjects.Entry], on worker: Connection, stop: @Sendable () -> Bool) throws -> ObjectRecord {
@@ -144,18 +186,7 @@ struct BackupExecution: Sendable {
         let table = tables[chunk.tableIndex]
         let pipeline = try writer(String(format: "data/%05d.%04d.copy", chunk.tableIndex, chunk.chunkIndex))
         do {
-            var pendingBytes: Int64 = 0, pendingRows: Int64 = 0
-            try worker.copyOut(BackupPlanner.copyStatement(table, chunk)) { row in
-                if stop() { throw DRKitError(.tool, "stopped: another worker failed") }
-                try pipeline.write(row: row)
-                pendingBytes += Int64(row.count)
-                pendingRows += 1
-                if pendingRows == 4096 {
-                    progress.add(bytes: pendingBytes, rows: pendingRows)
-                    (pendingBytes, pendingRows) = (0, 0)
-                }
-            }
-            progress.add(bytes: pendingBytes, rows: pendingRows)
+            _ = try copy(BackupPlanner.copyStatement(table, chunk), on: worker, into: pipeline, stop: stop)
             let record = try pipeline.finish()
             progress.objectDone(estimate: chunk.estimatedBytes)
             return record
@@ -163,5 +194,49 @@ struct BackupExecution: Sendable {
             pipeline.abort()
             throw DRKitError.wrap(error, "copying \(table.schema).\(table.name)")
         }
+    }
+
+    /// Small tables one after another into one object, each one slice of its plain stream.
+    private func copyPack(_ index: Int, _ tableIndexes: [Int], on worker: Connection, stop: @Sendable () -> Bool) throws -> PackRecord {
+        let pipeline = try writer(String(format: "data/pack-%05d.copy", index))
+        var slices: [PackSlice] = []
+        do {
+            for tableIndex in tableIndexes {
+                let table = tables[tableIndex]
+                let whole = TableChunk(tableIndex: tableIndex, chunkIndex: 0, startBlock: nil, endBlock: nil, estimatedBytes: table.heapBytes)
+                do {
+                    let (bytes, rows) = try copy(BackupPlanner.copyStatement(table, whole), on: worker, into: pipeline, stop: stop)
+                    slices.append(PackSlice(schema: table.schema, name: table.name, plainBytes: bytes, rows: rows))
+                } catch {
+                    throw DRKitError.wrap(error, "copying \(table.schema).\(table.name)")
+                }
+            }
+            let pack = PackRecord(object: try pipeline.finish(), slices: slices)
+            progress.objectDone(estimate: tableIndexes.reduce(0) { $0 + tables[$1].heapBytes })
+            return pack
+        } catch {
+            pipeline.abort()
+            throw error
+        }
+    }
+
+    /// One COPY TO STDOUT into the pipeline: the bytes and rows it wrote.
+    private func copy(_ statement: String, on worker: Connection, into pipeline: ObjectWriterPipeline,
+                      stop: @Sendable () -> Bool) throws -> (bytes: Int64, rows: Int64) {
+        var pendingBytes: Int64 = 0, pendingRows: Int64 = 0
+        var bytes: Int64 = 0, rows: Int64 = 0
+        try worker.copyOut(statement) { row in
+            if stop() { throw DRKitError(.tool, "stopped: another worker failed") }
+            try pipeline.write(row: row)
+            pendingBytes += Int64(row.count)
+            pendingRows += 1
+            if pendingRows == 4096 {
+                progress.add(bytes: pendingBytes, rows: pendingRows)
+                (bytes, rows) = (bytes + pendingBytes, rows + pendingRows)
+                (pendingBytes, pendingRows) = (0, 0)
+            }
+        }
+        progress.add(bytes: pendingBytes, rows: pendingRows)
+        return (bytes + pendingBytes, rows + pendingRows)
     }
 }

@@ -6,12 +6,15 @@ import PostgresClient
 enum BackupTask: Sendable {
     case ddl(section: String)
     case tableChunk(TableChunk)
+    /// Whole small tables (catalog indexes) copied one after another into one shared object.
+    case tablePack(index: Int, tables: [Int], estimatedBytes: Int64)
     case largeObjects(index: Int, [LargeObjects.Entry])
 
     var estimatedBytes: Int64 {
         switch self {
         case .ddl: return 0
         case .tableChunk(let chunk): return chunk.estimatedBytes
+        case .tablePack(_, _, let bytes): return bytes
         case .largeObjects(_, let entries): return entries.reduce(0) { $0 + $1.size }
         }
     }
@@ -27,12 +30,36 @@ struct TableChunk: Sendable {
 }
 
 enum BackupPlanner {
+    /// A pack holds at most this many tables, so that a restore loading it in one transaction takes a
+    /// bounded number of locks (the server's lock table is shared: max_locks_per_transaction × connections).
+    static let tablesPerPack = 250
+    static let bytesPerPack: Int64 = 32 << 20
+
     /// Splits tables larger than `splitBytes` into block ranges (TID range scans make these cheap on
-    /// PostgreSQL 14+), so that both workers and restore can share one large table.
-    static func plan(_ catalog: Catalog, splitBytes: Int64, tidRangeScans: Bool, largeObjects: [LargeObjects.Entry] = []) -> [BackupTask] {
+    /// PostgreSQL 14+), so that both workers and restore can share one large table. Tables smaller than
+    /// `packBelowBytes` go into packs, in catalog order: a few objects instead of one per small table.
+    static func plan(_ catalog: Catalog, splitBytes: Int64, tidRangeScans: Bool, packBelowBytes: Int64 = 0,
+                     largeObjects: [LargeObjects.Entry] = []) -> [BackupTask] {
         var chunks: [TableChunk] = []
+        var packs: [BackupTask] = []
+        var packing: [Int] = []
+        var packingBytes: Int64 = 0
+        func closePack() {
+            if packing.count == 1 {
+                chunks.append(TableChunk(tableIndex: packing[0], chunkIndex: 0, startBlock: nil, endBlock: nil, estimatedBytes: packingBytes))
+            } else if !packing.isEmpty {
+                packs.append(.tablePack(index: packs.count, tables: packing, estimatedBytes: packingBytes))
+            }
+            (packing, packingBytes) = ([], 0)
+        }
         let blocksPerChunk = max(1, splitBytes / catalog.blockSize)
         for (index, table) in catalog.tables.enumerated() {
+            if table.heapBytes < packBelowBytes {
+                if packing.count == tablesPerPack || packingBytes + table.heapBytes > bytesPerPack { closePack() }
+                packing.append(index)
+                packingBytes += table.heapBytes
+                continue
+            }
             let blocks = (table.heapBytes + catalog.blockSize - 1) / catalog.blockSize
             guard tidRangeScans, blocks > blocksPerChunk, table.extensionFilter == nil else {
                 chunks.append(TableChunk(tableIndex: index, chunkIndex: 0, startBlock: nil, endBlock: nil, estimatedBytes: table.heapBytes))
@@ -50,9 +77,10 @@ enum BackupPlanner {
                 chunkIndex += 1
             }
         }
+        closePack()
         let batches = LargeObjects.batches(largeObjects, targetBytes: splitBytes).enumerated().map { BackupTask.largeObjects(index: $0, $1) }
         // Largest first, so the last work to finish is small and both workers stay busy to the end.
-        let data = (chunks.map(BackupTask.tableChunk) + batches).sorted { $0.estimatedBytes > $1.estimatedBytes }
+        let data = (chunks.map(BackupTask.tableChunk) + packs + batches).sorted { $0.estimatedBytes > $1.estimatedBytes }
         return [.ddl(section: "pre-data"), .ddl(section: "post-data")] + data
     }
 

@@ -22,6 +22,8 @@ public struct DumpTOC: Codable, Equatable, Sendable {
 
     public var entries: [Entry]
 
+    public static let postDataSection = 4
+
     public struct Malformed: Error, CustomStringConvertible {
         public let description: String
     }

@@ -25,10 +25,16 @@ enum ManifestBuilder {
         guard let preData = inputs.written.ddl["pre-data"], let postData = inputs.written.ddl["post-data"] else {
             throw DRKitError(.tool, "backup failed: DDL sections were not written")
         }
+        var packedSlices: [Int: PackSlice] = [:]
+        for pack in inputs.written.packs {
+            for (tableIndex, slice) in zip(pack.tables, pack.record.slices) { packedSlices[tableIndex] = slice }
+        }
         let tables = inputs.catalog.tables.enumerated().map { index, table -> TableRecord in
             let objects = (inputs.written.chunks[index] ?? []).sorted { $0.0 < $1.0 }.map(\.1)
+            let slice = packedSlices[index]
             return TableRecord(schema: table.schema, name: table.name, kind: table.kind, columns: table.columns,
-                               rows: objects.reduce(0) { $0 + $1.rows }, plainBytes: objects.reduce(0) { $0 + $1.plainBytes },
+                               rows: objects.reduce(slice?.rows ?? 0) { $0 + $1.rows },
+                               plainBytes: objects.reduce(slice?.plainBytes ?? 0) { $0 + $1.plainBytes },
                                objects: objects)
         }
         var manifest = BackupManifest(
@@ -43,6 +49,7 @@ enum ManifestBuilder {
         manifest.run = inputs.run
         manifest.selection = inputs.selection
         manifest.largeObjects = inputs.written.largeObjects.isEmpty ? nil : inputs.written.largeObjects
+        manifest.packs = inputs.written.packs.isEmpty ? nil : inputs.written.packs.map(\.record)
         let objects = manifest.allObjects
         let summary = BackupSummary(
             backupId: inputs.backupId, toolVersion: DRKitVersion.current, database: inputs.source.database,

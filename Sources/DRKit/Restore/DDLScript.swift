@@ -74,6 +74,31 @@ struct DDLScript: Equatable, Sendable {
         return copy
     }
 
+    /// Splits one `pg_dump --section=pre-data --section=post-data` script where post-data begins: at the
+    /// header of `firstPostData`, the first post-data entry of pg_dump's table of contents (entries of no
+    /// section go with the section before them, as pg_dump's own `--section` runs place them). The
+    /// post-data part gets the script's preamble of session settings. Bytes, not text: the script is in
+    /// the database's encoding. Nil when that header is not there.
+    static func splitSections(_ script: [UInt8], firstPostData: DDLEntryKey?) -> (preData: [UInt8], postData: [UInt8])? {
+        var lineStarts = [0]
+        for (offset, byte) in script.enumerated() where byte == 0x0A { lineStarts.append(offset + 1) }
+        func end(_ index: Int) -> Int { index + 1 < lineStarts.count ? lineStarts[index + 1] - 1 : script.count }
+        func line(_ index: Int) -> Substring { Substring(String(decoding: script[lineStarts[index]..<end(index)], as: UTF8.self)) }
+        func header(at index: Int) -> Substring? {
+            let start = lineStarts[index]
+            guard index + 1 < lineStarts.count, end(index) - start == 2, script[start] == 0x2D, script[start + 1] == 0x2D else { return nil }
+            let next = line(index + 1)
+            return next.hasPrefix("-- Name: ") || next.hasPrefix("-- Data for Name: ") ? next : nil
+        }
+        let firstEntry = lineStarts.indices.first { header(at: $0) != nil }
+        let preamble = Array(script[..<(firstEntry.map { lineStarts[$0] } ?? script.count)])
+        guard let firstPostData else { return (script, preamble) }
+        guard let boundary = lineStarts.indices.first(where: { index in header(at: index).flatMap { DDLEntryKey(header: $0) } == firstPostData }) else {
+            return nil
+        }
+        return (Array(script[..<lineStarts[boundary]]), preamble + Array(script[lineStarts[boundary]...]))
+    }
+
     /// The whole script without meta-commands, for running in one go.
     var sql: String { ([preamble] + entries.map(\.sql)).joined(separator: "\n") }
 

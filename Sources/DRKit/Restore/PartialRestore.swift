@@ -189,6 +189,8 @@ enum PartialRestore {
         narrowed.sequences = manifest.sequences.filter { plan.entries.contains(.init(type: "SEQUENCE", schema: $0.schema, name: $0.name)) }
         narrowed.materializedViews = manifest.materializedViews.filter { plan.entries.contains(.init(type: "MATERIALIZED VIEW", schema: $0.schema, name: $0.name)) }
         narrowed.largeObjects = nil
+        // A pack is read whole; only the chosen tables' slices are loaded.
+        narrowed.packs = manifest.packs?.filter { $0.slices.contains { plan.tables.contains("\($0.schema).\($0.name)") } }
         return narrowed
     }
 
@@ -196,6 +198,11 @@ enum PartialRestore {
     static func rename(_ manifest: BackupManifest, from source: String, to target: String) -> BackupManifest {
         var renamed = manifest
         renamed.tables = manifest.tables.map { var t = $0; if t.schema == source { t.schema = target }; return t }
+        renamed.packs = manifest.packs?.map { pack in
+            var renamedPack = pack
+            renamedPack.slices = pack.slices.map { var slice = $0; if slice.schema == source { slice.schema = target }; return slice }
+            return renamedPack
+        }
         renamed.sequences = manifest.sequences.filter { $0.schema == source }.map { var s = $0; s.schema = target; return s }
         renamed.materializedViews = manifest.materializedViews.filter { $0.schema == source }.map { var v = $0; v.schema = target; return v }
         return renamed

@@ -126,7 +126,7 @@ public final class RestoreEngine: Sendable {
                                extensions: manifest.extensions, allowOlderServer: options.allowOlderServer)
         }
         for line in skipped { console.note("skipped: \(line)") }
-        console.note("restore \(backupId) into \(target.redacted): \(manifest.tables.count) tables, \(manifest.tables.reduce(0) { $0 + $1.objects.count } + (manifest.largeObjects?.count ?? 0)) data objects, \(options.jobs) jobs")
+        console.note("restore \(backupId) into \(target.redacted): \(manifest.tables.count) tables, \(manifest.dataObjectCount + (manifest.largeObjects?.count ?? 0)) data objects, \(options.jobs) jobs")
         endPhase("prepare")
         do {
             if let globals, options.globals == .cluster {
@@ -234,14 +234,15 @@ public final class RestoreEngine: Sendable {
     /// (`RestoreScheduler`): each table's indexes start when its own data is in.
     private func loadDataAndBuildIndexes(_ manifest: BackupManifest, from backupObjects: BackupObjects, postData: DDLScript,
                                          target: RestoreTarget, settings: String) throws {
-        let objects: [(table: TableRecord, record: ObjectRecord)] = manifest.tables.flatMap { table in table.objects.map { (table, $0) } }
         let key = { (t: TableRecord) in "\(t.schema).\(t.name)" }
+        let tablesByKey = Dictionary(manifest.tables.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let objects: [DataUnit] = manifest.tables.flatMap { table in table.objects.map { DataUnit.object(table, $0) } }
+            + (manifest.packs ?? []).map(DataUnit.pack)
         let parallelEntries = postData.entries.filter { DDLScript.parallelTypes.contains($0.type) }
         let scheduler = RestoreScheduler(
-            dataObjects: objects.enumerated().map { (key($1.table), $0, $1.record.size) },
+            dataObjects: objects.enumerated().map { ($1.tables.filter { tablesByKey[$0] != nil }, $0, $1.record.size) },
             entries: parallelEntries.map { (DDLScript.table(of: $0), $0.type == "INDEX") },
             analyze: manifest.tables.map(key))
-        let tablesByKey = Dictionary(manifest.tables.map { (key($0), $0) }, uniquingKeysWith: { a, _ in a })
         let progress = ProgressReporter(label: "restore \(backupObjects.backupId)", totalBytes: objects.reduce(0) { $0 + $1.record.plainBytes },
                                         totalObjects: objects.count)
         if options.showProgress { progress.start(console: console) }
@@ -256,9 +257,13 @@ public final class RestoreEngine: Sendable {
             while let (ticket, work) = board.claim() {
                 do {
                     switch work {
-                    case .data(_, let index):
-                        try self.load(objects[index].table, objects[index].record, from: backupObjects,
-                                      on: connection, progress: progress, stop: stop)
+                    case .data(let index):
+                        switch objects[index] {
+                        case .object(let table, let record):
+                            try self.load(table, record, from: backupObjects, on: connection, progress: progress, stop: stop)
+                        case .pack(let pack):
+                            try self.loadPack(pack, tables: tablesByKey, from: backupObjects, on: connection, progress: progress, stop: stop)
+                        }
                     case .ddl(_, let index):
                         do { try connection.execute(parallelEntries[index].sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
                             retry.withLock { $0.append(parallelEntries[index]) }
@@ -288,12 +293,15 @@ public final class RestoreEngine: Sendable {
         }
     }
 
+    private static func copyInStatement(_ table: TableRecord) -> String {
+        let columns = table.columns.isEmpty ? "" : " (" + table.columns.map(Connection.quoteIdentifier).joined(separator: ", ") + ")"
+        return "COPY \(Connection.qualified(table.schema, table.name))\(columns) FROM STDIN"
+    }
+
     private func load(_ table: TableRecord, _ record: ObjectRecord, from objects: BackupObjects,
                       on connection: Connection, progress: ProgressReporter, stop: @escaping @Sendable () -> Bool) throws {
-        let relation = Connection.qualified(table.schema, table.name)
-        let columns = table.columns.isEmpty ? "" : " (" + table.columns.map(Connection.quoteIdentifier).joined(separator: ", ") + ")"
         let copy: CopyInWriter
-        do { copy = try connection.copyIn("COPY \(relation)\(columns) FROM STDIN") } catch {
+        do { copy = try connection.copyIn(RestoreEngine.copyInStatement(table)) } catch {
             throw DRKitError.wrap(error, "loading \(table.schema).\(table.name)")
         }
         let sink = CopyInSink(copy: copy, progress: progress, stop: stop)
@@ -306,6 +314,32 @@ public final class RestoreEngine: Sendable {
         } catch {
             copy.abort(reason: "drkit: \(error)")
             throw DRKitError.wrap(error, "loading \(table.schema).\(table.name)")
+        }
+    }
+
+    /// Loads a pack's tables one after another in one transaction, which commits only after the pack's
+    /// hash, authentication and every slice's row count were checked: one commit for hundreds of small
+    /// tables. Slices of tables a partial restore left out are read and checked, not loaded.
+    private func loadPack(_ pack: PackRecord, tables: [String: TableRecord], from objects: BackupObjects,
+                          on connection: Connection, progress: ProgressReporter, stop: @escaping @Sendable () -> Bool) throws {
+        var loading: (name: String, copy: CopyInWriter)?
+        do {
+            try connection.execute("BEGIN")
+            _ = try objects.readPack(pack) { index in
+                let slice = pack.slices[index]
+                guard let table = tables["\(slice.schema).\(slice.name)"] else { return nil }
+                let copy = try connection.copyIn(RestoreEngine.copyInStatement(table))
+                loading = ("\(slice.schema).\(slice.name)", copy)
+                return SliceCopySink(CopyInSink(copy: copy, progress: progress, stop: stop), rows: slice.rows, progress: progress) {
+                    loading = nil
+                }
+            }
+            try connection.execute("COMMIT")
+            progress.objectDone(estimate: pack.object.plainBytes)
+        } catch {
+            loading?.copy.abort(reason: "drkit: \(error)")
+            _ = try? connection.execute("ROLLBACK")
+            throw DRKitError.wrap(error, "loading \(loading?.name ?? pack.object.name)")
         }
     }
 
@@ -382,9 +416,57 @@ final class CopyInSink: ByteSink {
 
     func finish() throws {}
 
+    func finishCopy() throws { try copy.finish() }
+
     func flushProgress() throws {
         progress.add(bytes: pendingBytes, rows: 0)
         pendingBytes = 0
+    }
+}
+
+/// One stored object of table rows: a table's own object, or a pack of small tables.
+enum DataUnit {
+    case object(TableRecord, ObjectRecord)
+    case pack(PackRecord)
+
+    var record: ObjectRecord {
+        switch self {
+        case .object(_, let record): return record
+        case .pack(let pack): return pack.object
+        }
+    }
+
+    /// The tables it holds rows of, as "schema.name".
+    var tables: [String] {
+        switch self {
+        case .object(let table, _): return ["\(table.schema).\(table.name)"]
+        case .pack(let pack): return pack.slices.map { "\($0.schema).\($0.name)" }
+        }
+    }
+}
+
+/// One table's slice of a pack into its COPY: ends the COPY when the slice ends (inside the pack's
+/// transaction, so nothing commits before the whole pack is checked).
+final class SliceCopySink: ByteSink {
+    private let copy: CopyInSink
+    private let rows: Int64
+    private let progress: ProgressReporter
+    private let ended: () -> Void
+
+    init(_ copy: CopyInSink, rows: Int64, progress: ProgressReporter, ended: @escaping () -> Void) {
+        self.copy = copy
+        self.rows = rows
+        self.progress = progress
+        self.ended = ended
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws { try copy.write(bytes) }
+
+    func finish() throws {
+        try copy.flushProgress()
+        try copy.finishCopy()
+        ended()
+        progress.add(bytes: 0, rows: rows)
     }
 }
 

@@ -4,7 +4,7 @@
 /// Pure logic: `RestoreEngine` drives it from worker threads under a lock.
 struct RestoreScheduler {
     enum Work: Equatable {
-        case data(table: String, object: Int)
+        case data(object: Int)
         case ddl(table: String?, entry: Int)
         case analyze(table: String)
     }
@@ -24,6 +24,8 @@ struct RestoreScheduler {
         var lock: TableLock
         /// Larger first among ready tasks.
         var priority: Int64
+        /// Data work: the tables whose rows it loads.
+        var tables: [String] = []
     }
 
     private(set) var pending: [Task]
@@ -33,16 +35,16 @@ struct RestoreScheduler {
     private var remainingIndexes: [String: Int] = [:]
     private var totalDataLeft = 0
 
-    /// `dataObjects`: (table, object index, size) per data object. `entries`: parallel post-data entries
+    /// `dataObjects`: (tables, object index, size) per data object (a pack holds several tables). `entries`: parallel post-data entries
     /// with the table they act on (nil when it is not a table with data) and whether they are CREATE INDEX.
-    init(dataObjects: [(table: String, object: Int, size: Int64)],
+    init(dataObjects: [(tables: [String], object: Int, size: Int64)],
          entries: [(table: String?, isIndex: Bool)], analyze: [String]) {
         var tasks: [Task] = []
-        let tablesWithData = Set(dataObjects.map(\.table))
+        let tablesWithData = Set(dataObjects.flatMap(\.tables))
         for object in dataObjects {
             // Data before DDL of the same size class; among data, the largest object first.
-            tasks.append(Task(work: .data(table: object.table, object: object.object), lock: .none, priority: object.size))
-            remainingData[object.table, default: 0] += 1
+            tasks.append(Task(work: .data(object: object.object), lock: .none, priority: object.size, tables: object.tables))
+            for table in object.tables { remainingData[table, default: 0] += 1 }
         }
         totalDataLeft = dataObjects.count
         for (index, entry) in entries.enumerated() {
@@ -104,8 +106,8 @@ struct RestoreScheduler {
     mutating func complete(_ ticket: Int) {
         guard let task = running.removeValue(forKey: ticket) else { return }
         switch task.work {
-        case .data(let table, _):
-            remainingData[table, default: 0] -= 1
+        case .data:
+            for table in task.tables { remainingData[table, default: 0] -= 1 }
             totalDataLeft -= 1
         case .ddl(let table?, _) where task.lock == .share:
             remainingIndexes[table, default: 0] -= 1

@@ -118,6 +118,12 @@ extension BackupObjects {
         return buffer.bytes
     }
 
+    /// A pack of small tables: each slice to the sink `open` gives for it (nil: checked, not kept).
+    /// The pack's hash is checked only at its end: a restore loads a pack in one transaction.
+    func readPack(_ pack: PackRecord, open: @escaping (Int) throws -> ByteSink?) throws -> Outcome {
+        try read(pack.object, destination: PackSliceSplitter(slices: pack.slices, open: open))
+    }
+
     /// A large object batch, each piece handed on as it is read; its count of large objects must match
     /// the manifest's (verify and restore alike).
     func readLargeObjects(_ record: ObjectRecord, piece: @escaping (UInt32, Int64, [UInt8]) throws -> Void) throws -> Outcome {

@@ -55,10 +55,15 @@ public final class VerifyEngine: Sendable {
         ] + (manifest.ddlIndex.map { [($0, "table of contents", .opaque)] } ?? []) + (manifest.globals.map { [($0, "globals", .opaque)] } ?? [])
             + (manifest.largeObjects ?? []).map { ($0, "large objects", .largeObjects) }
         var failures: [VerifyReport.Failure] = []
+        var packedRows: [String: Int64] = [:]
+        for pack in manifest.packs ?? [] {
+            work.append((pack.object, "\(pack.slices.count) small tables", .pack(pack)))
+            for slice in pack.slices { packedRows["\(slice.schema).\(slice.name)", default: 0] += slice.rows }
+        }
         for table in manifest.tables {
             let name = "\(table.schema).\(table.name)"
             work += table.objects.map { ($0, name, .copyRows) }
-            let sum = table.objects.reduce(0) { $0 + $1.rows }
+            let sum = table.objects.reduce(packedRows[name] ?? 0) { $0 + $1.rows }
             if sum != table.rows {
                 failures.append(.init(object: "manifest", content: name,
                                       reason: "table row count \(table.rows) differs from its objects' total \(sum)"))
@@ -71,9 +76,17 @@ public final class VerifyEngine: Sendable {
         let queue = WorkQueue(work)
         try queue.run(workers: jobs, setUp: { _ in () }) { _, item in
             do {
-                let isCopyData = item.kind == .copyRows
-                let outcome = item.kind == .largeObjects ? try objects.readLargeObjects(item.record) { _, _, _ in }
-                    : try objects.read(item.record, isCopyData: isCopyData, destination: DiscardingSink())
+                let outcome: BackupObjects.Outcome
+                let isCopyData: Bool
+                switch item.kind {
+                case .largeObjects:
+                    (outcome, isCopyData) = (try objects.readLargeObjects(item.record) { _, _, _ in }, false)
+                case .pack(let pack):
+                    (outcome, isCopyData) = (try objects.readPack(pack) { _ in nil }, true)
+                case .copyRows, .opaque:
+                    isCopyData = item.kind == .copyRows
+                    outcome = try objects.read(item.record, isCopyData: isCopyData, destination: DiscardingSink())
+                }
                 found.withLock { $0.rows += isCopyData ? outcome.rows : 0; $0.plain += outcome.plainBytes }
                 progress.add(bytes: outcome.plainBytes, rows: isCopyData ? outcome.rows : 0)
             } catch let error as DRKitError where error.code == .integrity {
@@ -96,7 +109,7 @@ public final class VerifyEngine: Sendable {
 
 extension VerifyEngine {
     /// What an object holds, and so what is counted while it is read back.
-    enum ContentKind: Sendable { case opaque, copyRows, largeObjects }
+    enum ContentKind: Sendable, Equatable { case opaque, copyRows, largeObjects, pack(PackRecord) }
 }
 
 final class DiscardingSink: ByteSink {

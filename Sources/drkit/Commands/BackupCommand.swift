@@ -60,6 +60,8 @@ struct Backup: ParsableCommand {
     var compressLevel: Int?
     @Option(name: .long, help: ArgumentHelp("Split tables larger than this many MiB into several objects.", valueName: "MiB"))
     var splitSize = 64
+    @Option(name: .long, help: ArgumentHelp("Pack tables smaller than this many KiB together into shared objects (0: every table in objects of its own).", valueName: "KiB"))
+    var packBelow = 1024
     @Option(name: .long, help: ArgumentHelp("Report tables that lost more than this share of their rows or bytes since the previous backup of the database (recorded in the manifest; default 20%).", valueName: "percent"))
     var warnShrink = "20%"
     @Option(name: .long, help: ArgumentHelp("Exit 1 (the backup stays committed) when a table lost more than this share since the previous backup.", valueName: "percent"))
@@ -77,6 +79,7 @@ struct Backup: ParsableCommand {
         if let failOnShrink, Backup.fraction(failOnShrink) == nil { throw ValidationError("--fail-on-shrink takes a percentage like 50% (0-100)") }
         _ = try codec()
         guard splitSize >= 1 else { throw ValidationError("--split-size must be at least 1 MiB") }
+        guard packBelow >= 0 else { throw ValidationError("--pack-below takes a size in KiB, 0 or more") }
         if rolePasswords && !globals && !globalsOnly && !allDatabases { throw ValidationError("--role-passwords needs --globals, --globals-only or --all-databases") }
         if globalsOnly && (allDatabases || !selection.isEmpty) { throw ValidationError("--globals-only backs up no database: not with --all-databases, --table or --schema") }
         if !excludeDatabase.isEmpty && !allDatabases { throw ValidationError("--exclude-database needs --all-databases") }
@@ -120,6 +123,7 @@ struct Backup: ParsableCommand {
             options.codec = try codec()
             if compressLevel != nil { Console.shared.note("--compress-level is deprecated: use --compress gzip:\(compressLevel!)") }
             options.splitBytes = Int64(splitSize) << 20
+            options.packBelowBytes = Int64(packBelow) << 10
             options.warnShrink = Backup.fraction(warnShrink)!
             options.failShrink = failOnShrink.flatMap(Backup.fraction)
             options.showProgress = !output.quiet && !output.json
