@@ -239,9 +239,28 @@ public final class RestoreEngine: Sendable {
         let objects: [DataUnit] = manifest.tables.flatMap { table in table.objects.map { DataUnit.object(table, $0) } }
             + (manifest.packs ?? []).map(DataUnit.pack)
         let parallelEntries = postData.entries.filter { DDLScript.parallelTypes.contains($0.type) }
+        // Primary keys and unique constraints of plain tables build their index beside the table's other
+        // index builds; partitions keep pg_dump's statement (their indexes attach to the parent's).
+        let plainTables = Set(manifest.tables.filter { $0.kind != "partition" }.map(key))
+        let parallelSteps: [[String]] = parallelEntries.map { entry in
+            if let table = DDLScript.table(of: entry), plainTables.contains(table), let steps = DDLScript.indexFirst(entry) { return steps }
+            return [entry.sql]
+        }
+        // Larger tables first, each table's objects together (its smallest last chunk too): a table's
+        // indexes and ANALYZE then overlap the loading of the tables after it, instead of one small
+        // chunk holding back the largest table's index builds to the end.
+        var tableBytes: [String: Int64] = [:]
+        for unit in objects { for table in unit.tables { tableBytes[table, default: 0] += unit.record.size } }
+        let loadOrder = objects.indices.sorted { a, b in
+            let (ta, tb) = (objects[a].tables.map { tableBytes[$0] ?? 0 }.max() ?? 0, objects[b].tables.map { tableBytes[$0] ?? 0 }.max() ?? 0)
+            return ta != tb ? ta > tb : objects[a].tables != objects[b].tables ? objects[a].tables.lexicographicallyPrecedes(objects[b].tables)
+                : objects[a].record.size > objects[b].record.size
+        }
+        var priority = [Int64](repeating: 0, count: objects.count)
+        for (rank, index) in loadOrder.enumerated() { priority[index] = Int64(objects.count - rank) }
         let scheduler = RestoreScheduler(
-            dataObjects: objects.enumerated().map { ($1.tables.filter { tablesByKey[$0] != nil }, $0, $1.record.size) },
-            entries: parallelEntries.map { (DDLScript.table(of: $0), $0.type == "INDEX") },
+            dataObjects: objects.enumerated().map { ($1.tables.filter { tablesByKey[$0] != nil }, $0, priority[$0]) },
+            entries: parallelEntries.enumerated().map { (DDLScript.table(of: $1), $1.type == "INDEX" || parallelSteps[$0].count > 1) },
             analyze: manifest.tables.map(key))
         let progress = ProgressReporter(label: "restore \(backupObjects.backupId)", totalBytes: objects.reduce(0) { $0 + $1.record.plainBytes },
                                         totalObjects: objects.count)
@@ -249,9 +268,9 @@ public final class RestoreEngine: Sendable {
         defer { progress.stop(console: console) }
 
         let board = RestoreWorkBoard(scheduler)
-        let retry = Locked([DDLScript.Entry]())
+        let retry = Locked([String]())
         let stop = { @Sendable () -> Bool in board.failed }
-        try Workers.run(count: options.jobs) { _ in
+        do { try Workers.run(count: options.jobs) { _ in
             let connection = try self.connect(target, settings: settings)
             try connection.execute(postData.preamble)
             while let (ticket, work) = board.claim() {
@@ -265,10 +284,14 @@ public final class RestoreEngine: Sendable {
                             try self.loadPack(pack, tables: tablesByKey, from: backupObjects, on: connection, progress: progress, stop: stop)
                         }
                     case .ddl(_, let index):
-                        do { try connection.execute(parallelEntries[index].sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
-                            retry.withLock { $0.append(parallelEntries[index]) }
-                        } catch {
-                            throw DRKitError.wrap(error, "post-data DDL")
+                        let steps = parallelSteps[index]
+                        for (step, sql) in steps.enumerated() {
+                            do { try connection.execute(sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
+                                retry.withLock { $0.append(contentsOf: steps[step...]) }
+                                break
+                            } catch {
+                                throw DRKitError.wrap(error, "post-data DDL")
+                            }
                         }
                     case .analyze(let table):
                         let t = tablesByKey[table]!
@@ -282,14 +305,17 @@ public final class RestoreEngine: Sendable {
                 }
                 board.complete(ticket)
             }
+        } } catch {
+            // The cause, not a worker's "stopped: another worker failed" that reached Workers first.
+            throw board.failure ?? error
         }
         // Deadlocks between concurrent ALTER TABLEs (partitioned tables) are retried one by one.
         let deferred = retry.current
         guard !deferred.isEmpty else { return }
         let main = try connect(target, settings: settings)
         try main.execute(postData.preamble)
-        for entry in deferred {
-            do { try main.execute(entry.sql) } catch { throw DRKitError.wrap(error, "post-data DDL") }
+        for sql in deferred {
+            do { try main.execute(sql) } catch { throw DRKitError.wrap(error, "post-data DDL") }
         }
     }
 
@@ -476,19 +502,22 @@ final class SliceCopySink: ByteSink {
 final class RestoreWorkBoard: @unchecked Sendable {
     private let condition = NSCondition()
     private var scheduler: RestoreScheduler
-    private var failure: Error?
+    private var firstFailure: Error?
 
     init(_ scheduler: RestoreScheduler) { self.scheduler = scheduler }
 
-    var failed: Bool {
+    var failed: Bool { failure != nil }
+
+    /// The first error a worker reported.
+    var failure: Error? {
         condition.lock(); defer { condition.unlock() }
-        return failure != nil
+        return firstFailure
     }
 
     /// The next work whose dependencies are done; nil when everything is done or a worker failed.
     func claim() -> (ticket: Int, work: RestoreScheduler.Work)? {
         condition.lock(); defer { condition.unlock() }
-        while failure == nil && !scheduler.isFinished {
+        while firstFailure == nil && !scheduler.isFinished {
             if let claimed = scheduler.next() { return claimed }
             condition.wait()
         }
@@ -503,7 +532,7 @@ final class RestoreWorkBoard: @unchecked Sendable {
 
     func fail(_ error: Error) {
         condition.lock(); defer { condition.unlock() }
-        if failure == nil { failure = error }
+        if firstFailure == nil { firstFailure = error }
         condition.broadcast()
     }
 }

@@ -28,14 +28,19 @@ public final class WorkQueue<Item: Sendable>: Sendable {
     public func run<Context>(workers: Int, setUp: @escaping @Sendable (Int) throws -> Context,
                              body: @escaping @Sendable (Context, Item) throws -> Void) throws {
         // Errors are recorded here too, so that `take` stops handing out items at once.
-        try Workers.run(count: min(workers, max(items.count, 1))) { [self] index in
-            do {
-                let context = try setUp(index)
-                while let item = take() { try body(context, item) }
-            } catch {
-                record(error)
-                throw error
+        do {
+            try Workers.run(count: min(workers, max(items.count, 1))) { [self] index in
+                do {
+                    let context = try setUp(index)
+                    while let item = take() { try body(context, item) }
+                } catch {
+                    record(error)
+                    throw error
+                }
             }
+        } catch {
+            // The cause, not a worker's "stopped: another worker failed" that reached Workers first.
+            throw state.current.firstError ?? error
         }
     }
 }
