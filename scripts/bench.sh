@@ -60,6 +60,10 @@ declare -A secs rss size cpu
 run() {  # run NAME CMD...: records wall time and peak RSS
     local name=$1; shift
     local out
+    # Each step starts from flushed state: no step pays for the writes (dirty buffers, a checkpoint,
+    # page cache) the step before it left behind.
+    sync
+    "$bindir/psql" -X -q -d postgres -c CHECKPOINT
     out=$(measure "$@" 2>>"$work/bench.log" | tail -n 1) || { echo "bench: $name failed; see log:" >&2; tail -n 20 "$work/bench.log" >&2; exit 1; }
     read -r secs[$name] rss[$name] cpu[$name] <<<"$out"
     echo "bench: $name ${secs[$name]} s" >&2

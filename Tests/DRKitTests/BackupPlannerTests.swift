@@ -32,6 +32,14 @@ final class BackupPlannerTests: XCTestCase {
         XCTAssertEqual(planned.map(\.estimatedBytes).reduce(0, +), 10 * 8192)
     }
 
+    func testChunksAreEqualRatherThanAFullRunAndASmallTail() {
+        // 193 blocks with 64-block chunks: four of 49/49/49/46, not 64/64/64/1.
+        let planned = chunks(BackupPlanner.plan(catalog([193 * 8192]), splitBytes: 64 * 8192, tidRangeScans: true))
+            .sorted { $0.chunkIndex < $1.chunkIndex }
+        XCTAssertEqual(planned.map(\.startBlock), [0, 49, 98, 147])
+        XCTAssertEqual(planned.map(\.endBlock), [49, 98, 147, nil])
+    }
+
     func testNoSplittingWithoutTidRangeScans() {
         let planned = chunks(BackupPlanner.plan(catalog([100 * 8192]), splitBytes: 8192, tidRangeScans: false))
         XCTAssertEqual(planned.count, 1)

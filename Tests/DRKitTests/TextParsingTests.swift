@@ -43,6 +43,28 @@ final class TextParsingTests: XCTestCase {
         XCTAssertEqual(script.without(owners: false, privileges: false), script)
     }
 
+    func testPlainKeysBuildTheirIndexFirstAndOthersRunAsWritten() {
+        func entry(_ statement: String) -> DDLScript.Entry {
+            DDLScript("--\n-- Name: x; Type: CONSTRAINT; Schema: s; Owner: o\n--\n\n" + statement + "\n\n").entries[0]
+        }
+        let primary = entry("ALTER TABLE ONLY app.\"Order Lines\"\n    ADD CONSTRAINT \"Order Lines_pkey\" PRIMARY KEY (id, \"Line No\");")
+        XCTAssertEqual(DDLScript.indexFirst(primary), [
+            "CREATE UNIQUE INDEX \"Order Lines_pkey\" ON app.\"Order Lines\" USING btree (id, \"Line No\");",
+            "ALTER TABLE ONLY app.\"Order Lines\" ADD CONSTRAINT \"Order Lines_pkey\" PRIMARY KEY USING INDEX \"Order Lines_pkey\";",
+        ])
+        XCTAssertEqual(DDLScript.table(of: primary), "app.Order Lines", "the table it acts on, so it waits for that table's data only")
+        XCTAssertEqual(DDLScript.indexFirst(entry("ALTER TABLE ONLY s.t\n    ADD CONSTRAINT t_k UNIQUE (k);"))?.first,
+                       "CREATE UNIQUE INDEX t_k ON s.t USING btree (k);")
+        for asWritten in ["ALTER TABLE ONLY s.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id) INCLUDE (v);",
+                          "ALTER TABLE ONLY s.t\n    ADD CONSTRAINT t_k UNIQUE (k) DEFERRABLE INITIALLY DEFERRED;",
+                          "ALTER TABLE ONLY s.t\n    ADD CONSTRAINT t_pkey PRIMARY KEY (id) WITH (fillfactor='70');",
+                          "ALTER TABLE ONLY s.t\n    ADD CONSTRAINT t_x EXCLUDE USING gist (r WITH &&);",
+                          "ALTER TABLE ONLY s.t\n    ADD CONSTRAINT t_c CHECK ((v > 0)) NOT VALID;",
+                          "ALTER TABLE ONLY s.t\n    ADD CONSTRAINT t_k UNIQUE NULLS NOT DISTINCT (k);"] {
+            XCTAssertNil(DDLScript.indexFirst(entry(asWritten)), asWritten)
+        }
+    }
+
     func testOneSchemaScriptSplitsWhereItsFirstPostDataEntryBegins() {
         let preamble = "SET statement_timeout = 0;\n\\restrict abc\nSET client_encoding = 'LATIN1';\n\n"
         let table = "--\n-- Name: t; Type: TABLE; Schema: s; Owner: o\n--\n\nCREATE TABLE s.t (v text DEFAULT '\u{E9}');\n\n"

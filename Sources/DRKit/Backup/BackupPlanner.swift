@@ -65,10 +65,14 @@ enum BackupPlanner {
                 chunks.append(TableChunk(tableIndex: index, chunkIndex: 0, startBlock: nil, endBlock: nil, estimatedBytes: table.heapBytes))
                 continue
             }
+            // Equal chunks of at most splitBytes: no small tail chunk that loads last and holds back the
+            // table's index builds at restore, and an even share for each worker.
+            let chunkCount = (blocks + blocksPerChunk - 1) / blocksPerChunk
+            let blocksPerEqualChunk = (blocks + chunkCount - 1) / chunkCount
             var start: Int64 = 0
             var chunkIndex = 0
             while start < blocks {
-                let end = start + blocksPerChunk
+                let end = start + blocksPerEqualChunk
                 let last = end >= blocks
                 chunks.append(TableChunk(tableIndex: index, chunkIndex: chunkIndex, startBlock: start,
                                          endBlock: last ? nil : end,

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A pg_dump plain-text DDL script split into its entries, so post-data can run in phases.
 ///
 /// pg_dump heads every entry with a comment block: `--\n-- Name: x; Type: INDEX; Schema: s; Owner: o\n--`.
@@ -107,10 +109,32 @@ struct DDLScript: Equatable, Sendable {
 
     /// `schema.table` an INDEX or CONSTRAINT entry acts on (unquoted), from its SQL.
     static func table(of entry: Entry) -> String? {
-        let statement = entry.sql.split(separator: "\n", omittingEmptySubsequences: false)
-            .drop { $0.hasPrefix("--") || $0.isEmpty }.joined(separator: "\n")
-        let object = SchemaObject.classify(statement)
+        let object = SchemaObject.classify(statements(of: entry))
         return object.kind == .index || object.kind == .constraint ? object.owner : nil
+    }
+
+    /// The entry's SQL without its header comment and blank lines.
+    static func statements(of entry: Entry) -> String {
+        entry.sql.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.hasPrefix("--") && !$0.isEmpty }.joined(separator: "\n")
+    }
+
+    /// A plain `PRIMARY KEY (cols)` or `UNIQUE (cols)` constraint as two steps: its unique index, built
+    /// under a SHARE lock (beside the table's other index builds, as `ADD CONSTRAINT` under ACCESS
+    /// EXCLUSIVE cannot), then the constraint taking that index, which is quick. Same index, same
+    /// constraint, same names. Nil for anything else (INCLUDE, WITH, a tablespace, DEFERRABLE, NULLS NOT
+    /// DISTINCT...), which runs as pg_dump wrote it.
+    static func indexFirst(_ entry: Entry) -> [String]? {
+        guard entry.type == "CONSTRAINT" else { return nil }
+        let ident = #"(?:"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*)"#
+        let pattern = #"^ALTER TABLE ONLY ("# + ident + #"\."# + ident + #")\n    ADD CONSTRAINT ("# + ident + #") (PRIMARY KEY|UNIQUE) \(([^()]*)\);$"#
+        let statement = statements(of: entry)
+        guard let regex = try? NSRegularExpression(pattern: pattern),
+              let match = regex.firstMatch(in: statement, range: NSRange(statement.startIndex..., in: statement)), match.numberOfRanges == 5 else { return nil }
+        let part = { (i: Int) in String(statement[Range(match.range(at: i), in: statement)!]) }
+        let (table, name, kind, columns) = (part(1), part(2), part(3), part(4))
+        return ["CREATE UNIQUE INDEX \(name) ON \(table) USING btree (\(columns));",
+                "ALTER TABLE ONLY \(table) ADD CONSTRAINT \(name) \(kind) USING INDEX \(name);"]
     }
 }
 

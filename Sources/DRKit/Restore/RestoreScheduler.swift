@@ -35,15 +35,15 @@ struct RestoreScheduler {
     private var remainingIndexes: [String: Int] = [:]
     private var totalDataLeft = 0
 
-    /// `dataObjects`: (tables, object index, size) per data object (a pack holds several tables). `entries`: parallel post-data entries
+    /// `dataObjects`: (tables, object index, priority: higher loads first) per data object (a pack holds
+    /// several tables). `entries`: parallel post-data entries
     /// with the table they act on (nil when it is not a table with data) and whether they are CREATE INDEX.
-    init(dataObjects: [(tables: [String], object: Int, size: Int64)],
+    init(dataObjects: [(tables: [String], object: Int, priority: Int64)],
          entries: [(table: String?, isIndex: Bool)], analyze: [String]) {
         var tasks: [Task] = []
         let tablesWithData = Set(dataObjects.flatMap(\.tables))
         for object in dataObjects {
-            // Data before DDL of the same size class; among data, the largest object first.
-            tasks.append(Task(work: .data(object: object.object), lock: .none, priority: object.size, tables: object.tables))
+            tasks.append(Task(work: .data(object: object.object), lock: .none, priority: object.priority, tables: object.tables))
             for table in object.tables { remainingData[table, default: 0] += 1 }
         }
         totalDataLeft = dataObjects.count

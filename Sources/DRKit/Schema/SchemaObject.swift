@@ -29,10 +29,10 @@ public struct SchemaObject: Equatable, Hashable, Sendable {
             let table = unquote(c[1])
             return SchemaObject(kind: .index, name: schemaOf(table) + unquote(c[0]), owner: table)
         }
-        if let c = capture(#"^ALTER TABLE (?:ONLY )?"# + ident + #" ADD CONSTRAINT "# + ident) {
+        if let c = capture(#"^ALTER TABLE (?:ONLY )?"# + ident + #"\s+ADD CONSTRAINT "# + ident) {
             return SchemaObject(kind: .constraint, name: unquote(c[0]) + "." + unquote(c[1]), owner: unquote(c[0]))
         }
-        if let c = capture(#"^ALTER TABLE (?:ONLY )?"# + ident + #" ALTER COLUMN "# + ident + #" SET DEFAULT"#) {
+        if let c = capture(#"^ALTER TABLE (?:ONLY )?"# + ident + #"\s+ALTER COLUMN "# + ident + #" SET DEFAULT"#) {
             return SchemaObject(kind: .default, name: unquote(c[0]) + "." + unquote(c[1]), owner: unquote(c[0]))
         }
         if let c = capture(#"^CREATE (?:OR REPLACE )?(?:FUNCTION|PROCEDURE|AGGREGATE) "# + ident + #"(\([^)]*\))"#) {
