@@ -67,6 +67,9 @@ public final class RestoreEngine: Sendable {
         self.console = console
     }
 
+    /// Tables from this size (plain COPY bytes) build a primary key's or unique constraint's index first.
+    static let indexFirstBytes: Int64 = 16 << 20
+
     static func sessionSettings(encoding: String) -> String {
         """
         SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;
@@ -163,7 +166,8 @@ public final class RestoreEngine: Sendable {
                     try main.execute("SELECT pg_catalog.setval(\(name), \(sequence.lastValue), \(sequence.isCalled))")
                 } catch { throw DRKitError.wrap(error, "setting sequence \(sequence.schema).\(sequence.name)") }
             }
-            try runOrderedPostData(postData, on: main)
+            try runOrderedPostData(postData, on: main, target: target, settings: settings,
+                                   tables: Dictionary(manifest.tables.map { ("\($0.schema).\($0.name)", $0) }, uniquingKeysWith: { a, _ in a }))
             endPhase("post-data")
 
             try refreshMaterializedViews(manifest.materializedViews.filter(\.populated), on: main)
@@ -239,9 +243,10 @@ public final class RestoreEngine: Sendable {
         let objects: [DataUnit] = manifest.tables.flatMap { table in table.objects.map { DataUnit.object(table, $0) } }
             + (manifest.packs ?? []).map(DataUnit.pack)
         let parallelEntries = postData.entries.filter { DDLScript.parallelTypes.contains($0.type) }
-        // Primary keys and unique constraints of plain tables build their index beside the table's other
-        // index builds; partitions keep pg_dump's statement (their indexes attach to the parent's).
-        let plainTables = Set(manifest.tables.filter { $0.kind != "partition" }.map(key))
+        // Primary keys and unique constraints of large plain tables build their index beside the table's
+        // other index builds; on a small table the second statement would cost more than it saves, and
+        // partitions keep pg_dump's statement (their indexes attach to the parent's).
+        let plainTables = Set(manifest.tables.filter { $0.kind != "partition" && $0.plainBytes >= RestoreEngine.indexFirstBytes }.map(key))
         let parallelSteps: [[String]] = parallelEntries.map { entry in
             if let table = DDLScript.table(of: entry), plainTables.contains(table), let steps = DDLScript.indexFirst(entry) { return steps }
             return [entry.sql]
@@ -260,7 +265,13 @@ public final class RestoreEngine: Sendable {
         for (rank, index) in loadOrder.enumerated() { priority[index] = Int64(objects.count - rank) }
         let scheduler = RestoreScheduler(
             dataObjects: objects.enumerated().map { ($1.tables.filter { tablesByKey[$0] != nil }, $0, priority[$0]) },
-            entries: parallelEntries.enumerated().map { (DDLScript.table(of: $1), $1.type == "INDEX" || parallelSteps[$0].count > 1) },
+            entries: parallelEntries.enumerated().map { index, entry in
+                // A small table's ADD CONSTRAINT waits for all data, as its ACCESS EXCLUSIVE lock between
+                // the loads measured slower for thousands of small tables; a large table's runs once its data is in.
+                let table = DDLScript.table(of: entry)
+                let early = entry.type == "INDEX" || (table.flatMap { tablesByKey[$0] }?.plainBytes ?? 0) >= RestoreEngine.indexFirstBytes
+                return (early ? table : nil, entry.type == "INDEX" || parallelSteps[index].count > 1)
+            },
             analyze: manifest.tables.map(key))
         let progress = ProgressReporter(label: "restore \(backupObjects.backupId)", totalBytes: objects.reduce(0) { $0 + $1.record.plainBytes },
                                         totalObjects: objects.count)
@@ -389,15 +400,53 @@ public final class RestoreEngine: Sendable {
         }
     }
 
-    /// Post-data entries that must run in dump order on one connection (foreign keys, triggers, rules,
-    /// index attachments, policies...).
-    private func runOrderedPostData(_ script: DDLScript, on main: Connection) throws {
+    /// Post-data entries that run in dump order (triggers, rules, index attachments, policies...), except
+    /// that a run of foreign keys (pg_dump writes them together) is spread over `jobs` connections: each
+    /// validates its table against the referenced one, the long part of a restore of large tables. Two
+    /// foreign keys that lock the same tables in opposite orders can deadlock; those run again one by one.
+    private func runOrderedPostData(_ script: DDLScript, on main: Connection, target: RestoreTarget, settings: String,
+                                    tables: [String: TableRecord]) throws {
         do {
             try main.execute(script.preamble)
-            for entry in script.entries where !DDLScript.parallelTypes.contains(entry.type) { try main.execute(entry.sql) }
+            var foreignKeys: [DDLScript.Entry] = []
+            for entry in script.entries where !DDLScript.parallelTypes.contains(entry.type) {
+                if entry.type == "FK CONSTRAINT" {
+                    foreignKeys.append(entry)
+                    continue
+                }
+                try runForeignKeys(foreignKeys, preamble: script.preamble, on: main, target: target, settings: settings, tables: tables)
+                foreignKeys = []
+                try main.execute(entry.sql)
+            }
+            try runForeignKeys(foreignKeys, preamble: script.preamble, on: main, target: target, settings: settings, tables: tables)
         } catch {
             throw DRKitError.wrap(error, "post-data DDL")
         }
+    }
+
+    private func runForeignKeys(_ all: [DDLScript.Entry], preamble: String, on main: Connection, target: RestoreTarget, settings: String,
+                                tables: [String: TableRecord]) throws {
+        // Only large tables' checks are worth a connection each: thousands of small tables' foreign keys
+        // ran slower side by side (they mostly wait on the lock of the table they reference).
+        let isLarge = { (entry: DDLScript.Entry) in (DDLScript.table(of: entry).flatMap { tables[$0] }?.plainBytes ?? 0) >= RestoreEngine.indexFirstBytes }
+        let entries = all.filter(isLarge)
+        for entry in all where !isLarge(entry) { try main.execute(entry.sql) }
+        guard entries.count > 1, options.jobs > 1 else {
+            for entry in entries { try main.execute(entry.sql) }
+            return
+        }
+        let deadlocked = Locked([DDLScript.Entry]())
+        let queue = WorkQueue(entries)
+        try queue.run(workers: options.jobs, setUp: { _ in
+            let connection = try self.connect(target, settings: settings)
+            try connection.execute(preamble)
+            return connection
+        }) { connection, entry in
+            do { try connection.execute(entry.sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
+                deadlocked.withLock { $0.append(entry) }
+            }
+        }
+        for entry in deadlocked.current { try main.execute(entry.sql) }
     }
 
     /// Refreshes views in dependency order by retrying those that read a view not yet populated.
