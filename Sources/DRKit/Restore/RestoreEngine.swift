@@ -247,8 +247,9 @@ public final class RestoreEngine: Sendable {
         // other index builds; on a small table the second statement would cost more than it saves, and
         // partitions keep pg_dump's statement (their indexes attach to the parent's).
         let plainTables = Set(manifest.tables.filter { $0.kind != "partition" && $0.plainBytes >= RestoreEngine.indexFirstBytes }.map(key))
-        let parallelSteps: [[String]] = parallelEntries.map { entry in
-            if let table = DDLScript.table(of: entry), plainTables.contains(table), let steps = DDLScript.indexFirst(entry) { return steps }
+        let entryTables = parallelEntries.map(DDLScript.table(of:))
+        let parallelSteps: [[String]] = zip(parallelEntries, entryTables).map { entry, table in
+            if let table, plainTables.contains(table), let steps = DDLScript.indexFirst(entry) { return steps }
             return [entry.sql]
         }
         // Larger tables first, each table's objects together (its smallest last chunk too): a table's
@@ -268,7 +269,7 @@ public final class RestoreEngine: Sendable {
             entries: parallelEntries.enumerated().map { index, entry in
                 // A small table's ADD CONSTRAINT waits for all data, as its ACCESS EXCLUSIVE lock between
                 // the loads measured slower for thousands of small tables; a large table's runs once its data is in.
-                let table = DDLScript.table(of: entry)
+                let table = entryTables[index]
                 let early = entry.type == "INDEX" || (table.flatMap { tablesByKey[$0] }?.plainBytes ?? 0) >= RestoreEngine.indexFirstBytes
                 return (early ? table : nil, entry.type == "INDEX" || parallelSteps[index].count > 1)
             },
@@ -428,9 +429,9 @@ public final class RestoreEngine: Sendable {
                                 tables: [String: TableRecord]) throws {
         // Only large tables' checks are worth a connection each: thousands of small tables' foreign keys
         // ran slower side by side (they mostly wait on the lock of the table they reference).
-        let isLarge = { (entry: DDLScript.Entry) in (DDLScript.table(of: entry).flatMap { tables[$0] }?.plainBytes ?? 0) >= RestoreEngine.indexFirstBytes }
-        let entries = all.filter(isLarge)
-        for entry in all where !isLarge(entry) { try main.execute(entry.sql) }
+        let large = all.map { (DDLScript.table(of: $0).flatMap { tables[$0] }?.plainBytes ?? 0) >= RestoreEngine.indexFirstBytes }
+        let entries = zip(all, large).filter(\.1).map(\.0)
+        for (entry, isLarge) in zip(all, large) where !isLarge { try main.execute(entry.sql) }
         guard entries.count > 1, options.jobs > 1 else {
             for entry in entries { try main.execute(entry.sql) }
             return

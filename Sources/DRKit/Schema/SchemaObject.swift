@@ -1,4 +1,5 @@
 import Foundation
+import Common
 
 /// What one DDL statement defines, for the object-level summary.
 public struct SchemaObject: Equatable, Hashable, Sendable {
@@ -12,10 +13,20 @@ public struct SchemaObject: Equatable, Hashable, Sendable {
     /// The table (or the object itself) that owns it, for `--exclude` and grouping.
     public var owner: String
 
+    /// Patterns compiled once: a restore classifies every post-data entry of thousands of tables.
+    private static let patterns = Locked([String: NSRegularExpression]())
+
+    private static func compiled(_ pattern: String) -> NSRegularExpression? {
+        if let regex = patterns.withLock({ $0[pattern] }) { return regex }
+        guard let regex = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]) else { return nil }
+        patterns.withLock { $0[pattern] = regex }
+        return regex
+    }
+
     static func classify(_ statement: String) -> SchemaObject {
         let flat = statement.replacingOccurrences(of: "\n", with: " ")
         func capture(_ pattern: String) -> [String]? {
-            guard let regex = try? NSRegularExpression(pattern: pattern, options: [.caseInsensitive]),
+            guard let regex = compiled(pattern),
                   let m = regex.firstMatch(in: flat, range: NSRange(flat.startIndex..., in: flat)) else { return nil }
             return (1..<m.numberOfRanges).map { i in
                 Range(m.range(at: i), in: flat).map { String(flat[$0]) } ?? ""
