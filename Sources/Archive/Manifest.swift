@@ -44,6 +44,18 @@ public struct TableRecord: Codable, Equatable, Sendable {
     }
 }
 
+/// Tables and pack slices are matched by "schema.name", unquoted (a manifest names each table once).
+public protocol SchemaQualified {
+    var schema: String { get }
+    var name: String { get }
+}
+
+extension SchemaQualified {
+    public var qualifiedKey: String { "\(schema).\(name)" }
+}
+
+extension TableRecord: SchemaQualified {}
+
 /// Small tables' COPY data in one shared object (format 4): each slice is one table's COPY text, and
 /// the slices follow each other in the object's plain stream in this order. A backup of thousands of
 /// small tables writes a few packs instead of thousands of objects; a packed table has no objects of its own.
@@ -58,7 +70,7 @@ public struct PackRecord: Codable, Equatable, Sendable {
     }
 }
 
-public struct PackSlice: Codable, Equatable, Sendable {
+public struct PackSlice: Codable, Equatable, Sendable, SchemaQualified {
     public var schema: String
     public var name: String
     /// The slice's length in the plain stream, and the COPY rows in it.

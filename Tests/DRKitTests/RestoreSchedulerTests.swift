@@ -64,3 +64,69 @@ final class RestoreSchedulerTests: XCTestCase {
         XCTAssertTrue(rest.contains(.ddl(table: "a", entry: 0)) && rest.contains(.ddl(table: "b", entry: 1)))
     }
 }
+
+extension RestoreSchedulerTests {
+    /// Thousands of tables, workers finishing in a scrambled order: every task runs once, none before
+    /// what it waits for, and no two tasks with incompatible locks on one table at once.
+    func testManyTablesKeepEveryRuleUnderAnyCompletionOrder() {
+        let tables = (0..<1500).map { "public.t\($0)" }
+        var dataObjects: [(tables: [String], object: Int, priority: Int64)] = []
+        for pack in stride(from: 0, to: 1000, by: 250) { dataObjects.append((Array(tables[pack..<pack + 250]), dataObjects.count, 10)) }
+        for table in tables[1000...] { dataObjects.append(([table], dataObjects.count, Int64(table.count))) }
+        for table in tables[1000..<1020] {  // large tables, split into chunks
+            for _ in 0..<3 { dataObjects.append(([table], dataObjects.count, 100)) }
+        }
+        var entries: [(table: String?, isIndex: Bool)] = []
+        for table in tables { entries += [(table, true), (table, false), (table, true)] }
+        entries += [(nil, false), ("public.no_data", false)]
+        var scheduler = RestoreScheduler(dataObjects: dataObjects, entries: entries, analyze: tables + ["public.no_data"])
+
+        var random = SplitMix(seed: 42)
+        var running: [(ticket: Int, work: RestoreScheduler.Work)] = []
+        var loaded: [String: Int] = [:]
+        var indexesDone: [String: Int] = [:]
+        var dataLeft = dataObjects.count
+        var started = 0
+        func tableOf(_ work: RestoreScheduler.Work) -> (String, Bool)? {
+            switch work {
+            case .data: return nil
+            case .ddl(let table?, let entry): return (table, entries[entry].isIndex)
+            case .ddl(nil, _): return nil
+            case .analyze(let table): return (table, false)
+            }
+        }
+        while !scheduler.isFinished {
+            while running.count < 3, let claimed = scheduler.next() {
+                started += 1
+                switch claimed.work {
+                case .data: break
+                case .ddl(let table?, _):
+                    XCTAssertEqual(loaded[table], dataObjects.filter { $0.tables.contains(table) }.count, "\(claimed.work) before its data")
+                case .ddl(nil, _):
+                    XCTAssertEqual(dataLeft, 0, "\(claimed.work) before all data")
+                case .analyze(let table):
+                    XCTAssertEqual(indexesDone[table, default: 0], table == "public.no_data" ? 0 : 2, "ANALYZE of \(table) before its indexes")
+                }
+                if let (table, shared) = tableOf(claimed.work) {
+                    for other in running {
+                        guard let (otherTable, otherShared) = tableOf(other.work), otherTable == table else { continue }
+                        XCTAssertTrue(shared && otherShared, "\(claimed.work) beside \(other.work)")
+                    }
+                }
+                running.append(claimed)
+            }
+            guard !running.isEmpty else { return XCTFail("nothing runnable but not finished") }
+            let done = running.remove(at: Int(random.next() % UInt32(running.count)))
+            switch done.work {
+            case .data(let object):
+                for table in dataObjects[object].tables { loaded[table, default: 0] += 1 }
+                dataLeft -= 1
+            case .ddl(let table?, let entry) where entries[entry].isIndex:
+                indexesDone[table, default: 0] += 1
+            default: break
+            }
+            scheduler.complete(done.ticket)
+        }
+        XCTAssertEqual(started, dataObjects.count + entries.count + tables.count + 1)
+    }
+}

@@ -69,7 +69,7 @@ final class RoundTripTests: DRKitTestCase {
     /// Large tables' foreign keys are checked on several connections; two that reference each other's
     /// tables may deadlock there and run again one by one: the restore is exact either way.
     func testForeignKeysOfLargeTablesRestoreSideBySide() throws {
-        let rows = 150_000  // over RestoreEngine.indexFirstBytes of COPY text per table
+        let rows = 150_000  // over RestoreEngine.largeTableBytes of COPY text per table
         let source = try newDatabase("drkit_fk", sql: """
             CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p SELECT generate_series(1, 100);
             CREATE TABLE a (id int PRIMARY KEY, p_id int NOT NULL, b_id int, note text);
@@ -83,7 +83,7 @@ final class RoundTripTests: DRKitTestCase {
         let repository = try Repository.open(repo, create: false)
         let file = try repository.resolve(id)
         let manifest = try file.open(dataKey: try KeyOptions(keyFile: keyFile).dataKey(for: file, in: repository))
-        XCTAssertTrue(manifest.tables.filter { $0.name != "p" }.allSatisfy { $0.plainBytes >= RestoreEngine.indexFirstBytes })
+        XCTAssertTrue(manifest.tables.filter { $0.name != "p" }.allSatisfy { RestoreEngine.isLarge($0) })
         let target = scratchName("drkit_fk_rt")
         let restored = try restore(id, into: target, extra: ["--key-file", keyFile, "--jobs", "3"])
         XCTAssertEqual(restored.status, 0, restored.stderr)

@@ -98,11 +98,11 @@ public final class BackupEngine {
                                        tidRangeScans: snapshot.source.serverVersionNum >= 140000,
                                        packBelowBytes: options.packBelowBytes, largeObjects: snapshot.largeObjects)
         let largeObjectNote = snapshot.largeObjects.isEmpty ? "" : ", \(snapshot.largeObjects.count) large objects"
-        console.note("backup \(backupId): \(snapshot.catalog.tables.count) tables, \(snapshot.catalog.sequences.count) sequences\(largeObjectNote), \(tasks.count - 2) data objects from \(redacted), \(options.jobs) jobs")
+        console.note("backup \(backupId): \(snapshot.catalog.tables.count) tables, \(snapshot.catalog.sequences.count) sequences\(largeObjectNote), \(tasks.count) data objects from \(redacted), \(options.jobs) jobs")
 
         let written = try lease.explaining { try executeDiscardingOnFailure(backupId) {
             let progress = ProgressReporter(label: "backup \(backupId)", totalBytes: tasks.reduce(0) { $0 + $1.estimatedBytes },
-                                            totalObjects: tasks.count)
+                                            totalObjects: tasks.count + BackupExecution.schemaObjectCount(globalsOnly: options.globalsOnly))
             if options.showProgress { progress.start(console: console) }
             defer { progress.stop(console: console) }
             let execution = BackupExecution(repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey,

@@ -36,9 +36,12 @@ struct BackupExecution: Sendable {
     let globalsOnly: Bool
     let progress: ProgressReporter
 
+    /// The schema objects a backup writes beside its data: pre-data, post-data and the table of contents.
+    static func schemaObjectCount(globalsOnly: Bool) -> Int { globalsOnly ? 2 : 3 }
+
     func run(_ tasks: [BackupTask], jobs: Int, pgDump: PgDump) throws -> WrittenObjects {
         let results = Locked(WrittenObjects())
-        let queue = WorkQueue(tasks.filter { if case .ddl = $0 { return false } else { return true } })
+        let queue = WorkQueue(tasks)
         let schema = Locked<(script: [UInt8]?, toc: DumpTOC?, error: Error?)>((nil, nil, nil))
         let ddlDone = DispatchGroup()
         // Two pg_dumps on threads of their own, side by side with the data (they mostly wait on catalog
@@ -77,8 +80,6 @@ struct BackupExecution: Sendable {
             case .largeObjects(let index, let entries):
                 let record = try dumpLargeObjects(index, entries, on: worker, stop: { queue.failed })
                 results.withLock { $0.largeObjects.append(record) }
-            case .ddl:
-                break
             }
         })
         results.withLock {

@@ -1,10 +1,9 @@
 import Foundation
 import PostgresClient
 
-/// One unit of backup work: a pg_dump DDL section, one block range of one table, or one batch of
-/// large objects.
+/// One unit of a backup's data work: one block range of one table, a pack of small tables, or one
+/// batch of large objects. (The schema's pg_dumps run beside them, outside the plan.)
 enum BackupTask: Sendable {
-    case ddl(section: String)
     case tableChunk(TableChunk)
     /// Whole small tables (catalog indexes) copied one after another into one shared object.
     case tablePack(index: Int, tables: [Int], estimatedBytes: Int64)
@@ -12,7 +11,6 @@ enum BackupTask: Sendable {
 
     var estimatedBytes: Int64 {
         switch self {
-        case .ddl: return 0
         case .tableChunk(let chunk): return chunk.estimatedBytes
         case .tablePack(_, _, let bytes): return bytes
         case .largeObjects(_, let entries): return entries.reduce(0) { $0 + $1.size }
@@ -85,7 +83,7 @@ enum BackupPlanner {
         let batches = LargeObjects.batches(largeObjects, targetBytes: splitBytes).enumerated().map { BackupTask.largeObjects(index: $0, $1) }
         // Largest first, so the last work to finish is small and both workers stay busy to the end.
         let data = (chunks.map(BackupTask.tableChunk) + packs + batches).sorted { $0.estimatedBytes > $1.estimatedBytes }
-        return [.ddl(section: "pre-data"), .ddl(section: "post-data")] + data
+        return data
     }
 
     static func copyStatement(_ table: CatalogTable, _ chunk: TableChunk) -> String {

@@ -185,12 +185,12 @@ enum PartialRestore {
     /// large objects (pg_dump leaves them out of table selections too).
     static func narrow(_ manifest: BackupManifest, to plan: PartialRestorePlan) -> BackupManifest {
         var narrowed = manifest
-        narrowed.tables = manifest.tables.filter { plan.tables.contains("\($0.schema).\($0.name)") }
+        narrowed.tables = manifest.tables.filter { plan.tables.contains($0.qualifiedKey) }
         narrowed.sequences = manifest.sequences.filter { plan.entries.contains(.init(type: "SEQUENCE", schema: $0.schema, name: $0.name)) }
         narrowed.materializedViews = manifest.materializedViews.filter { plan.entries.contains(.init(type: "MATERIALIZED VIEW", schema: $0.schema, name: $0.name)) }
         narrowed.largeObjects = nil
         // A pack is read whole; only the chosen tables' slices are loaded.
-        narrowed.packs = manifest.packs?.filter { $0.slices.contains { plan.tables.contains("\($0.schema).\($0.name)") } }
+        narrowed.packs = manifest.packs?.filter { $0.slices.contains { plan.tables.contains($0.qualifiedKey) } }
         return narrowed
     }
 

@@ -58,10 +58,10 @@ public final class VerifyEngine: Sendable {
         var packedRows: [String: Int64] = [:]
         for pack in manifest.packs ?? [] {
             work.append((pack.object, "\(pack.slices.count) small tables", .pack(pack)))
-            for slice in pack.slices { packedRows["\(slice.schema).\(slice.name)", default: 0] += slice.rows }
+            for slice in pack.slices { packedRows[slice.qualifiedKey, default: 0] += slice.rows }
         }
         for table in manifest.tables {
-            let name = "\(table.schema).\(table.name)"
+            let name = table.qualifiedKey
             work += table.objects.map { ($0, name, .copyRows) }
             let sum = table.objects.reduce(packedRows[name] ?? 0) { $0 + $1.rows }
             if sum != table.rows {
