@@ -89,6 +89,28 @@ final class PackTests: DRKitTestCase {
         XCTAssertFalse(try TestServices.databaseExists(target), "a failed restore drops what it created")
     }
 
+    /// Small tables' foreign keys run 100 to a transaction: a row that breaks one (written with triggers
+    /// off) still fails the restore, with the constraint named, and nothing is left.
+    func testAForeignKeyThatFailsInABatchFailsTheRestore() throws {
+        let source = try newDatabase("drkit_pack_fk", sql: """
+            CREATE TABLE parent (id int PRIMARY KEY);
+            INSERT INTO parent SELECT generate_series(1, 10);
+            DO $$ BEGIN
+              FOR i IN 1..40 LOOP
+                EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, parent int REFERENCES parent, v text)', i);
+                EXECUTE format('CREATE INDEX ON t%s (v)', i);
+                EXECUTE format('INSERT INTO t%s SELECT g, 1 + g %% 10, md5(g::text) FROM generate_series(1, 20) g', i);
+              END LOOP;
+            END $$;
+            SET session_replication_role = replica;
+            INSERT INTO t27 VALUES (1000, 99, 'no such parent');
+            """)
+        let id = try backup(source)
+        let target = scratchName("drkit_pack_fk_rt")
+        assertFailure(try restore(id, into: target, extra: ["--key-file", keyFile, "--jobs", "2"]), exitCode: 3, mentions: "t27_parent_fkey")
+        XCTAssertFalse(try TestServices.databaseExists(target), "a failed restore drops what it created")
+    }
+
     func testAPartialRestoreLoadsOnlyTheChosenSliceOfAPack() throws {
         let source = try manySmallTables()
         let id = try backup(source, extra: ["--split-size", "64"])
