@@ -11,7 +11,17 @@ struct DDLScript: Equatable, Sendable {
         var sql: String
         /// What its header names (nil for `-- Data for Name:` entries): how partial restores pick entries.
         var key: DDLEntryKey?
+        /// `default_tablespace` and `default_table_access_method` as in force where the entry begins.
+        /// pg_dump sets them only when they change, just before the entry that needs them; an entry run
+        /// on another connection than the one before it must set them itself (`runnable`).
+        var placement = ""
+
+        /// The entry's SQL with its placement settings first: safe on any connection.
+        var runnable: String { placement.isEmpty ? sql : placement + "\n" + sql }
     }
+
+    /// The settings pg_dump emits only when they change, so that a connection keeps them for what follows.
+    static let placementSettings = ["default_tablespace", "default_table_access_method"]
 
     var preamble: String
     var entries: [Entry]
@@ -22,10 +32,14 @@ struct DDLScript: Equatable, Sendable {
         var currentType: String?
         var currentKey: DDLEntryKey?
         var currentLines: [Substring] = []
+        var currentPlacement = ""
+        var inForce: [String: Substring] = [:]
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         var index = 0
         func flush() {
-            if let type = currentType { entries.append(Entry(type: type, sql: currentLines.joined(separator: "\n"), key: currentKey)) }
+            if let type = currentType {
+                entries.append(Entry(type: type, sql: currentLines.joined(separator: "\n"), key: currentKey, placement: currentPlacement))
+            }
             currentLines = []
         }
         while index < lines.count {
@@ -39,9 +53,15 @@ struct DDLScript: Equatable, Sendable {
                 flush()
                 currentType = DDLScript.type(of: lines[index + 1])
                 currentKey = DDLEntryKey(header: lines[index + 1])
+                currentPlacement = inForce.isEmpty ? "" : DDLScript.placementSettings.map { name in
+                    inForce[name].map(String.init) ?? "RESET \(name);"
+                }.joined(separator: "\n")
                 currentLines = [line]
                 index += 1
                 continue
+            }
+            if line.hasPrefix("SET "), let name = DDLScript.placementSettings.first(where: { line.hasPrefix("SET \($0) = ") }) {
+                inForce[name] = line
             }
             if currentType == nil { preambleLines.append(line) } else { currentLines.append(line) }
             index += 1

@@ -77,6 +77,10 @@ public final class RestoreEngine: Sendable {
     /// Foreign keys of small tables run this many to a transaction: one round trip and one commit each.
     static let foreignKeysPerBatch = 100
 
+    /// A pack's tables get their indexes, keys and ANALYZE this many tables to a transaction, which keeps
+    /// its locks (about four per table) well inside the server's lock table with many `--jobs`.
+    static let packedTablesPerDDLBatch = 50
+
     static func sessionSettings(encoding: String) -> String {
         """
         SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;
@@ -156,7 +160,8 @@ public final class RestoreEngine: Sendable {
                     }
                 }
             }
-            do { try main.execute(preData.sql) } catch { throw DRKitError.wrap(error, "pre-data DDL") }
+            try runPreData(preData, toc: options.jobs > 1 && options.intoSchema == nil ? tableOfContents(manifest, from: objects) : nil,
+                           on: main, target: target, settings: settings)
             endPhase("pre-data")
 
             let tables = Dictionary(manifest.tables.map { ($0.qualifiedKey, $0) }, uniquingKeysWith: { a, _ in a })
@@ -209,13 +214,68 @@ public final class RestoreEngine: Sendable {
         guard let record = manifest.ddlIndex else {
             throw DRKitError(.usage, "backup \(manifest.backupId) has no table of contents of its DDL (it was made before drkit recorded one): restore it whole into a scratch database and copy the table from there (docs/runbooks/restore-one-table.md)")
         }
-        let toc: DumpTOC
-        do { toc = try JSONDecoder().decode(DumpTOC.self, from: Data(try objects.contents(of: record))) } catch let error as DRKitError {
+        return try PartialRestorePlan.make(toc: try readTableOfContents(record, of: manifest, from: objects),
+                                           tablePatterns: options.tables, schemaPatterns: options.schemas)
+    }
+
+    private func readTableOfContents(_ record: ObjectRecord, of manifest: BackupManifest, from objects: BackupObjects) throws -> DumpTOC {
+        do { return try JSONDecoder().decode(DumpTOC.self, from: Data(try objects.contents(of: record))) } catch let error as DRKitError {
             throw error
         } catch {
             throw DRKitError(.integrity, "the table of contents of backup \(manifest.backupId) is not valid: \(error)")
         }
-        return try PartialRestorePlan.make(toc: toc, tablePatterns: options.tables, schemaPatterns: options.schemas)
+    }
+
+    /// The table of contents, for running pre-data on several connections; nil (one connection) when the
+    /// backup has none or it cannot be read, which a whole restore does not otherwise need.
+    private func tableOfContents(_ manifest: BackupManifest, from objects: BackupObjects) -> DumpTOC? {
+        guard let record = manifest.ddlIndex else { return nil }
+        do { return try readTableOfContents(record, of: manifest, from: objects) } catch {
+            console.note("note: pre-data runs on one connection: \(DRKitError.wrap(error).message)")
+            return nil
+        }
+    }
+
+    /// Pre-data, `PreDataPlan.entriesPerTransaction` entries to a transaction. With a table of contents
+    /// that matches the script, on `--jobs` connections: an entry starts once what it needs has committed
+    /// (tables of one schema, the bulk of a large schema, need only the schema). A batch that fails there
+    /// (two names racing for one array type name, say) runs again afterwards, entry by entry, in script
+    /// order, where an error is the restore's error.
+    private func runPreData(_ script: DDLScript, toc: DumpTOC?, on main: Connection, target: RestoreTarget, settings: String) throws {
+        let batchSize = PreDataPlan.entriesPerTransaction
+        guard let toc, let dependencies = PreDataPlan.dependencies(of: script, toc: toc) else {
+            do {
+                try main.execute(script.preamble)
+                for start in stride(from: 0, to: script.entries.count, by: batchSize) {
+                    try main.execute(script.entries[start..<min(start + batchSize, script.entries.count)].map(\.sql).joined(separator: "\n"))
+                }
+            } catch { throw DRKitError.wrap(error, "pre-data DDL") }
+            return
+        }
+        let board = PreDataBoard(PreDataSchedule(dependencies: dependencies))
+        let retry = Locked([Int]())
+        do { try Workers.run(count: options.jobs) { _ in
+            do {
+                let connection = try self.connect(target, settings: settings)
+                try connection.execute(script.preamble)
+                while let batch = board.claim(limit: batchSize) {
+                    do { try connection.execute(batch.map { script.entries[$0].runnable }.joined(separator: "\n")) } catch is PostgresError {
+                        retry.withLock { $0 += batch }
+                    }
+                    board.complete(batch)
+                }
+            } catch {
+                board.fail(error)
+                throw error
+            }
+        } } catch {
+            throw DRKitError.wrap(board.failure ?? error, "pre-data DDL")
+        }
+        do {
+            let again = retry.current.sorted()
+            if !again.isEmpty { try main.execute(script.preamble) }
+            for index in again { try main.execute(script.entries[index].runnable) }
+        } catch { throw DRKitError.wrap(error, "pre-data DDL") }
     }
 
     /// The backup's globals when this restore applies them; a backup made without `--globals` cannot.
@@ -242,7 +302,9 @@ public final class RestoreEngine: Sendable {
     }
 
     /// Loads every data object and builds indexes, constraints and statistics in one scheduled pass
-    /// (`RestoreScheduler`): each table's indexes start when its own data is in.
+    /// (`RestoreScheduler`): each table's indexes start when its own data is in. A pack's tables are
+    /// small: their indexes, keys and ANALYZE follow the pack on the worker that loaded it, many tables
+    /// to a transaction in one round trip, instead of thousands of tasks of a statement each.
     private func loadDataAndBuildIndexes(_ manifest: BackupManifest, tables tablesByKey: [String: TableRecord], from backupObjects: BackupObjects,
                                          postData: DDLScript, target: RestoreTarget, settings: String) throws {
         let objects: [DataUnit] = manifest.tables.flatMap { table in table.objects.map { DataUnit.object(table, $0) } }
@@ -254,8 +316,11 @@ public final class RestoreEngine: Sendable {
         let entryTables = parallelEntries.map(DDLScript.table(of:))
         let parallelSteps: [[String]] = zip(parallelEntries, entryTables).map { entry, table in
             let record = table.flatMap { tablesByKey[$0] }
-            if let record, record.kind != "partition", RestoreEngine.isLarge(record), let steps = DDLScript.indexFirst(entry) { return steps }
-            return [entry.sql]
+            if let record, record.kind != "partition", RestoreEngine.isLarge(record), var steps = DDLScript.indexFirst(entry) {
+                if !entry.placement.isEmpty { steps[0] = entry.placement + "\n" + steps[0] }
+                return steps
+            }
+            return [entry.runnable]
         }
         // Larger tables first, each table's objects together (its smallest last chunk too): a table's
         // indexes and ANALYZE then overlap the loading of the tables after it, instead of one small
@@ -270,16 +335,23 @@ public final class RestoreEngine: Sendable {
         }
         var priority = [Int64](repeating: 0, count: objects.count)
         for (rank, index) in loadOrder.enumerated() { priority[index] = Int64(objects.count - rank) }
+        var packOf: [String: Int] = [:]
+        for (index, unit) in objects.enumerated() where unit.isPack {
+            for table in unit.tables where tablesByKey[table] != nil { packOf[table] = index }
+        }
+        let packDDL = RestoreEngine.packDDL(objects: objects, packOf: packOf, entries: parallelEntries, entryTables: entryTables, tables: tablesByKey)
+        let scheduled = parallelEntries.indices.filter { entryTables[$0].flatMap { packOf[$0] } == nil }
         let scheduler = RestoreScheduler(
             dataObjects: objects.enumerated().map { ($1.tables.filter { tablesByKey[$0] != nil }, $0, priority[$0]) },
-            entries: parallelEntries.enumerated().map { index, entry in
+            entries: scheduled.map { index in
+                let entry = parallelEntries[index]
                 // A small table's ADD CONSTRAINT waits for all data, as its ACCESS EXCLUSIVE lock between
                 // the loads measured slower for thousands of small tables; a large table's runs once its data is in.
                 let table = entryTables[index]
                 let early = entry.type == "INDEX" || RestoreEngine.isLarge(table.flatMap { tablesByKey[$0] })
                 return (early ? table : nil, entry.type == "INDEX" || parallelSteps[index].count > 1)
             },
-            analyze: manifest.tables.map(\.qualifiedKey))
+            analyze: manifest.tables.map(\.qualifiedKey).filter { packOf[$0] == nil })
         let progress = ProgressReporter(label: "restore \(backupObjects.backupId)", totalBytes: objects.reduce(0) { $0 + $1.record.plainBytes },
                                         totalObjects: objects.count)
         if options.showProgress { progress.start(console: console) }
@@ -300,9 +372,14 @@ public final class RestoreEngine: Sendable {
                             try self.load(table, record, from: backupObjects, on: connection, progress: progress, stop: stop)
                         case .pack(let pack):
                             try self.loadPack(pack, tables: tablesByKey, from: backupObjects, on: connection, progress: progress, stop: stop)
+                            for batch in packDDL[index] ?? [] {
+                                do { try connection.execute(batch) } catch {
+                                    throw DRKitError.wrap(error, "post-data DDL of the tables in \(pack.object.name)")
+                                }
+                            }
                         }
                     case .ddl(_, let index):
-                        let steps = parallelSteps[index]
+                        let steps = parallelSteps[scheduled[index]]
                         for (step, sql) in steps.enumerated() {
                             do { try connection.execute(sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
                                 retry.withLock { $0.append(contentsOf: steps[step...]) }
@@ -335,6 +412,27 @@ public final class RestoreEngine: Sendable {
         for sql in deferred {
             do { try main.execute(sql) } catch { throw DRKitError.wrap(error, "post-data DDL") }
         }
+    }
+
+    /// Per pack (by data unit index), its tables' own post-data entries in dump order and then their
+    /// ANALYZE, `packedTablesPerDDLBatch` tables to a script (one implicit transaction each).
+    private static func packDDL(objects: [DataUnit], packOf: [String: Int], entries: [DDLScript.Entry], entryTables: [String?],
+                                tables: [String: TableRecord]) -> [Int: [String]] {
+        var statements: [String: [String]] = [:]
+        for (entry, table) in zip(entries, entryTables) {
+            if let table, packOf[table] != nil { statements[table, default: []].append(entry.runnable) }
+        }
+        var scripts: [Int: [String]] = [:]
+        for (index, unit) in objects.enumerated() where unit.isPack {
+            let packed = unit.tables.filter { packOf[$0] == index }
+            for start in stride(from: 0, to: packed.count, by: packedTablesPerDDLBatch) {
+                let batch = packed[start..<min(start + packedTablesPerDDLBatch, packed.count)]
+                let ddl = batch.flatMap { statements[$0] ?? [] }
+                let analyze = batch.compactMap { tables[$0] }.map { "ANALYZE \(Connection.qualified($0.schema, $0.name));" }
+                scripts[index, default: []].append((ddl + analyze).joined(separator: "\n"))
+            }
+        }
+        return scripts
     }
 
     private static func copyInStatement(_ table: TableRecord) -> String {
@@ -523,6 +621,11 @@ enum DataUnit {
         }
     }
 
+    var isPack: Bool {
+        if case .pack = self { return true }
+        return false
+    }
+
     /// The tables it holds rows of, as "schema.name".
     var tables: [String] {
         switch self {
@@ -560,6 +663,44 @@ final class SliceCopySink: ByteSink {
 /// The restore scheduler shared by the worker threads: a worker claims the next ready work, waiting
 /// while none is ready; completing or failing work wakes the others.
 /// `@unchecked`: every access to the scheduler and the failure goes through `condition`.
+/// Pre-data batches for the `--jobs` connections, under a lock.
+final class PreDataBoard: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var schedule: PreDataSchedule
+    private var firstFailure: Error?
+
+    init(_ schedule: PreDataSchedule) { self.schedule = schedule }
+
+    var failure: Error? {
+        condition.lock(); defer { condition.unlock() }
+        return firstFailure
+    }
+
+    /// The next ready batch; waits while what is ready depends on batches still running. Nil when all
+    /// is done or a connection failed.
+    func claim(limit: Int) -> [Int]? {
+        condition.lock(); defer { condition.unlock() }
+        while firstFailure == nil && !schedule.isFinished {
+            let batch = schedule.next(limit: limit)
+            if !batch.isEmpty { return batch }
+            condition.wait()
+        }
+        return nil
+    }
+
+    func complete(_ batch: [Int]) {
+        condition.lock(); defer { condition.unlock() }
+        schedule.complete(batch)
+        condition.broadcast()
+    }
+
+    func fail(_ error: Error) {
+        condition.lock(); defer { condition.unlock() }
+        if firstFailure == nil { firstFailure = error }
+        condition.broadcast()
+    }
+}
+
 final class RestoreWorkBoard: @unchecked Sendable {
     private let condition = NSCondition()
     private var scheduler: RestoreScheduler
