@@ -64,8 +64,9 @@ run() {  # run NAME CMD...: records wall time and peak RSS
     # page cache) the step before it left behind.
     sync
     "$bindir/psql" -X -q -d postgres -c CHECKPOINT
-    out=$(measure "$@" 2>>"$work/bench.log" | tail -n 1) || { echo "bench: $name failed; see log:" >&2; tail -n 20 "$work/bench.log" >&2; exit 1; }
-    read -r secs[$name] rss[$name] cpu[$name] <<<"$out"
+    out=$(measure "$@" 2>>"$work/bench.log") || { echo "bench: $name failed; see log:" >&2; tail -n 20 "$work/bench.log" >&2; exit 1; }
+    printf '%s\n' "$out" | sed '$d' > "$work/$name.out"  # the command's own output, e.g. drkit's phases
+    read -r secs[$name] rss[$name] cpu[$name] <<<"$(printf '%s\n' "$out" | tail -n 1)"
     echo "bench: $name ${secs[$name]} s" >&2
 }
 
@@ -87,7 +88,7 @@ run drkit_backup_s3 "${s3env[@]}" "$drkit" backup --db "$conn dbname=bench" --re
 # Both restores get an empty database created beforehand, so neither pays for CREATE DATABASE.
 psql_q -d postgres -c "CREATE DATABASE bench_pgrestore" -c "CREATE DATABASE bench_drkit"
 run pg_restore_j2 "$bindir/pg_restore" -j2 -d bench_pgrestore "$work/bench.dump"
-run drkit_restore "$drkit" restore latest --repo "$work/repo" --key-file "$work/key" --target "$conn dbname=bench_drkit" --jobs 2 --quiet
+run drkit_restore "$drkit" restore latest --repo "$work/repo" --key-file "$work/key" --target "$conn dbname=bench_drkit" --jobs 2
 
 # Restore from S3: download and pg_restore -j2 (it needs a seekable file) against drkit reading S3 directly.
 psql_q -d postgres -c "CREATE DATABASE bench_s3_pgrestore" -c "CREATE DATABASE bench_s3_drkit"
@@ -115,7 +116,7 @@ run many_pg_dump_fd_j2 "$bindir/pg_dump" -Fd -j2 -f "$work/many.dir" -d bench_ma
 run many_drkit_backup "$drkit" backup --db "$conn dbname=bench_many" --repo "$work/repo-many" --key-file "$work/key" --jobs 2 --quiet
 psql_q -d postgres -c "CREATE DATABASE many_pgrestore" -c "CREATE DATABASE many_drkit"
 run many_pg_restore_j2 "$bindir/pg_restore" -j2 -d many_pgrestore "$work/many.dir"
-run many_drkit_restore "$drkit" restore latest --repo "$work/repo-many" --key-file "$work/key" --target "$conn dbname=many_drkit" --jobs 2 --quiet
+run many_drkit_restore "$drkit" restore latest --repo "$work/repo-many" --key-file "$work/key" --target "$conn dbname=many_drkit" --jobs 2
 for db in many_pgrestore many_drkit; do
     psql_q -d $db -tAc "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace" > "$work/$db.count"
 done
@@ -167,4 +168,6 @@ for i in "${!codecs[@]}"; do
         "${secs[restore_$i]}" "${cpu[restore_$i]}"
 done
 echo
+echo "drkit restore phases: $(grep -h 'RTO' "$work/drkit_restore.out")"
+echo "drkit $small_tables-table restore phases: $(grep -h 'RTO' "$work/many_drkit_restore.out")"
 echo "peak RSS drkit backup / restore (MiB)       = $(python3 -c "print(f'{${rss[drkit_backup]} / 1024:.0f} / {${rss[drkit_restore]} / 1024:.0f}')")  (target < 256)"

@@ -111,6 +111,28 @@ final class PackTests: DRKitTestCase {
         XCTAssertFalse(try TestServices.databaseExists(target), "a failed restore drops what it created")
     }
 
+    /// Thousands of tables fit in the server's lock table (64 × 100 slots here, the default): backup
+    /// workers release what they copied after each object and the two schema dumps take turns, and
+    /// restore commits pre-data every 100 entries. Holding one transaction over 4,500 tables failed on
+    /// both sides with "out of shared memory", where pg_dump -j2 and pg_restore succeed.
+    func testThousandsOfTablesFitInTheServersLockTable() throws {
+        let source = try newDatabase("drkit_locks", sql: "")
+        for (first, last) in [(1, 1500), (1501, 3000), (3001, 4500)] {
+            try PostgresClientBridge.execute("""
+                DO $$ BEGIN FOR i IN \(first)..\(last) LOOP EXECUTE format('CREATE TABLE t%s (id int, v text)', i); END LOOP; END $$;
+                """, in: source)
+        }
+        try PostgresClientBridge.execute("INSERT INTO t4500 VALUES (1, 'last')", in: source)
+        let id = try backup(source, extra: ["--jobs", "2"])
+        for jobs in ["2", "1"] {
+            let target = scratchName("drkit_locks_rt")
+            let restored = try restore(id, into: target, extra: ["--key-file", keyFile, "--jobs", jobs])
+            XCTAssertEqual(restored.status, 0, restored.stderr)
+            XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", in: target), "4500")
+            XCTAssertEqual(try PostgresClientBridge.scalar("SELECT v FROM t4500", in: target), "last")
+        }
+    }
+
     func testAPartialRestoreLoadsOnlyTheChosenSliceOfAPack() throws {
         let source = try manySmallTables()
         let id = try backup(source, extra: ["--split-size", "64"])

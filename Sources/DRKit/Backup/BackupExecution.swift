@@ -34,6 +34,8 @@ struct BackupExecution: Sendable {
     let selection: SelectionRecord
     /// A globals-only backup: its DDL sections are empty and pg_dump does not run.
     let globalsOnly: Bool
+    /// The server's shared lock table (`BackupSnapshot.lockSlots`).
+    let lockSlots: Int
     let progress: ProgressReporter
 
     /// The schema objects a backup writes beside its data: pre-data, post-data and the table of contents.
@@ -60,12 +62,20 @@ struct BackupExecution: Sendable {
                 }
             },
         ]
-        for dump in dumps {
+        // Each pg_dump locks every table, as the coordinator does: side by side they hold three locks per
+        // table at once, which a schema of thousands of tables cannot fit in the server's lock table.
+        let sideBySide = tables.count * 3 + 1000 <= lockSlots
+        for group in sideBySide ? dumps.map { [$0] } : [dumps] {
             ddlDone.enter()
             Thread {
                 defer { ddlDone.leave() }
-                guard !queue.failed else { return }
-                do { try dump() } catch { schema.withLock { if $0.error == nil { $0.error = error } } }
+                for dump in group {
+                    guard !queue.failed else { return }
+                    do { try dump() } catch {
+                        schema.withLock { if $0.error == nil { $0.error = error } }
+                        return
+                    }
+                }
             }.start()
         }
         defer { ddlDone.wait() }
@@ -74,9 +84,11 @@ struct BackupExecution: Sendable {
             case .tableChunk(let chunk):
                 let record = try copyChunk(chunk, on: worker, stop: { queue.failed })
                 results.withLock { $0.chunks[chunk.tableIndex, default: []].append((chunk.chunkIndex, record)) }
+                try BackupSnapshot.renewWorker(worker, snapshotId: snapshotId)
             case .tablePack(let index, let tableIndexes, _):
                 let pack = try copyPack(index, tableIndexes, on: worker, stop: { queue.failed })
                 results.withLock { $0.packs.append((index, tableIndexes, pack)) }
+                try BackupSnapshot.renewWorker(worker, snapshotId: snapshotId)
             case .largeObjects(let index, let entries):
                 let record = try dumpLargeObjects(index, entries, on: worker, stop: { queue.failed })
                 results.withLock { $0.largeObjects.append(record) }

@@ -91,6 +91,22 @@ struct BackupSnapshot {
         return worker
     }
 
+    /// Ends a worker's transaction and starts another on the same snapshot: what the worker copied is
+    /// released (a transaction keeps a lock on every table it read until it ends; the coordinator's locks
+    /// keep the tables in place), so thousands of tables do not fill the server's lock table.
+    static func renewWorker(_ worker: Connection, snapshotId id: String) throws {
+        try worker.execute("COMMIT; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT \(Connection.quoteLiteral(id))")
+    }
+
+    /// The server's shared lock table: how many relation locks all sessions together can hold.
+    func lockSlots() throws -> Int {
+        let value = try coordinator.query("""
+            SELECT current_setting('max_locks_per_transaction')::int
+                   * (current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int)
+            """).scalar
+        return value.flatMap { Int($0) } ?? 6400
+    }
+
     func release() { _ = try? coordinator.execute("COMMIT") }
 
     /// The database name globals-only backups are listed under.
