@@ -98,11 +98,14 @@ struct BackupSnapshot {
         try worker.execute("COMMIT; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT \(Connection.quoteLiteral(id))")
     }
 
-    /// The server's shared lock table: how many relation locks all sessions together can hold.
+    /// The server's shared lock table: how many relation locks all sessions together can hold
+    /// (`max_locks_per_transaction` × every backend slot the server reserves, as PostgreSQL sizes it).
     func lockSlots() throws -> Int {
         let value = try coordinator.query("""
             SELECT current_setting('max_locks_per_transaction')::int
-                   * (current_setting('max_connections')::int + current_setting('max_prepared_transactions')::int)
+                   * (current_setting('max_connections')::int + current_setting('autovacuum_max_workers')::int + 1
+                      + current_setting('max_worker_processes')::int + current_setting('max_wal_senders')::int
+                      + current_setting('max_prepared_transactions')::int)
             """).scalar
         return value.flatMap { Int($0) } ?? 6400
     }
