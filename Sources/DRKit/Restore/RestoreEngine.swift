@@ -252,17 +252,20 @@ public final class RestoreEngine: Sendable {
             } catch { throw DRKitError.wrap(error, "pre-data DDL") }
             return
         }
-        let board = PreDataBoard(PreDataSchedule(dependencies: dependencies))
+        let board = WorkBoard(PreDataSchedule(dependencies: dependencies), isFinished: \.isFinished)
         let retry = Locked([Int]())
         do { try Workers.run(count: options.jobs) { _ in
             do {
                 let connection = try self.connect(target, settings: settings)
                 try connection.execute(script.preamble)
-                while let batch = board.claim(limit: batchSize) {
+                while let batch = board.claim({ schedule -> [Int]? in
+                    let batch = schedule.next(limit: batchSize)
+                    return batch.isEmpty ? nil : batch
+                }) {
                     do { try connection.execute(batch.map { script.entries[$0].runnable }.joined(separator: "\n")) } catch is PostgresError {
                         retry.withLock { $0 += batch }
                     }
-                    board.complete(batch)
+                    board.update { $0.complete(batch) }
                 }
             } catch {
                 board.fail(error)
@@ -357,13 +360,13 @@ public final class RestoreEngine: Sendable {
         if options.showProgress { progress.start(console: console) }
         defer { progress.stop(console: console) }
 
-        let board = RestoreWorkBoard(scheduler)
+        let board = WorkBoard(scheduler, isFinished: \.isFinished)
         let retry = Locked([String]())
         let stop = { @Sendable () -> Bool in board.failed }
         do { try Workers.run(count: options.jobs) { _ in
             let connection = try self.connect(target, settings: settings)
             try connection.execute(postData.preamble)
-            while let (ticket, work) = board.claim() {
+            while let (ticket, work) = board.claim({ $0.next() }) {
                 do {
                     switch work {
                     case .data(let index):
@@ -398,7 +401,7 @@ public final class RestoreEngine: Sendable {
                     board.fail(error)
                     throw error
                 }
-                board.complete(ticket)
+                board.update { $0.complete(ticket) }
             }
         } } catch {
             // The cause, not a worker's "stopped: another worker failed" that reached Workers first.
@@ -657,84 +660,5 @@ final class SliceCopySink: ByteSink {
         try copy.finishCopy()
         ended()
         progress.add(bytes: 0, rows: rows)
-    }
-}
-
-/// The restore scheduler shared by the worker threads: a worker claims the next ready work, waiting
-/// while none is ready; completing or failing work wakes the others.
-/// `@unchecked`: every access to the scheduler and the failure goes through `condition`.
-/// Pre-data batches for the `--jobs` connections, under a lock.
-final class PreDataBoard: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var schedule: PreDataSchedule
-    private var firstFailure: Error?
-
-    init(_ schedule: PreDataSchedule) { self.schedule = schedule }
-
-    var failure: Error? {
-        condition.lock(); defer { condition.unlock() }
-        return firstFailure
-    }
-
-    /// The next ready batch; waits while what is ready depends on batches still running. Nil when all
-    /// is done or a connection failed.
-    func claim(limit: Int) -> [Int]? {
-        condition.lock(); defer { condition.unlock() }
-        while firstFailure == nil && !schedule.isFinished {
-            let batch = schedule.next(limit: limit)
-            if !batch.isEmpty { return batch }
-            condition.wait()
-        }
-        return nil
-    }
-
-    func complete(_ batch: [Int]) {
-        condition.lock(); defer { condition.unlock() }
-        schedule.complete(batch)
-        condition.broadcast()
-    }
-
-    func fail(_ error: Error) {
-        condition.lock(); defer { condition.unlock() }
-        if firstFailure == nil { firstFailure = error }
-        condition.broadcast()
-    }
-}
-
-final class RestoreWorkBoard: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var scheduler: RestoreScheduler
-    private var firstFailure: Error?
-
-    init(_ scheduler: RestoreScheduler) { self.scheduler = scheduler }
-
-    var failed: Bool { failure != nil }
-
-    /// The first error a worker reported.
-    var failure: Error? {
-        condition.lock(); defer { condition.unlock() }
-        return firstFailure
-    }
-
-    /// The next work whose dependencies are done; nil when everything is done or a worker failed.
-    func claim() -> (ticket: Int, work: RestoreScheduler.Work)? {
-        condition.lock(); defer { condition.unlock() }
-        while firstFailure == nil && !scheduler.isFinished {
-            if let claimed = scheduler.next() { return claimed }
-            condition.wait()
-        }
-        return nil
-    }
-
-    func complete(_ ticket: Int) {
-        condition.lock(); defer { condition.unlock() }
-        scheduler.complete(ticket)
-        condition.broadcast()
-    }
-
-    func fail(_ error: Error) {
-        condition.lock(); defer { condition.unlock() }
-        if firstFailure == nil { firstFailure = error }
-        condition.broadcast()
     }
 }

@@ -63,3 +63,51 @@ public enum Workers {
         if let error = firstError.current { throw error }
     }
 }
+
+/// A schedule that worker threads share under one lock: `claim` waits until the schedule yields work
+/// (another worker's `update` may release some) or all of it is done, and the first failure stops every
+/// claim. The restore's table work and its pre-data batches each run on one.
+/// `@unchecked`: every access to the schedule and the failure goes through `condition`.
+final class WorkBoard<Schedule>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var schedule: Schedule
+    private let isFinished: (Schedule) -> Bool
+    private var firstFailure: Error?
+
+    init(_ schedule: Schedule, isFinished: @escaping (Schedule) -> Bool) {
+        self.schedule = schedule
+        self.isFinished = isFinished
+    }
+
+    var failed: Bool { failure != nil }
+
+    /// The first error a worker reported.
+    var failure: Error? {
+        condition.lock(); defer { condition.unlock() }
+        return firstFailure
+    }
+
+    /// What `next` takes from the schedule, waiting while it yields nothing; nil when everything is
+    /// done or a worker failed.
+    func claim<Work>(_ next: (inout Schedule) -> Work?) -> Work? {
+        condition.lock(); defer { condition.unlock() }
+        while firstFailure == nil && !isFinished(schedule) {
+            if let work = next(&schedule) { return work }
+            condition.wait()
+        }
+        return nil
+    }
+
+    /// Records what a worker finished, and wakes the workers waiting for it.
+    func update(_ change: (inout Schedule) -> Void) {
+        condition.lock(); defer { condition.unlock() }
+        change(&schedule)
+        condition.broadcast()
+    }
+
+    func fail(_ error: Error) {
+        condition.lock(); defer { condition.unlock() }
+        if firstFailure == nil { firstFailure = error }
+        condition.broadcast()
+    }
+}
