@@ -55,8 +55,8 @@ struct BackupSnapshot {
     /// Keeps every table from being dropped or altered while it is read, as pg_dump does.
     private static func lockTables(_ catalog: Catalog, on coordinator: Connection) throws {
         let names = catalog.tables.map { Connection.qualified($0.schema, $0.name) }
-        for batch in stride(from: 0, to: names.count, by: 500) {
-            let list = names[batch..<min(batch + 500, names.count)].joined(separator: ", ")
+        for batch in names.chunked(by: 500) {
+            let list = batch.joined(separator: ", ")
             do { try coordinator.execute("LOCK TABLE ONLY \(list) IN ACCESS SHARE MODE") } catch {
                 throw DRKitError.wrap(error, "locking tables for the backup")
             }

@@ -254,8 +254,7 @@ final class S3Client: Sendable {
 
     /// Deletes `config.deleteBatchSize` bucket keys per request (DeleteObjects needs a Content-MD5).
     func deleteObjects(bucketKeys keys: [String]) throws {
-        for start in stride(from: 0, to: keys.count, by: config.deleteBatchSize) {
-            let batch = keys[start..<min(start + config.deleteBatchSize, keys.count)]
+        for batch in keys.chunked(by: config.deleteBatchSize) {
             let xml = "<Delete><Quiet>true</Quiet>" + batch.map { "<Object><Key>\(XMLText.escape($0))</Key></Object>" }.joined() + "</Delete>"
             let body = Array(xml.utf8)
             let response = try send("DeleteObjects", method: "POST", key: nil, query: [("delete", "")],
