@@ -114,7 +114,8 @@ public final class RestoreEngine: Sendable {
         var postData = try readScript(manifest.postData, from: objects)
             .without(owners: options.noOwner, privileges: options.noPrivileges)
         var skipped: [String] = []
-        let plan = try partialPlan(manifest, from: objects)
+        let partial = try partialPlan(manifest, from: objects)
+        let plan = partial?.plan
         if let plan {
             (preData, postData) = (plan.filter(preData), plan.filter(postData))
             manifest = PartialRestore.narrow(manifest, to: plan)
@@ -160,8 +161,8 @@ public final class RestoreEngine: Sendable {
                     }
                 }
             }
-            try runPreData(preData, toc: options.jobs > 1 && options.intoSchema == nil ? tableOfContents(manifest, from: objects) : nil,
-                           on: main, target: target, settings: settings)
+            let toc = options.jobs > 1 && options.intoSchema == nil ? partial?.toc ?? tableOfContents(manifest, from: objects) : nil
+            try runPreData(preData, toc: toc, on: main, target: target, settings: settings)
             endPhase("pre-data")
 
             let tables = Dictionary(manifest.tables.map { ($0.qualifiedKey, $0) }, uniquingKeysWith: { a, _ in a })
@@ -205,8 +206,9 @@ public final class RestoreEngine: Sendable {
                              partialTables: plan == nil ? nil : manifest.tables.map(\.qualifiedKey), skipped: skipped)
     }
 
-    /// The partial restore's plan, from the backup's table of contents; nil for a whole restore.
-    private func partialPlan(_ manifest: BackupManifest, from objects: BackupObjects) throws -> PartialRestorePlan? {
+    /// The partial restore's plan, with the backup's table of contents it comes from (which pre-data
+    /// uses too); nil for a whole restore.
+    private func partialPlan(_ manifest: BackupManifest, from objects: BackupObjects) throws -> (plan: PartialRestorePlan, toc: DumpTOC)? {
         guard !options.tables.isEmpty || !options.schemas.isEmpty else {
             if options.intoSchema != nil { throw DRKitError(.usage, "--into-schema goes with --table or --schema") }
             return nil
@@ -214,8 +216,8 @@ public final class RestoreEngine: Sendable {
         guard let record = manifest.ddlIndex else {
             throw DRKitError(.usage, "backup \(manifest.backupId) has no table of contents of its DDL (it was made before drkit recorded one): restore it whole into a scratch database and copy the table from there (docs/runbooks/restore-one-table.md)")
         }
-        return try PartialRestorePlan.make(toc: try readTableOfContents(record, of: manifest, from: objects),
-                                           tablePatterns: options.tables, schemaPatterns: options.schemas)
+        let toc = try readTableOfContents(record, of: manifest, from: objects)
+        return (try PartialRestorePlan.make(toc: toc, tablePatterns: options.tables, schemaPatterns: options.schemas), toc)
     }
 
     private func readTableOfContents(_ record: ObjectRecord, of manifest: BackupManifest, from objects: BackupObjects) throws -> DumpTOC {
@@ -246,9 +248,7 @@ public final class RestoreEngine: Sendable {
         guard let toc, let dependencies = PreDataPlan.dependencies(of: script, toc: toc) else {
             do {
                 try main.execute(script.preamble)
-                for start in stride(from: 0, to: script.entries.count, by: batchSize) {
-                    try main.execute(script.entries[start..<min(start + batchSize, script.entries.count)].map(\.sql).joined(separator: "\n"))
-                }
+                for batch in script.entries.chunked(by: batchSize) { try main.execute(batch.map(\.sql).joined(separator: "\n")) }
             } catch { throw DRKitError.wrap(error, "pre-data DDL") }
             return
         }
@@ -427,9 +427,7 @@ public final class RestoreEngine: Sendable {
         }
         var scripts: [Int: [String]] = [:]
         for (index, unit) in objects.enumerated() where unit.isPack {
-            let packed = unit.tables.filter { packOf[$0] == index }
-            for start in stride(from: 0, to: packed.count, by: packedTablesPerDDLBatch) {
-                let batch = packed[start..<min(start + packedTablesPerDDLBatch, packed.count)]
+            for batch in unit.tables.filter({ packOf[$0] == index }).chunked(by: packedTablesPerDDLBatch) {
                 let ddl = batch.flatMap { statements[$0] ?? [] }
                 let analyze = batch.compactMap { tables[$0] }.map { "ANALYZE \(Connection.qualified($0.schema, $0.name));" }
                 scripts[index, default: []].append((ddl + analyze).joined(separator: "\n"))
@@ -541,9 +539,7 @@ public final class RestoreEngine: Sendable {
         let small = zip(all, large).filter { !$0.1 }.map(\.0)
         // One statement after another, but many to a round trip: measured faster than one each (the
         // referenced table's trigger list is rebuilt per statement either way; the commits are saved).
-        for start in stride(from: 0, to: small.count, by: RestoreEngine.foreignKeysPerBatch) {
-            try main.execute(small[start..<min(start + RestoreEngine.foreignKeysPerBatch, small.count)].map(\.sql).joined(separator: "\n"))
-        }
+        for batch in small.chunked(by: RestoreEngine.foreignKeysPerBatch) { try main.execute(batch.map(\.sql).joined(separator: "\n")) }
         guard entries.count > 1, options.jobs > 1 else {
             for entry in entries { try main.execute(entry.sql) }
             return
