@@ -84,15 +84,14 @@ struct BackupExecution: Sendable {
             case .tableChunk(let chunk):
                 let record = try copyChunk(chunk, on: worker, stop: { queue.failed })
                 results.withLock { $0.chunks[chunk.tableIndex, default: []].append((chunk.chunkIndex, record)) }
-                try BackupSnapshot.renewWorker(worker, snapshotId: snapshotId)
             case .tablePack(let index, let tableIndexes, _):
                 let pack = try copyPack(index, tableIndexes, on: worker, stop: { queue.failed })
                 results.withLock { $0.packs.append((index, tableIndexes, pack)) }
-                try BackupSnapshot.renewWorker(worker, snapshotId: snapshotId)
             case .largeObjects(let index, let entries):
                 let record = try dumpLargeObjects(index, entries, on: worker, stop: { queue.failed })
                 results.withLock { $0.largeObjects.append(record) }
             }
+            try BackupSnapshot.renewWorker(worker, snapshotId: snapshotId)
         })
         results.withLock {
             $0.largeObjects.sort { $0.name < $1.name }
