@@ -109,9 +109,7 @@ final class CrossVersionTests: DRKitTestCase {
         XCTAssertEqual(try structure(from), try structure(to))
         XCTAssertEqual(try Connection(conninfo: to).query("SELECT sum(doubled)::text FROM items").scalar, "4002000")
 
-        let repository = try Repository.open(repo, create: false)
-        let file = try repository.resolve("latest")
-        let manifest = try file.open(dataKey: try KeyOptions(keyFile: keyFile).dataKey(for: file, in: repository))
+        let manifest = try openManifest("latest")
         XCTAssertEqual(manifest.extensions?.map(\.name), ["vector"])
         XCTAssertEqual(manifest.source.serverVersionNum / 10000, 18)
 

@@ -30,10 +30,8 @@ final class PackTests: DRKitTestCase {
     }
 
     private func opened(_ id: String) throws -> (BackupManifest, [String: Any]) {
-        let repository = try Repository.open(repo, create: false)
-        let file = try repository.manifestFile(id: id)
         let raw = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(repo)/\(id)/manifest.json"))) as? [String: Any]
-        return (try file.open(dataKey: try KeyOptions(keyFile: keyFile).dataKey(for: file, in: repository)), raw ?? [:])
+        return (try openManifest(id), raw ?? [:])
     }
 
     func testSmallTablesArePackedVerifiedAndRestoredExactly() throws {

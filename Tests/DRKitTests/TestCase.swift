@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 @testable import DRKit
 import Common
+import Archive
 
 /// Shared helpers: a temporary repository and key per test, and CLI runs.
 class DRKitTestCase: XCTestCase {
@@ -50,6 +51,13 @@ class DRKitTestCase: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
         let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         return try XCTUnwrap(report?["backupId"] as? String, file: file, line: line)
+    }
+
+    /// The manifest of a backup in the test repository (`reference`: an id or `latest`), opened with the test key.
+    func openManifest(_ reference: String) throws -> BackupManifest {
+        let repository = try Repository.open(repo, create: false)
+        let file = try repository.resolve(reference)
+        return try file.open(dataKey: try KeyOptions(keyFile: keyFile).dataKey(for: file, in: repository))
     }
 
     func restore(_ reference: String, into database: String, extra: [String] = []) throws -> CommandResult {
