@@ -100,6 +100,95 @@ final class RetentionPolicyTests: XCTestCase {
     }
 }
 
+/// Series: partial and globals-only backups are kept apart from whole ones; policy files and
+/// durations are read strictly (issue: forget removed whole backups a partial one stood in for).
+final class RetentionSeriesTests: XCTestCase {
+    private let start = Date(timeIntervalSince1970: 1_735_732_800)
+
+    func testAPartialBackupIsASeriesOfItsOwn() {
+        var policy = RetentionPolicy()
+        policy.keepLast = 1
+        let partial = RetentionPolicy.series(database: "app", selection: ["--table=public.empty_one"])
+        let candidates = [
+            RetentionPolicy.Candidate(backupId: "full1", database: "app", time: start),
+            RetentionPolicy.Candidate(backupId: "full2", database: "app", time: start.addingTimeInterval(60)),
+            RetentionPolicy.Candidate(backupId: "part1", database: "app", series: partial, time: start.addingTimeInterval(120)),
+        ]
+        let kept = Set(policy.decide(candidates).filter(\.keep).map(\.backupId))
+        XCTAssertEqual(kept, ["full2", "part1"])
+        XCTAssertEqual(partial, "app [--table=public.empty_one]")
+        XCTAssertEqual(RetentionPolicy.series(database: "app", selection: []), "app")
+        XCTAssertEqual(RetentionPolicy.series(database: "app", selection: nil), "app")
+    }
+
+    /// Random mixes of whole, partial and globals backups of three databases under random policies:
+    /// the newest whole backup of every database survives, and the whole series' decisions are the
+    /// same as if no partial or globals backup existed.
+    func testPartialBackupsNeverCountTowardAWholeSeries() {
+        var generator = SeededGenerator(seed: 0x5eed_d2)
+        let selections: [[String]] = [["--table=public.a"], ["--table=public.b"], ["--schema=audit"], ["--exclude-table-data=public.log"]]
+        for trial in 0..<300 {
+            var candidates: [RetentionPolicy.Candidate] = []
+            var time = start
+            for index in 0..<Int.random(in: 1...40, using: &generator) {
+                time = time.addingTimeInterval(Double.random(in: 60...(3 * 86400), using: &generator))
+                let database = ["app", "billing", "(globals)"].randomElement(using: &generator)!
+                let partial = database != "(globals)" && Bool.random(using: &generator)
+                let series = partial ? RetentionPolicy.series(database: database, selection: selections.randomElement(using: &generator)!) : database
+                candidates.append(.init(backupId: String(format: "b%03d", index), database: database, series: series, time: time))
+            }
+            var policy = RetentionPolicy()
+            policy.keepLast = Int.random(in: 0...3, using: &generator)
+            policy.keepDaily = Int.random(in: 0...4, using: &generator)
+            policy.keepWeekly = Int.random(in: 0...2, using: &generator)
+            policy.keepWithin = Bool.random(using: &generator) ? Double.random(in: 0...(5 * 86400), using: &generator) : nil
+            let decisions = policy.decide(candidates)
+            XCTAssertEqual(decisions.count, candidates.count)
+            for database in ["app", "billing"] {
+                let whole = candidates.filter { $0.series == database }
+                guard let newest = whole.max(by: { $0.time < $1.time }) else { continue }
+                XCTAssertTrue(decisions.first { $0.backupId == newest.backupId }!.keep, "trial \(trial): newest whole backup of \(database) removed")
+                let alone = policy.decide(whole).map { [$0.backupId: $0.keep] }
+                let mixed = decisions.filter { $0.series == database }.map { [$0.backupId: $0.keep] }
+                XCTAssertEqual(alone, mixed, "trial \(trial): partial backups changed the decisions about \(database)'s whole backups")
+            }
+            for series in Set(candidates.map(\.series)) {
+                let newest = candidates.filter { $0.series == series }.max { $0.time < $1.time }!
+                XCTAssertTrue(decisions.first { $0.backupId == newest.backupId }!.keep, "trial \(trial): newest of \(series) removed")
+            }
+        }
+    }
+
+    private func policyFile(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("retention-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    func testUnknownPolicyKeysAreRefusedWithASuggestion() throws {
+        let path = try policyFile("keep_daly: 30\nkeep_last: 2\n")
+        XCTAssertThrowsError(try RetentionPolicy.load(path: path)) { error in
+            let e = error as? DRKitError
+            XCTAssertEqual(e?.code, .usage)
+            XCTAssertTrue(e?.message.contains("unknown key keep_daly (did you mean keep_daily?)") ?? false, "\(error)")
+        }
+        XCTAssertThrowsError(try RetentionPolicy.load(path: try policyFile("keep_last: 2\nkeepers: 4\n"))) { error in
+            XCTAssertTrue((error as? DRKitError)?.message.contains("unknown key keepers") ?? false, "\(error)")
+        }
+        XCTAssertEqual(StrictKeys.suggestion(for: "timezon", among: RetentionPolicy.fileKeys), "timezone")
+        XCTAssertNil(StrictKeys.suggestion(for: "retain", among: RetentionPolicy.fileKeys))
+    }
+
+    func testADurationWithoutAUnitIsRefused() throws {
+        XCTAssertThrowsError(try RetentionPolicy.load(path: try policyFile("keep_within: 30\n"))) { error in
+            XCTAssertEqual((error as? DRKitError)?.code, .usage)
+            XCTAssertTrue("\(error)".contains("unit"), "\(error)")
+        }
+        XCTAssertEqual(try RetentionPolicy.load(path: try policyFile("keep_within: 30d\n")).keepWithin, 30 * 86400)
+    }
+}
+
 /// `forget --execute` after every simulated daily backup for 400 days, through the library API (the
 /// clock is the backups' own snapshot times): the kept set equals the policy's, on both stores.
 final class ForgetSimulationTests: XCTestCase {
@@ -168,6 +257,31 @@ final class ForgetCommandTests: DRKitTestCase {
         XCTAssertTrue(records.contains { $0.contains("forget \(ids[3]): keep: newest, last 1") }, "\(records)")
     }
 
+    /// Two whole backups, then a one-table backup: keep-last 1 keeps the newest whole backup and the
+    /// partial one, each the newest of its series (it used to keep only the partial one).
+    func testAPartialBackupNeverStandsInForTheNewestWholeBackup() throws {
+        let source = try newDatabase("drkit_forget_partial", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1); CREATE TABLE empty_one (id int);")
+        let whole = try (0..<2).map { _ in try backup(source) }
+        let partial = try backup(source, extra: ["--table", "public.empty_one"])
+        let run = try Command.drkit(["forget", "--repo", repo, "--key-file", keyFile, "--keep-last", "1", "--execute"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("\(source) [--table=public.empty_one]"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("2 kept, 1 removed"), run.stdout)
+        XCTAssertEqual(Set(try Repository.open(repo, create: false).backups().map(\.summary.backupId)), [whole[1], partial])
+    }
+
+    func testPolicyMistakesAreRefusedBeforeTheRepositoryIsRead() throws {
+        let missing = workDirectory.appendingPathComponent("no-such-repository").path
+        let policy = workDirectory.appendingPathComponent("policy.yaml").path
+        try "keep_daly: 30\nkeep_last: 2\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        assertFailure(try Command.drkit(["forget", "--repo", missing, "--policy", policy]), exitCode: 2, mentions: "did you mean keep_daily")
+        try "keep_within: 30\n".write(toFile: policy, atomically: true, encoding: .utf8)
+        assertFailure(try Command.drkit(["forget", "--repo", missing, "--policy", policy]), exitCode: 2, mentions: "unit")
+        let bare = try Command.drkit(["forget", "--repo", missing, "--keep-within", "5"])
+        XCTAssertEqual(bare.status, 2, bare.stderr)
+        XCTAssertTrue(bare.stderr.contains("--keep-within takes a duration with a unit"), bare.stderr)
+    }
+
     func testInterruptedForgetIsFinishedAndForgedSummariesAreRefused() throws {
         let source = try newDatabase("drkit_forget_more", sql: "CREATE TABLE t (id int); INSERT INTO t VALUES (1);")
         let ids = try (0..<3).map { _ in try backup(source) }
@@ -191,5 +305,18 @@ final class ForgetCommandTests: DRKitTestCase {
         assertFailure(try Command.drkit(["forget", "--repo", repo, "--key-file", keyFile, "--keep-last", "1", "--execute"]), exitCode: 5, mentions: "snapshotTime")
         XCTAssertEqual(try Repository.open(repo, create: false).backups().count, 2, "nothing removed")
         assertFailure(try Command.drkit(["forget", "--repo", repo, "--key-file", keyFile]), exitCode: 2, mentions: "keeps nothing")
+    }
+}
+
+/// SplitMix64 as a `RandomNumberGenerator`, so property tests draw the same cases in every run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

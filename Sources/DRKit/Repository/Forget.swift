@@ -38,7 +38,9 @@ public enum Forget {
             do { manifest = try file.open(dataKey: try keys.dataKey(for: file, in: repository)) } catch {
                 throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
             }
-            return RetentionPolicy.Candidate(backupId: manifest.backupId, database: manifest.source.database, time: manifest.snapshotTime)
+            return RetentionPolicy.Candidate(backupId: manifest.backupId, database: manifest.source.database,
+                                             series: RetentionPolicy.series(database: manifest.source.database, selection: manifest.selection?.pgDumpArguments),
+                                             time: manifest.snapshotTime)
         }
         var decisions = try sparingLeased(policy.decide(candidates), in: repository)
         var warnings: [String] = []
@@ -129,7 +131,7 @@ public enum Forget {
         for decision in decisions {
             let verdict = decision.keep ? "keep: " + decision.reasons.joined(separator: ", ") : (execute ? "removed" : "would remove")
             let outcome = StepOutcome(passed: true, summary: verdict, figure: decision.keep ? "keep" : "remove",
-                                      rule: "retention", output: "\(decision.backupId) \(decision.database) \(Timestamps.iso8601(decision.time)) \(verdict)", exitCode: 0)
+                                      rule: "retention", output: "\(decision.backupId) \(decision.series) \(Timestamps.iso8601(decision.time)) \(verdict)", exitCode: 0)
             _ = try recorder.record(name: "forget \(decision.backupId): \(verdict)", kind: "retention", advisory: false, outcome: outcome,
                                     startedAt: Date(), finishedAt: Date())
         }

@@ -8,8 +8,11 @@ import Yams
 ///   (days, ISO weeks, months, years) that have a backup, in `timeZone`.
 /// - `keepWithin D`: every backup whose snapshot is within D of the newest one.
 ///
-/// Rules apply per database. The newest backup of every database is always kept. Pure: the clock is
-/// the backups' own snapshot times, so the same backups and policy always give the same decisions.
+/// Rules apply per series: the whole-database backups of one database, the partial backups of one
+/// database with one selection (`--table ...`), or the cluster's globals. A partial backup never counts
+/// toward its database's whole series, so no rule it satisfies can remove a whole backup. The newest
+/// backup of every series is always kept. Pure: the clock is the backups' own snapshot times, so the
+/// same backups and policy always give the same decisions.
 public struct RetentionPolicy: Codable, Sendable, Equatable {
     public var keepLast = 0
     public var keepHourly = 0
@@ -28,7 +31,11 @@ public struct RetentionPolicy: Codable, Sendable, Equatable {
         case keepMonthly = "keep_monthly", keepYearly = "keep_yearly", keepWithin = "keep_within", timeZone = "timezone"
     }
 
+    static let fileKeys = ["keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within", "timezone"]
+
     public init(from decoder: Decoder) throws {
+        // A misspelt rule (keep_daly) would silently keep less than the operator wrote: refuse it.
+        try StrictKeys.check(decoder, known: Self.fileKeys, in: "retention policy")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         keepLast = try c.decodeIfPresent(Int.self, forKey: .keepLast) ?? 0
         keepHourly = try c.decodeIfPresent(Int.self, forKey: .keepHourly) ?? 0
@@ -38,7 +45,7 @@ public struct RetentionPolicy: Codable, Sendable, Equatable {
         keepYearly = try c.decodeIfPresent(Int.self, forKey: .keepYearly) ?? 0
         if let within = try c.decodeIfPresent(String.self, forKey: .keepWithin) {
             guard let seconds = Durations.parse(within) else {
-                throw DecodingError.dataCorruptedError(forKey: .keepWithin, in: c, debugDescription: "keep_within takes a duration like 30d")
+                throw DecodingError.dataCorruptedError(forKey: .keepWithin, in: c, debugDescription: "keep_within takes a duration with a unit, like 30d or 36h (a bare number is refused)")
             }
             keepWithin = seconds
         }
@@ -56,7 +63,8 @@ public struct RetentionPolicy: Codable, Sendable, Equatable {
         return longest > 0 ? longest : nil
     }
 
-    /// A policy file (e.g. manifests/retention.yaml) with the fields above; exit 2 when unreadable.
+    /// A policy file (e.g. manifests/retention.yaml) with the fields above; exit 2 when unreadable or
+    /// when it holds a key that is not one of them.
     public static func load(path: String) throws -> RetentionPolicy {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DRKitError(.usage, "cannot read retention policy \(path)") }
         do { return try YAMLDecoder().decode(RetentionPolicy.self, from: text) } catch {
@@ -77,33 +85,46 @@ public struct RetentionPolicy: Codable, Sendable, Equatable {
     public struct Candidate: Sendable, Equatable {
         public var backupId: String
         public var database: String
+        /// What the rules count this backup with: the database for a whole backup, the database and its
+        /// selection for a partial one (see `series(database:selection:)`).
+        public var series: String
         /// Authenticated snapshot time.
         public var time: Date
-        public init(backupId: String, database: String, time: Date) {
+        public init(backupId: String, database: String, series: String? = nil, time: Date) {
             self.backupId = backupId
             self.database = database
+            self.series = series ?? database
             self.time = time
         }
+    }
+
+    /// The series a backup belongs to: its database for a whole backup (globals-only backups are the
+    /// database `(globals)`), or `database [--table=...]` for a partial one, so partial backups with the
+    /// same selection form their own series.
+    public static func series(database: String, selection: [String]?) -> String {
+        guard let selection, !selection.isEmpty else { return database }
+        return "\(database) [\(selection.joined(separator: " "))]"
     }
 
     public struct Decision: Codable, Sendable, Equatable {
         public var backupId: String
         public var database: String
+        public var series: String
         public var time: Date
         public var keep: Bool
         /// Why it is kept (`last 1`, `daily 2026-11-20`, `within 30d`, `newest`), empty when removed.
         public var reasons: [String]
     }
 
-    /// One decision per candidate, newest first within each database.
+    /// One decision per candidate, newest first within each series.
     public func decide(_ candidates: [Candidate]) -> [Decision] {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone.flatMap(TimeZone.init(identifier:)) ?? TimeZone(identifier: "UTC")!
         calendar.firstWeekday = 2
         calendar.minimumDaysInFirstWeek = 4
-        let byDatabase = Dictionary(grouping: candidates, by: \.database)
-        return byDatabase.keys.sorted().flatMap { database -> [Decision] in
-            let newestFirst = byDatabase[database]!.sorted { ($0.time, $0.backupId) > ($1.time, $1.backupId) }
+        let bySeries = Dictionary(grouping: candidates, by: \.series)
+        return bySeries.keys.sorted().flatMap { series -> [Decision] in
+            let newestFirst = bySeries[series]!.sorted { ($0.time, $0.backupId) > ($1.time, $1.backupId) }
             var reasons = [[String]](repeating: [], count: newestFirst.count)
             reasons[0].append("newest")
             for index in newestFirst.indices.prefix(keepLast) { reasons[index].append("last \(index + 1)") }
@@ -134,7 +155,8 @@ public struct RetentionPolicy: Codable, Sendable, Equatable {
             }
             return newestFirst.enumerated().map { index, candidate in
                 // "newest" alone is kept too: no policy removes a database's last backup.
-                Decision(backupId: candidate.backupId, database: database, time: candidate.time, keep: !reasons[index].isEmpty, reasons: reasons[index])
+                Decision(backupId: candidate.backupId, database: candidate.database, series: series, time: candidate.time,
+                         keep: !reasons[index].isEmpty, reasons: reasons[index])
             }
         }
     }

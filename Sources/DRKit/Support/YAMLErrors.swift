@@ -3,6 +3,11 @@ import Yams
 
 enum YAMLErrors {
     static func describe(_ error: Error) -> String {
+        // Yams wraps an error thrown by a type's own decoder (an unknown key) in "not valid YAML".
+        if case DecodingError.dataCorrupted(let context)? = error as? DecodingError, let own = context.underlyingError as? DRKitError {
+            return own.message
+        }
+        if let own = error as? DRKitError { return own.message }
         if let decoding = error as? DecodingError {
             switch decoding {
             case .keyNotFound(let key, let context):

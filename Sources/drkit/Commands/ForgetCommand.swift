@@ -7,11 +7,14 @@ struct Forget: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply a retention policy: keep what the rules name, remove the rest (dry run unless --execute).",
         discussion: """
-            Rules (restic's semantics, per database; a backup kept by any rule stays): --keep-last N; \
+            Rules (restic's semantics, per series; a backup kept by any rule stays): --keep-last N; \
             --keep-hourly/daily/weekly/monthly/yearly N keep the newest backup of each of the N most recent \
             hours (days, ISO weeks, months, years) that have one, in --timezone (default UTC); --keep-within D \
-            keeps everything within D of the newest backup. The newest backup of every database is always kept, \
-            and a policy that keeps nothing is refused. Decisions use the authenticated snapshot time and \
+            keeps everything within D of the newest backup (a duration needs a unit: s, m, h or d). A series is \
+            the whole backups of one database; partial backups (--table, --schema, ...) form a series per \
+            database and selection, and globals-only backups their own, so a partial backup never stands in \
+            for a whole one. The newest backup of every series is always kept, and a policy that keeps nothing \
+            is refused; a policy file with an unknown key is refused. Decisions use the authenticated snapshot time and \
             database, so the key is needed for encrypted backups. --policy reads the rules from a YAML file \
             (keep_last, keep_daily, ..., keep_within: 30d, timezone: Europe/Berlin). With --execute every \
             decision is written to the audit trail; the manifest goes first, so a half-removed backup is never \
@@ -41,7 +44,7 @@ struct Forget: ParsableCommand {
 
     func validate() throws {
         if policy != nil && flagsGiven { throw ValidationError("give --policy or --keep-* flags, not both") }
-        if let keepWithin, Durations.parse(keepWithin) == nil { throw ValidationError("--keep-within takes a duration like 30d or 12h") }
+        if let keepWithin, Durations.parse(keepWithin) == nil { throw ValidationError("--keep-within takes a duration with a unit, like 30d or 12h (s, m, h, d)") }
     }
 
     func retentionPolicy() throws -> RetentionPolicy {
@@ -61,8 +64,9 @@ struct Forget: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let repo = try repository.open(create: false)
             let policy = try retentionPolicy()
+            try policy.validate()
+            let repo = try repository.open(create: false)
             let report = try metrics.reporting({ (report: DRKit.Forget.Report?, started, finished) in
                 CommandMetrics.forget(repository: repo.store.location, report: report, startedAt: started, finishedAt: finished)
             }) {
@@ -76,7 +80,7 @@ struct Forget: ParsableCommand {
             var lines = report.finishedInterrupted.map { "finished removing \($0) (an earlier forget was interrupted)" }
             for d in report.decisions {
                 let verdict = d.keep ? "keep   " : (execute ? "removed" : "remove ")
-                lines.append("\(verdict) \(d.backupId)  \(d.database)  \(Timestamps.iso8601(d.time))\(d.keep ? "  " + d.reasons.joined(separator: ", ") : "")")
+                lines.append("\(verdict) \(d.backupId)  \(d.series)  \(Timestamps.iso8601(d.time))\(d.keep ? "  " + d.reasons.joined(separator: ", ") : "")")
             }
             lines += report.warnings.map { "warning: \($0)" }
             lines.append("\(report.kept.count) kept, \(report.removed.count) \(execute ? "removed" : "to remove")" +
