@@ -6,11 +6,15 @@ public struct ObjectInfo: Equatable, Sendable {
     public var key: String
     public var size: Int64
     public var modified: Double  // seconds since 1970
+    /// Whether the store assembled the object from parts (S3: an ETag ending in `-N`); such objects
+    /// may not carry what was asked of the upload (Object Lock on Ceph RGW), so callers check them.
+    public var uploadedInParts: Bool
 
-    public init(key: String, size: Int64, modified: Double) {
+    public init(key: String, size: Int64, modified: Double, uploadedInParts: Bool = false) {
         self.key = key
         self.size = size
         self.modified = modified
+        self.uploadedInParts = uploadedInParts
     }
 }
 
@@ -44,6 +48,12 @@ public struct ObjectLock: Codable, Equatable, Sendable {
     public init(mode: Mode, retainUntil: Date) {
         self.mode = mode
         self.retainUntil = retainUntil
+    }
+
+    /// Whether this retention protects at least as much as `wanted`: the same mode or compliance, until
+    /// the same time or later (stores keep whole seconds or milliseconds).
+    public func holds(_ wanted: ObjectLock) -> Bool {
+        (mode == wanted.mode || mode == .compliance) && retainUntil >= wanted.retainUntil.addingTimeInterval(-1)
     }
 }
 

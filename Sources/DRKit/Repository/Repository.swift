@@ -131,11 +131,23 @@ public final class Repository: Sendable {
         try putBackupObject(key: "\(file.summary.backupId)/\(ManifestFile.objectName)", bytes: try file.encoded())
     }
 
-    /// The Object Lock on a backup (its manifest's retention, which every object of it shares), when the
-    /// store can tell and the bucket has Object Lock enabled.
+    /// The Object Lock that protects a whole backup, as the store reports it: the weakest retention of
+    /// its manifest and of every object uploaded in parts (some stores drop the lock of those; a single
+    /// upload carries its headers as the manifest does). nil when any of them has none.
     public func lock(of backupId: String) throws -> ObjectLock? {
         guard let reader = store as? ObjectLockReading else { return nil }
-        do { return try reader.lock(of: "\(backupId)/\(ManifestFile.objectName)") } catch {
+        do {
+            let parted = try objects(of: backupId).filter(\.uploadedInParts).map(\.key)
+            var weakest: ObjectLock?
+            for key in ["\(backupId)/\(ManifestFile.objectName)"] + parted {
+                guard let lock = try reader.lock(of: key) else { return nil }
+                weakest = weakest.map { current in
+                    ObjectLock(mode: current.mode == .compliance && lock.mode == .compliance ? .compliance : .governance,
+                               retainUntil: min(current.retainUntil, lock.retainUntil))
+                } ?? lock
+            }
+            return weakest
+        } catch {
             throw DRKitError.wrap(error, "reading the Object Lock of \(backupId)")
         }
     }

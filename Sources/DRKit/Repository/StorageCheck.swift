@@ -64,11 +64,17 @@ public enum StorageCheck {
                 return String(format: "%+.1f s", skew)
             }
             check("object lock") { try s3.objectLockStatus() }
+            if checks.last?.passed == true, checks.last?.figure.hasPrefix("enabled") == true {
+                check("locked multipart") { try lockedMultipart(s3, folder: folder) }
+            }
         }
         check("delete") {
             try store.delete(keys: try store.list(prefix: "\(folder)/").map(\.key))
             guard try store.list(prefix: "\(folder)/").isEmpty else { throw StorageError(.failed, "probe objects are still listed after DeleteObjects") }
-            return "probe objects removed"
+            guard let s3 = store as? S3Store else { return "probe objects removed" }
+            // A versioned bucket (every Object Lock bucket is one) keeps the versions behind delete markers.
+            let versions = try s3.purgeVersions(prefix: "\(folder)/")
+            return versions == 0 ? "probe objects removed" : "probe objects removed, with all \(versions) versions and delete markers"
         }
         let sorted = timings.sorted()
         checks.append(Check(name: "latency", passed: true, figure: sorted.isEmpty ? "-" : String(format: "median %.1f ms over %d requests", sorted[sorted.count / 2] * 1000, sorted.count), problem: nil))
@@ -92,17 +98,37 @@ public enum StorageCheck {
         return "3 parts completed, 1 upload aborted"
     }
 
+    /// An object uploaded in parts with a short governance lock must come back with that retention:
+    /// some stores ignore the lock of CreateMultipartUpload, and drkit then sets it afterwards.
+    private static func lockedMultipart(_ base: S3Store, folder: String) throws -> String {
+        var config = base.configuration
+        config.partSize = 5 << 20
+        let store = S3Store(configuration: config)
+        let lock = ObjectLock(mode: .governance, retainUntil: Date().addingTimeInterval(120))
+        try store.put(key: "\(folder)/locked-multipart", bytes: SecureRandom.bytes(6 << 20), lock: lock)
+        guard let kept = try store.lock(of: "\(folder)/locked-multipart"), kept.holds(lock) else {
+            throw StorageError(.failed, "an object uploaded in parts has no Object Lock retention: backups here would be unprotected")
+        }
+        return "2 parts, \(kept.mode.rawValue) retention kept"
+    }
+
     /// One line: what failed and what to do about it.
     static func explain(_ error: Error, step: String, location: String) -> String {
         let message = (error as? StorageError)?.message ?? DRKitError.wrap(error).message
         switch (error as? StorageError)?.kind {
+        case .denied? where message.contains("authentication failed"):
+            return message  // wrong key or secret: no permission is missing
         case .denied?:
             let permission = ["put": "s3:PutObject", "get": "s3:GetObject", "range read": "s3:GetObject", "list": "s3:ListBucket",
-                              "list prefix": "s3:ListBucket", "delete": "s3:DeleteObject", "multipart": "s3:PutObject and s3:AbortMultipartUpload"][step] ?? "access"
+                              "list prefix": "s3:ListBucket", "multipart": "s3:PutObject and s3:AbortMultipartUpload",
+                              "locked multipart": "s3:PutObjectRetention", "delete": "s3:DeleteObject (and s3:DeleteObjectVersion, s3:BypassGovernanceRetention on a versioned bucket)"][step] ?? "access"
             return "\(message): the credentials lack \(permission) on \(location)"
         case .unreachable?:
             return "\(message): check the endpoint, that the server runs, and that the bucket exists"
         default:
+            if message.contains("HTTP 5") {
+                return "\(message): the store is failing (server error); retry later, and check the storage service's health and status page"
+            }
             return message
         }
     }

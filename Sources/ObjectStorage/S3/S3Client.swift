@@ -176,7 +176,9 @@ final class S3Client: Sendable {
         return etag
     }
 
-    func completeMultipartUpload(_ key: String, uploadId: String, parts: [(Int, String)]) throws {
+    /// Completes an upload; returns the new object's version id when the bucket is versioned.
+    @discardableResult
+    func completeMultipartUpload(_ key: String, uploadId: String, parts: [(Int, String)]) throws -> String? {
         let xml = "<CompleteMultipartUpload>" + parts.map {
             "<Part><PartNumber>\($0.0)</PartNumber><ETag>\(XMLText.escape($0.1))</ETag></Part>"
         }.joined() + "</CompleteMultipartUpload>"
@@ -185,6 +187,36 @@ final class S3Client: Sendable {
         // S3 may answer 200 with an <Error> body when completion fails late.
         if let root = XMLNodeTree.parse(response.body), root.name == "Error" {
             throw StorageError(.failed, "CompleteMultipartUpload s3://\(config.bucket)/\(bucketKey(key)): \(root.value("Code") ?? "error") \(root.value("Message") ?? "")")
+        }
+        return response.headers["x-amz-version-id"]
+    }
+
+    /// The Object Lock retention on `key` (one version of it when `versionId` is given), from HEAD;
+    /// nil when it has none or does not exist.
+    func retention(_ key: String, versionId: String? = nil) throws -> ObjectLock? {
+        let response = try send("HeadObject", method: "HEAD", key: bucketKey(key), query: versionId.map { [("versionId", $0)] } ?? [], accept: [404])
+        guard response.status != 404, let mode = response.headers["x-amz-object-lock-mode"].flatMap({ ObjectLock.Mode(rawValue: $0.lowercased()) }),
+              let until = response.headers["x-amz-object-lock-retain-until-date"].flatMap(Timestamps.parse) else { return nil }
+        return ObjectLock(mode: mode, retainUntil: until)
+    }
+
+    /// PutObjectRetention: sets `lock` on the object (the given version).
+    func putRetention(_ key: String, lock: ObjectLock, versionId: String?) throws {
+        let xml = "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>\(lock.mode.rawValue.uppercased())</Mode>"
+            + "<RetainUntilDate>\(Timestamps.iso8601(lock.retainUntil))</RetainUntilDate></Retention>"
+        let body = Array(xml.utf8)
+        _ = try send("PutObjectRetention", method: "PUT", key: bucketKey(key), query: [("retention", "")] + (versionId.map { [("versionId", $0)] } ?? []),
+                     headers: [("Content-MD5", MD5.base64(body)), ("Content-Type", "application/xml")], body: body)
+    }
+
+    /// Makes sure `lock` holds on an object just written: some stores (Ceph RGW 16) ignore the lock
+    /// headers of CreateMultipartUpload, so an upload in parts gets its retention set afterwards, and
+    /// the store's answer is checked. Throws when the store will not keep it.
+    func ensureRetention(_ key: String, lock: ObjectLock, versionId: String?) throws {
+        if let current = try retention(key, versionId: versionId), current.holds(lock) { return }
+        try putRetention(key, lock: lock, versionId: versionId)
+        guard let after = try retention(key, versionId: versionId), after.holds(lock) else {
+            throw StorageError(.failed, "s3://\(config.bucket)/\(bucketKey(key)): the store did not keep the Object Lock retention (\(lock.mode.rawValue) until \(Timestamps.iso8601(lock.retainUntil))) after PutObjectRetention; the object is not protected")
         }
     }
 
@@ -216,6 +248,7 @@ final class S3Client: Sendable {
         var key: String
         var size: Int64
         var modified: Double
+        var etag: String? = nil
     }
 
     /// Every object under `prefix` (a bucket key prefix), following continuation tokens.
@@ -224,7 +257,8 @@ final class S3Client: Sendable {
             page.all("Contents").compactMap { item -> ListedObject? in
                 guard let key = item.value("Key") else { return nil }
                 return ListedObject(key: key, size: Int64(item.value("Size") ?? "0") ?? 0,
-                                    modified: item.value("LastModified").flatMap(Timestamps.parse)?.timeIntervalSince1970 ?? 0)
+                                    modified: item.value("LastModified").flatMap(Timestamps.parse)?.timeIntervalSince1970 ?? 0,
+                                    etag: item.value("ETag"))
             }
         }
     }
@@ -259,6 +293,54 @@ final class S3Client: Sendable {
             let body = Array(xml.utf8)
             let response = try send("DeleteObjects", method: "POST", key: nil, query: [("delete", "")],
                                     headers: [("Content-MD5", MD5.base64(body)), ("Content-Type", "application/xml")], body: body)
+            if let root = XMLNodeTree.parse(response.body), let error = root.all("Error").first {
+                throw StorageError(.failed, "DeleteObjects: \(error.value("Key") ?? "?"): \(error.value("Code") ?? "") \(error.value("Message") ?? "")")
+            }
+        }
+    }
+
+    struct ObjectVersion {
+        var key: String
+        var versionId: String
+    }
+
+    /// Every version and delete marker under `prefix` (ListObjectVersions), following the markers.
+    func listVersions(prefix: String) throws -> [ObjectVersion] {
+        var out: [ObjectVersion] = []
+        var keyMarker: String?, versionMarker: String?
+        repeat {
+            var query = [("versions", ""), ("prefix", prefix)]
+            if let keyMarker { query.append(("key-marker", keyMarker)) }
+            if let versionMarker { query.append(("version-id-marker", versionMarker)) }
+            let response = try send("ListObjectVersions", method: "GET", key: nil, query: query)
+            guard let root = XMLNodeTree.parse(response.body) else {
+                throw StorageError(.failed, "ListObjectVersions s3://\(config.bucket)/\(prefix): unreadable answer")
+            }
+            for item in root.all("Version") + root.all("DeleteMarker") {
+                guard let key = item.value("Key"), let id = item.value("VersionId") else { continue }
+                out.append(ObjectVersion(key: key, versionId: id))
+            }
+            if root.value("IsTruncated") == "true" {
+                keyMarker = root.value("NextKeyMarker")
+                versionMarker = root.value("NextVersionIdMarker")
+            } else {
+                keyMarker = nil
+            }
+        } while keyMarker != nil
+        return out
+    }
+
+    /// Deletes exact versions for good; `bypassGovernance` asks to remove governance-locked ones too
+    /// (the caller needs s3:BypassGovernanceRetention).
+    func deleteVersions(_ versions: [ObjectVersion], bypassGovernance: Bool) throws {
+        for batch in versions.chunked(by: config.deleteBatchSize) {
+            let xml = "<Delete><Quiet>true</Quiet>" + batch.map {
+                "<Object><Key>\(XMLText.escape($0.key))</Key><VersionId>\(XMLText.escape($0.versionId))</VersionId></Object>"
+            }.joined() + "</Delete>"
+            let body = Array(xml.utf8)
+            let bypass = bypassGovernance ? [("x-amz-bypass-governance-retention", "true")] : []
+            let response = try send("DeleteObjects", method: "POST", key: nil, query: [("delete", "")],
+                                    headers: [("Content-MD5", MD5.base64(body)), ("Content-Type", "application/xml")] + bypass, body: body)
             if let root = XMLNodeTree.parse(response.body), let error = root.all("Error").first {
                 throw StorageError(.failed, "DeleteObjects: \(error.value("Key") ?? "?"): \(error.value("Code") ?? "") \(error.value("Message") ?? "")")
             }

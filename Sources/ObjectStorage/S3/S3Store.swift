@@ -24,7 +24,8 @@ public final class S3Store: ObjectStore, Sendable {
     public func list(prefix: String) throws -> [ObjectInfo] {
         let base = client.config.prefix.isEmpty ? "" : client.config.prefix + "/"
         return try client.listObjects(prefix: base + prefix).map {
-            ObjectInfo(key: String($0.key.dropFirst(base.count)), size: $0.size, modified: $0.modified)
+            ObjectInfo(key: String($0.key.dropFirst(base.count)), size: $0.size, modified: $0.modified,
+                       uploadedInParts: $0.etag?.contains("-") ?? false)
         }.sorted { $0.key < $1.key }
     }
 
@@ -74,13 +75,18 @@ extension S3Store {
 
 extension S3Store: ObjectLockReading {
     public func lock(of key: String) throws -> ObjectLock? {
-        let response = try client.send("HeadObject", method: "HEAD", key: client.bucketKey(key), accept: [404])
-        guard response.status != 404, let mode = response.headers["x-amz-object-lock-mode"].flatMap({ ObjectLock.Mode(rawValue: $0.lowercased()) }),
-              let until = response.headers["x-amz-object-lock-retain-until-date"].flatMap(Timestamps.parse) else { return nil }
-        return ObjectLock(mode: mode, retainUntil: until)
+        try client.retention(key)
     }
 
     public func objectLockEnabled() throws -> Bool { try objectLockStatus().hasPrefix("enabled") }
+
+    /// Removes every version (and delete marker) of every object under `prefix`, governance-locked ones
+    /// included: on a versioned bucket a plain delete only hides an object. For probes drkit wrote itself.
+    public func purgeVersions(prefix: String) throws -> Int {
+        let versions = try client.listVersions(prefix: client.bucketKey(prefix))
+        try client.deleteVersions(versions.map { S3Client.ObjectVersion(key: $0.key, versionId: $0.versionId) }, bypassGovernance: true)
+        return versions.count
+    }
 }
 
 extension S3Store: IncompleteWriteListing {
@@ -110,6 +116,7 @@ final class S3ObjectWriter: ObjectWriter {
     private let inFlight = DispatchGroup()
     private let state = Locked((etags: [Int: String](), error: Error?.none))
     private var done = false
+    private var bytesWritten: Int64 = 0
 
     private let lock: ObjectLock?
 
@@ -126,6 +133,7 @@ final class S3ObjectWriter: ObjectWriter {
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         if let error = state.current.error { throw error }
+        bytesWritten += Int64(bytes.count)
         var input = bytes
         while !input.isEmpty {
             let take = min(currentPartSize - buffer.count, input.count)
@@ -184,12 +192,22 @@ final class S3ObjectWriter: ObjectWriter {
             guard parts.count == partNumber - 1 else {
                 throw StorageError(.failed, "multipart upload of \(key): \(parts.count) of \(partNumber - 1) parts confirmed")
             }
-            try client.completeMultipartUpload(key, uploadId: uploadId!, parts: parts)
+            let version = try complete(parts)
+            if let lock { try client.ensureRetention(key, lock: lock, versionId: version) }
             done = true
             abortOrphans()
         } catch {
             abort()
             throw error
+        }
+    }
+
+    /// CompleteMultipartUpload. When its answer was lost and the retry is told NoSuchUpload (as AWS
+    /// answers for an upload already completed), the object of the expected size is the completed one.
+    private func complete(_ parts: [(Int, String)]) throws -> String? {
+        do { return try client.completeMultipartUpload(key, uploadId: uploadId!, parts: parts) } catch let error as StorageError where error.kind == .notFound {
+            guard let stored = try client.headObject(key), stored.size == bytesWritten else { throw error }
+            return nil
         }
     }
 
