@@ -21,9 +21,12 @@ public final class FaultProxy: Sendable {
         /// The request reaches the server and takes effect; its answer never arrives (reset). Not in
         /// `standard`: a test asks for it by name.
         case lostResponse
+        /// 404 NoSuchUpload without asking the server: what AWS answers a retried
+        /// CompleteMultipartUpload whose first answer was lost. Not in `standard`.
+        case noSuchUpload
 
         /// The faults of a random mix.
-        public static let standard: [Fault] = allCases.filter { $0 != .lostResponse }
+        public static let standard: [Fault] = allCases.filter { $0 != .lostResponse && $0 != .noSuchUpload }
     }
 
     public struct Plan: Sendable {
@@ -35,13 +38,17 @@ public final class FaultProxy: Sendable {
         public var seed: UInt64
         /// Stop injecting after this many faults (nil: no limit).
         public var maxFaults: Int?
+        /// The n-th matching request gets `faults[n]`, then none (instead of a random draw).
+        public var inOrder: Bool
 
-        public init(rate: Double, faults: [Fault] = Fault.standard, match: String? = nil, seed: UInt64 = 42, maxFaults: Int? = nil) {
+        public init(rate: Double, faults: [Fault] = Fault.standard, match: String? = nil, seed: UInt64 = 42, maxFaults: Int? = nil,
+                    inOrder: Bool = false) {
             self.rate = rate
             self.faults = faults
             self.match = match
             self.seed = seed
             self.maxFaults = maxFaults
+            self.inOrder = inOrder
         }
     }
 
@@ -131,6 +138,12 @@ public final class FaultProxy: Sendable {
             if let match = s.plan.match, !requestLine.contains(match) { return nil }
             if let limit = s.plan.maxFaults, s.injected.values.reduce(0, +) >= limit { return nil }
             guard !s.plan.faults.isEmpty else { return nil }
+            if s.plan.inOrder {
+                let index = s.injected.values.reduce(0, +)
+                guard index < s.plan.faults.count else { return nil }
+                s.injected[s.plan.faults[index], default: 0] += 1
+                return s.plan.faults[index]
+            }
             // SplitMix64: reproducible for a given seed.
             s.rng &+= 0x9E37_79B9_7F4A_7C15
             var z = s.rng
@@ -176,6 +189,9 @@ public final class FaultProxy: Sendable {
             return true
         case .throttled?:
             respond(client, status: "429 Too Many Requests", code: "Throttling", extra: "Retry-After: 1\r\n")
+            return true
+        case .noSuchUpload?:
+            respond(client, status: "404 Not Found", code: "NoSuchUpload", extra: "")
             return true
         case .reset?:
             resetConnection(client)

@@ -224,6 +224,20 @@ class S3Tests: DRKitTestCase {
         XCTAssertEqual(try directStore().get(key: "orphans/object"), payload)
     }
 
+    /// The answer to CompleteMultipartUpload is lost: the retry finds the upload completed (AWS says
+    /// NoSuchUpload), and the object of the expected size is there, so the write succeeds.
+    func testALostCompleteMultipartUploadAnswerIsNotAFailure() throws {
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 1.0, faults: [.lostResponse, .noSuchUpload], match: "?uploadId=", inOrder: true))
+        defer { proxy.stop() }
+        var config = try S3Configuration.resolve(url: s3Repo, environment: s3.environment(endpoint: proxy.endpoint))
+        config.partSize = 5 << 20
+        let payload = SecureRandom.bytes(6 << 20)
+        try S3Store(configuration: config).put(key: "completed/object", bytes: payload)
+        XCTAssertEqual(proxy.injected, [.lostResponse: 1, .noSuchUpload: 1], "one answer was lost, the retry told NoSuchUpload")
+        XCTAssertEqual(try directStore().get(key: "completed/object"), payload)
+        XCTAssertEqual(try directStore().incompleteWrites(), [], "no multipart upload left open")
+    }
+
     func testStorageCheckPassesAndNamesWhatIsWrong() throws {
         let good = try drkit(["storage", "check", "--repo", s3Repo])
         XCTAssertEqual(good.status, 0, good.stdout + good.stderr)
