@@ -22,6 +22,13 @@ public struct LeaseRecord: Codable, Sendable, Equatable {
         return kill(pid, 0) != 0 && errno == ESRCH
     }
 
+    /// Held by a process of this host that still exists: never stale, however old its heartbeat (a
+    /// busy or paused process of this host is running, not gone).
+    public var holderIsAliveHere: Bool {
+        guard host == ProcessInfo.processInfo.hostName, pid > 0 else { return false }
+        return pid == getpid() || kill(pid, 0) == 0 || errno == EPERM
+    }
+
     public var describe: String {
         "\(kind.rawValue)\(backupId.map { " \($0)" } ?? "") on \(host) (pid \(pid), started \(Timestamps.iso8601(started)))"
     }
@@ -37,10 +44,20 @@ public final class Lease: Sendable {
     public static let heartbeatInterval: TimeInterval = 60
     /// Fifteen missed heartbeats.
     public static let defaultStaleAfter: TimeInterval = 15 * 60
+    /// Five missed heartbeats: a shorter stale timeout would break the leases of healthy commands
+    /// between two of their heartbeats.
+    public static let minimumStaleAfter: TimeInterval = 5 * heartbeatInterval
+
+    /// Refuses (exit 2) a stale timeout shorter than `minimumStaleAfter`.
+    public static func checkStaleAfter(_ staleAfter: TimeInterval) throws {
+        guard staleAfter >= minimumStaleAfter else {
+            throw DRKitError(.usage, "--stale-after must be at least \(Int(minimumStaleAfter / 60))m (five heartbeats of \(Int(heartbeatInterval)) s): a shorter one would break the leases of running commands")
+        }
+    }
 
     public let record: LeaseRecord
     private let repository: Repository
-    private let state = Locked((current: "", released: false, timer: DispatchSourceTimer?.none))
+    private let state = Locked((current: "", released: false, broken: false, timer: DispatchSourceTimer?.none))
 
     private init(record: LeaseRecord, repository: Repository) {
         self.record = record
@@ -71,18 +88,46 @@ public final class Lease: Sendable {
         "\(Lease.folder)/\(record.holder)/hb-\(Timestamps.compactMilliseconds(time)).json"
     }
 
-    /// A new heartbeat object, then the previous one removed.
+    /// A new heartbeat object, then the previous one removed. A lease that disappeared (broken by a
+    /// command that found it stale) is never written again: it stays broken, and the next
+    /// `confirmHeld` says so.
     func beat() throws {
         var updated = record
         updated.heartbeat = Date()
         let next = key(at: updated.heartbeat)
-        let previous = state.current.current
+        let (previous, broken) = state.withLock { ($0.current, $0.broken) }
+        if broken { throw brokenError }
         guard next != previous else { return }
+        if !previous.isEmpty, try !holds(previous) { throw markBroken() }
         do { try repository.store.put(key: next, bytes: [UInt8](try JSONCoding.encoder.encode(updated))) } catch {
             throw DRKitError.wrap(error, "writing the lease of \(record.describe)")
         }
+        // Removed while this heartbeat was being written: the new object must not revive the lease.
+        if !previous.isEmpty, try !holds(previous) {
+            try? repository.store.delete(keys: [next])
+            throw markBroken()
+        }
         state.withLock { $0.current = next }
         if !previous.isEmpty { try? repository.store.delete(keys: [previous]) }
+    }
+
+    private func holds(_ key: String) throws -> Bool {
+        do { return try repository.store.list(prefix: "\(Lease.folder)/\(record.holder)/").contains { $0.key == key } } catch {
+            throw DRKitError.wrap(error, "checking the lease of \(record.describe)")
+        }
+    }
+
+    private var brokenError: DRKitError {
+        DRKitError(.repository, "the lease of \(record.describe) was broken by another command (it looked stale: this process was paused or cut off for longer than the stale timeout)")
+    }
+
+    private func markBroken() -> DRKitError {
+        state.withLock {
+            $0.broken = true
+            $0.timer?.cancel()
+            $0.timer = nil
+        }
+        return brokenError
     }
 
     private func startHeartbeat() {
@@ -96,14 +141,9 @@ public final class Lease: Sendable {
     /// Renews the lease and checks that nobody broke it meanwhile (another command found it stale).
     public func confirmHeld() throws {
         let before = state.current.current
-        let held: Bool
-        do { held = try repository.store.list(prefix: "\(Lease.folder)/\(record.holder)/").contains { $0.key == before } } catch {
-            throw DRKitError.wrap(error, "checking the lease of \(record.describe)")
-        }
-        guard held else {
-            throw DRKitError(.repository, "the lease of \(record.describe) was broken by another command (it looked stale: this process was paused or cut off for longer than the stale timeout)")
-        }
         try beat()
+        // A heartbeat within the same millisecond writes nothing and so checked nothing.
+        if state.current.current == before, try !holds(before) { throw markBroken() }
     }
 
     /// Runs `body`; when it fails and this lease was broken meanwhile, the broken lease is the reason
@@ -151,12 +191,18 @@ public final class Lease: Sendable {
         for (_, keys) in byHolder.sorted(by: { $0.key < $1.key }) {
             guard let newest = keys.max() else { continue }
             let record: LeaseRecord
-            do { record = try JSONCoding.decoder.decode(LeaseRecord.self, from: Data(try repository.store.get(key: newest))) } catch let e as StorageError where e.kind == .notFound {
+            let bytes: [UInt8]
+            do { bytes = try repository.store.get(key: newest) } catch let e as StorageError where e.kind == .notFound {
                 continue  // released between the listing and the read
             } catch {
+                throw DRKitError.wrap(error, "reading lease \(newest)")  // a storage failure, not corruption (exit 4)
+            }
+            do { record = try JSONCoding.decoder.decode(LeaseRecord.self, from: Data(bytes)) } catch {
                 throw DRKitError(.integrity, "lease \(newest) is unreadable: \(error)")
             }
-            if now.timeIntervalSince(record.heartbeat) > staleAfter || record.holderIsGone {
+            if record.holderIsAliveHere {
+                listing.live.append(record)
+            } else if now.timeIntervalSince(record.heartbeat) > staleAfter || record.holderIsGone {
                 listing.stale.append((record, keys))
             } else {
                 listing.live.append(record)

@@ -53,8 +53,12 @@ public enum RepositoryCleaner {
                             now: Date = Date()) throws -> Plan {
         let objects: [ObjectInfo]
         do { objects = try repository.store.list(prefix: "") } catch { throw DRKitError.wrap(error, "listing \(repository.store.location)") }
+        try Lease.checkStaleAfter(staleAfter)
         let leases = try Lease.list(in: repository, staleAfter: staleAfter, now: now)
         let running = Dictionary(leases.live.compactMap { lease in lease.backupId.map { ($0, lease) } }, uniquingKeysWith: { a, _ in a })
+        // Backups whose lease is stale are abandoned, not "possibly still running": their lease is broken
+        // in this run, so the grace period does not apply to them.
+        let abandoned = Set(leases.stale.compactMap(\.record.backupId)).subtracting(running.keys)
         var inUse: [Plan.InUse] = []
         var byBackup: [String: [ObjectInfo]] = [:]
         for object in objects {
@@ -70,7 +74,7 @@ public enum RepositoryCleaner {
                 continue
             }
             let age = now.timeIntervalSince(BackupId.startTime(of: id) ?? now)
-            if age < grace { tooRecent += 1; continue }
+            if age < grace && !abandoned.contains(id) { tooRecent += 1; continue }
             folders.append(.init(backupId: id, objects: items.count, bytes: items.reduce(0) { $0 + $1.size }, ageSeconds: age))
         }
         var writes: [Plan.Write] = []
@@ -80,7 +84,7 @@ public enum RepositoryCleaner {
                 for write in try listing.incompleteWrites() where running[String(write.key.prefix { $0 != "/" })] == nil
                     && !write.key.hasPrefix(Lease.folder + "/") {
                     let age = now.timeIntervalSince1970 - write.started
-                    if age < grace { tooRecent += 1; continue }
+                    if age < grace && !abandoned.contains(String(write.key.prefix { $0 != "/" })) { tooRecent += 1; continue }
                     writes.append(.init(key: write.key, id: write.id, ageSeconds: age))
                 }
             } catch { throw DRKitError.wrap(error, "listing incomplete uploads in \(repository.store.location)") }

@@ -12,16 +12,17 @@ struct Repo: ParsableCommand {
             abstract: "Remove what interrupted backups left: folders without a manifest, incomplete multipart uploads, temporary files.",
             discussion: """
                 A backup that holds a live lease (it is running) is never touched, whatever its age; a lease \
-                whose last heartbeat is older than --stale-after is reported, and broken with --execute, and its \
-                backup is then cleaned like any interrupted one (if it was only paused, it fails when it resumes \
-                instead of committing). Only things older than --grace are touched. Dry run by default: shows \
+                whose last heartbeat is older than --stale-after (at least 5m) is reported, and broken with \
+                --execute, and its backup is then cleaned like any interrupted one, whatever its age (if it was only \
+                paused, it fails when it resumes instead of committing). A lease held by a live process of this host \
+                is never broken. Otherwise only things older than --grace are touched. Dry run by default: shows \
                 what would go; --execute removes it.
                 """)
 
         @OptionGroup var repository: RepositoryOptions
         @Option(name: .long, help: ArgumentHelp("Leave anything younger than this (e.g. 90m, 24h, 7d).", valueName: "duration"))
         var grace = "24h"
-        @Option(name: .long, help: ArgumentHelp("A lease with no heartbeat for this long is stale (e.g. 15m).", valueName: "duration"))
+        @Option(name: .long, help: ArgumentHelp("A lease with no heartbeat for this long is stale (at least 5m; a lease held by a live process of this host is never stale).", valueName: "duration"))
         var staleAfter = "15m"
         @Flag(name: .long, help: "Remove what the dry run lists.")
         var execute = false
@@ -30,6 +31,7 @@ struct Repo: ParsableCommand {
         func validate() throws {
             guard Durations.parse(grace) != nil else { throw ValidationError("--grace takes a duration like 90m, 24h or 7d") }
             guard let stale = Durations.parse(staleAfter), stale > 0 else { throw ValidationError("--stale-after takes a duration like 15m or 1h") }
+            do { try Lease.checkStaleAfter(stale) } catch let error as DRKitError { throw ValidationError(error.message) }
         }
 
         func run() throws {
