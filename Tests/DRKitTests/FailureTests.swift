@@ -57,6 +57,41 @@ final class FailureTests: DRKitTestCase {
         XCTAssertEqual(try Command.drkit(["list", "--repo", repo]).stdout.contains("no completed backups"), true)
     }
 
+    /// Repository locations are checked before any work: credentials on a URL are refused without
+    /// being echoed (D9), a path that climbs out of itself is refused (D11), an unsupported --copy-to
+    /// is refused before the backup runs, and an endpoint that refuses connections fails after one
+    /// quick retry instead of a minute of backoff.
+    func testRepositoryLocationsAreCheckedUpFrontAndSecretsNeverEchoed() throws {
+        let env = ["AWS_ACCESS_KEY_ID": "AKIATESTTESTTEST", "AWS_SECRET_ACCESS_KEY": "not-used-here"]
+        let secret = "SECRETVALUE123"
+        for location in ["s3://AKIAXXXX:\(secret)@bucket/p", "s3://bucket/p?endpoint=http://AK:\(secret)@127.0.0.1:1"] {
+            let result = try Command.drkit(["list", "--repo", location], environment: env)
+            XCTAssertEqual(result.status, 2, result.stderr)
+            XCTAssertTrue(result.stderr.contains("cannot carry credentials"), result.stderr)
+            XCTAssertFalse(result.stdout.contains(secret) || result.stderr.contains(secret), "secret echoed: \(result.stderr)")
+        }
+        let fromEnvironment = try Command.drkit(["list", "--repo", "s3://bucket/p"], environment: env.merging(["AWS_ENDPOINT_URL": "http://AK:\(secret)@127.0.0.1:1"]) { $1 })
+        assertFailure(fromEnvironment, exitCode: 2, mentions: "cannot carry credentials")
+        XCTAssertFalse(fromEnvironment.stderr.contains(secret))
+
+        for location in ["file:///nonexistent/../..", "/tmp/drkit-nowhere/../.."] {
+            let result = try Command.drkit(["repo", "clean", "--repo", location])
+            XCTAssertEqual(result.status, 2, result.stderr)
+            XCTAssertTrue(result.stderr.contains("contains \"..\""), result.stderr)
+        }
+        XCTAssertEqual(try Command.drkit(["list", "--repo", "file:///"]).status, 2, "the filesystem root is no repository")
+
+        let source = try newDatabase("drkit_copy_to_checked", sql: "CREATE TABLE t (id int);")
+        let copyTo = try Command.drkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--copy-to", "ftp://host/x"])
+        XCTAssertEqual(copyTo.status, 2, copyTo.stderr)
+        XCTAssertTrue(copyTo.stderr.contains("--copy-to: repository scheme \"ftp://\" is not supported"), copyTo.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: repo), "no backup was made")
+
+        let refused = try Command.drkit(["list", "--repo", "s3://bucket/p?endpoint=http://127.0.0.1:1", "--verbose"], environment: env)
+        assertFailure(refused, exitCode: 4, mentions: "Couldn't connect to server")
+        XCTAssertEqual(refused.stderr.components(separatedBy: "s3: retrying").count - 1, 1, "one quick retry: \(refused.stderr)")
+    }
+
     func testRestoreRefusesNonEmptyTargetAndTheSource() throws {
         let source = try newDatabase("drkit_ne", sql: smallSchema)
         let id = try backup(source)

@@ -20,6 +20,10 @@ public struct TransportError: Error, CustomStringConvertible, Sendable {
     /// Response headers received before the failure (the ETag of a download being resumed).
     public var headers: [String: String]
     public var description: String { message }
+    /// Nothing answered: the connection was refused or the host name did not resolve.
+    public var isUnreachable: Bool {
+        code == Int(CURLE_COULDNT_CONNECT.rawValue) || code == Int(CURLE_COULDNT_RESOLVE_HOST.rawValue)
+    }
 }
 
 /// HTTP/1.1 over libcurl easy handles. Handles are pooled so connections are reused, and each

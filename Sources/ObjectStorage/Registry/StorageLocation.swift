@@ -23,12 +23,21 @@ public struct StorageLocation: Sendable, Equatable, CustomStringConvertible {
     public static func parse(_ text: String, currentDirectory: String = FileManager.default.currentDirectoryPath) throws -> StorageLocation {
         guard !text.isEmpty else { throw StorageError(.invalidLocation, "empty repository location") }
         guard let separator = text.range(of: "://"), !text.hasPrefix("/") else {
+            // A relative path may start from the parent folders of the current one ("../backups"); once
+            // named, a path never climbs back out of itself ("/srv/x/../.." is refused).
+            let leadingUps = text.hasPrefix("/") ? 0 : text.split(separator: "/").prefix { $0 == ".." || $0 == "." }.count
+            try refuseClimbing(text.split(separator: "/").dropFirst(leadingUps).joined(separator: "/"), as: text)
             let absolute = text.hasPrefix("/") ? text : URL(fileURLWithPath: text, relativeTo: URL(fileURLWithPath: currentDirectory)).path
             return StorageLocation(scheme: "file", path: URL(fileURLWithPath: absolute).standardizedFileURL.path)
         }
         let scheme = text[..<separator.lowerBound].lowercased()
         let rest = text[separator.upperBound...]
         let (path, query) = rest.firstIndex(of: "?").map { (String(rest[..<$0]), String(rest[rest.index(after: $0)...])) } ?? (String(rest), "")
+        if scheme != "file", path.prefix(while: { $0 != "/" }).contains("@") {
+            // Never echoed: what stands before "@" is an access key and a secret.
+            throw StorageError(.invalidLocation, "a \(scheme):// repository URL cannot carry credentials before \"@\"; secrets never go on a URL (use the environment or a named profile: ?profile=NAME)")
+        }
+        if scheme == "file" { try refuseClimbing(path, as: "file://\(path)") }
         var parameters: [String: String] = [:]
         for pair in query.split(separator: "&") where !pair.isEmpty {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -37,10 +46,26 @@ public struct StorageLocation: Sendable, Equatable, CustomStringConvertible {
             if secretLike.contains(where: { name.contains($0) }) {
                 throw StorageError(.invalidLocation, "repository URL parameter \"\(name)\" looks like a credential; secrets never go on a URL (use the environment or a named profile: ?profile=NAME)")
             }
+            if name == "endpoint", Self.hasUserInfo(value) {
+                throw StorageError(.invalidLocation, "the endpoint parameter of a repository URL cannot carry credentials before \"@\"; secrets never go on a URL (use the environment or a named profile: ?profile=NAME)")
+            }
             guard parameters[name] == nil else { throw StorageError(.invalidLocation, "repository URL parameter \"\(name)\" is given twice") }
             parameters[name] = value
         }
         return StorageLocation(scheme: scheme, path: path, parameters: parameters)
+    }
+
+    /// Whether an http(s) URL names a user (and perhaps a password) before its host.
+    public static func hasUserInfo(_ url: String) -> Bool {
+        guard let separator = url.range(of: "://") else { return url.prefix { $0 != "/" }.contains("@") }
+        return url[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }.contains("@")
+    }
+
+    /// Refuses a ".." that would leave the path it is part of: a repository named
+    /// `/nonexistent/../..` would be the whole filesystem.
+    static func refuseClimbing(_ path: String, as written: String) throws {
+        guard path.split(separator: "/").contains("..") else { return }
+        throw StorageError(.invalidLocation, "repository path \(written) contains \"..\": name the folder itself (a path that climbs out of the folder it names can reach the whole filesystem)")
     }
 
     /// The location as typed, normalised; holds no secrets by construction.

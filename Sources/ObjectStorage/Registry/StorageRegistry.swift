@@ -43,7 +43,17 @@ public enum StorageRegistry {
         try open(try StorageLocation.parse(text), create: create, settings: settings)
     }
 
+    /// Checks that `text` names a store drkit can open (scheme, parameters, no credentials, no climbing
+    /// path) without opening it: commands check every repository they will use before any work.
+    public static func check(_ text: String) throws {
+        _ = try backend(for: try StorageLocation.parse(text))
+    }
+
     public static func open(_ location: StorageLocation, create: Bool, settings: StorageSettings = StorageSettings()) throws -> ObjectStore {
+        try backend(for: location).open(location, settings, create)
+    }
+
+    private static func backend(for location: StorageLocation) throws -> StorageBackend {
         guard let backend = backends[location.scheme] else {
             let known = backends.keys.sorted().map { backends[$0]!.example }.joined(separator: ", ")
             throw StorageError(.invalidLocation, "repository scheme \"\(location.scheme)://\" is not supported (use a directory path, \(known))")
@@ -52,7 +62,7 @@ public enum StorageRegistry {
             let allowed = backend.parameters.isEmpty ? "none" : backend.parameters.sorted().joined(separator: ", ")
             throw StorageError(.invalidLocation, "\(location.scheme):// repositories take no parameter \"\(unknown)\" (allowed: \(allowed))")
         }
-        return try backend.open(location, settings, create)
+        return backend
     }
 }
 
@@ -60,6 +70,9 @@ extension FileStore {
     static let backend = StorageBackend(parameters: [], example: "file:///path") { location, _, create in
         guard location.path.hasPrefix("/") else {
             throw StorageError(.invalidLocation, "file:// repositories need an absolute path, e.g. file:///var/backups/drkit")
+        }
+        guard URL(fileURLWithPath: location.path).standardizedFileURL.path != "/" else {
+            throw StorageError(.invalidLocation, "a repository cannot be the filesystem root: name its own folder, e.g. /var/backups/drkit")
         }
         return try FileStore(root: URL(fileURLWithPath: location.path), create: create)
     }

@@ -14,6 +14,9 @@ final class S3Client: Sendable {
     let http: HTTPClient
     let signer: SigV4Signer
     private let clockSkew = Locked(0.0)
+    /// Whether any request of this client has had an answer: until one has, a refused connection or
+    /// an unknown host is most likely a wrong endpoint, worth one quick retry rather than a minute of backoff.
+    private let reachedServer = Locked(false)
 
     init(config: S3Configuration, trace: (@Sendable (String) -> Void)? = nil) {
         self.config = config
@@ -76,6 +79,7 @@ final class S3Client: Sendable {
             let offset = delivered
             do {
                 let response = try http.perform(method: method, url: url, headers: signed, body: body, sink: sink)
+                reachedServer.withLock { $0 = true }
                 if (200..<300).contains(response.status) || accept.contains(response.status) { return response }
                 let error = XMLNodeTree.parse(response.body)
                 last = S3Failure(status: response.status, code: error?.value("Code"), message: error?.value("Message") ?? "")
@@ -91,6 +95,9 @@ final class S3Client: Sendable {
                 last = S3Failure(status: nil, code: nil, message: error.message)
                 delivered = offset + error.bytesDelivered
                 if firstETag == nil { firstETag = error.headers["etag"] }
+                if error.isUnreachable && attempt >= 2 && !reachedServer.current {
+                    throw failure(operation, key: key, last: last, attempts: attempt)
+                }
                 guard config.retry.shouldRetry(status: nil, errorCode: nil, transportRetryable: error.retryable, attempt: attempt) else {
                     throw failure(operation, key: key, last: last, attempts: attempt)
                 }

@@ -68,6 +68,9 @@ public struct S3Configuration: Sendable {
         let endpointText = nonEmpty(parameters["endpoint"]) ?? (named != nil ? profiles.s3EndpointURL : nil) ?? overrides.endpoint
             ?? environment["AWS_ENDPOINT_URL_S3"] ?? environment["AWS_ENDPOINT_URL"]
             ?? profiles.s3EndpointURL ?? "https://s3.\(region).amazonaws.com"
+        guard !StorageLocation.hasUserInfo(endpointText) else {
+            throw StorageError(.invalidLocation, "the S3 endpoint cannot carry credentials before \"@\" (from the URL, --s3-endpoint, AWS_ENDPOINT_URL or the profile); give credentials through the environment or a profile")
+        }
         guard let endpoint = URL(string: endpointText), let scheme = endpoint.scheme, ["http", "https"].contains(scheme),
               endpoint.host != nil else {
             throw StorageError(.invalidLocation, "S3 endpoint \"\(endpointText)\" is not an http(s) URL")

@@ -75,6 +75,7 @@ struct Backup: ParsableCommand {
     func validate() throws {
         try validateJobs(jobs)
         if copyTo.contains(repository.repo) { throw ValidationError("--copy-to names the backup's own repository") }
+        for destination in copyTo { try validateRepositoryLocation(destination, flag: "--copy-to") }
         guard Backup.fraction(warnShrink) != nil else { throw ValidationError("--warn-shrink takes a percentage like 20% (0-100)") }
         if let failOnShrink, Backup.fraction(failOnShrink) == nil { throw ValidationError("--fail-on-shrink takes a percentage like 50% (0-100)") }
         _ = try codec()

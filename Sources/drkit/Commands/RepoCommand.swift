@@ -101,6 +101,8 @@ struct Repo: ParsableCommand {
             try validateJobs(jobs)
             if all == (backup != nil) { throw ValidationError("give a backup id (or `latest`) or --all") }
             if from == to { throw ValidationError("--from and --to name the same repository") }
+            try validateRepositoryLocation(from, flag: "--from")
+            try validateRepositoryLocation(to, flag: "--to")
         }
 
         func run() throws {
