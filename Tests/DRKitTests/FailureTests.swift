@@ -87,6 +87,12 @@ final class FailureTests: DRKitTestCase {
         XCTAssertTrue(copyTo.stderr.contains("--copy-to: repository scheme \"ftp://\" is not supported"), copyTo.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: repo), "no backup was made")
 
+        try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
+        let metrics = try Command.drkit(["forget", "--repo", repo, "--keep-last", "1", "--metrics-file", "/nonexistent-dir/drkit.prom"])
+        XCTAssertEqual(metrics.status, 0, metrics.stderr)
+        XCTAssertTrue(metrics.stderr.contains("warning: metrics file /nonexistent-dir/drkit.prom not written: ") && metrics.stderr.contains("No such file or directory"),
+                      "the warning says why: \(metrics.stderr)")
+
         let refused = try Command.drkit(["list", "--repo", "s3://bucket/p?endpoint=http://127.0.0.1:1", "--verbose"], environment: env)
         assertFailure(refused, exitCode: 4, mentions: "Couldn't connect to server")
         XCTAssertEqual(refused.stderr.components(separatedBy: "s3: retrying").count - 1, 1, "one quick retry: \(refused.stderr)")

@@ -97,7 +97,7 @@ public struct MetricsPublisher: Sendable {
     public func publish(_ report: MetricsReport) -> [String] {
         var problems: [String] = []
         for path in [file, directory.map { $0 + "/" + report.fileName }].compactMap({ $0 }) {
-            do { try MetricsPublisher.writeFile(report, to: path) } catch { problems.append("metrics file \(path): \(error)") }
+            do { try MetricsPublisher.writeFile(report, to: path) } catch { problems.append("metrics file \(path) not written: \(DRKitError.wrap(error).message)") }
         }
         if let pushgateway {
             do { try MetricsPublisher.push(report, to: pushgateway) } catch { problems.append("Pushgateway \(pushgateway): \(error)") }
@@ -125,8 +125,15 @@ public struct MetricsPublisher: Sendable {
             }
         }
         let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(merged.text.utf8)) else {
-            throw DRKitError(.usage, "cannot write \(temporary)")
+        let bytes = Array(merged.text.utf8)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw DRKitError(.usage, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let writeError = errno
+        close(fd)
+        guard written == bytes.count else {
+            unlink(temporary)
+            throw DRKitError(.usage, "cannot write \(temporary): \(written < 0 ? String(cString: strerror(writeError)) : "short write")")
         }
         guard rename(temporary, path) == 0 else {
             unlink(temporary)
