@@ -238,6 +238,59 @@ final class CopyTests: DRKitTestCase {
         XCTAssertEqual(try listedIds(destination), [])
     }
 
+    /// The destinations every copy-integrity test runs against: a directory, moto and Ceph RGW.
+    private func destinations(_ name: String) -> [String] {
+        [workDirectory.appendingPathComponent("copy-\(name)").path, s3Repo(moto, profile: "moto", name), s3Repo(ceph, profile: "ceph", name)]
+    }
+
+    /// D5: an object an interrupted copy committed, damaged since at the same size, is hashed on the
+    /// next run and copied again; the resumed copy lists a backup that verifies.
+    func testAResumedCopyHashesTheObjectsAlreadyThere() throws {
+        let id = try backup(try SharedFixture.database())
+        for destination in destinations("resume-hash") {
+            _ = try copy([id, "--from", repo, "--to", destination])
+            let store = try Repository.open(destination, create: false, s3: settings()).store
+            // As if the first copy had been killed just before its manifest, and an object damaged since.
+            try store.delete(keys: ["\(id)/\(ManifestFile.objectName)"])
+            let victim = try XCTUnwrap(try store.list(prefix: "\(id)/data/").first?.key)
+            var bytes = try store.get(key: victim)
+            bytes[bytes.count / 2] ^= 0x01
+            try store.delete(keys: [victim])
+            try store.put(key: victim, bytes: bytes)
+            let resumed = try copy([id, "--from", repo, "--to", destination])
+            let outcome = try XCTUnwrap((resumed["backups"] as? [[String: Any]])?.first)
+            XCTAssertEqual(outcome["status"] as? String, "copied", destination)
+            XCTAssertEqual(outcome["objectsCopied"] as? Int, 1, "the damaged object is copied again: \(outcome)")
+            let verify = try drkit(["verify", id, "--repo", destination, "--key-file", keyFile])
+            XCTAssertEqual(verify.status, 0, "\(destination): \(verify.stdout) \(verify.stderr)")
+        }
+    }
+
+    /// D6: an encrypted backup without a key envelope is refused (nothing could open the copy); with a
+    /// key given, one whose envelope does not open with it is refused too. Nothing is listed.
+    func testAnEncryptedBackupWhoseEnvelopeIsMissingOrDamagedIsNotCopied() throws {
+        let id = try backup(try SharedFixture.database())
+        let envelopes = try FileManager.default.contentsOfDirectory(atPath: "\(repo)/\(id)/\(KeyEnvelopes.folder)").map { "\(repo)/\(id)/\(KeyEnvelopes.folder)/\($0)" }
+        XCTAssertEqual(envelopes.count, 1)
+        let original = try Data(contentsOf: URL(fileURLWithPath: envelopes[0]))
+        var json = try XCTUnwrap(try JSONSerialization.jsonObject(with: original) as? [String: Any])
+        var wrapped = Array((json["wrappedDataKey"] as? String ?? "").utf8)
+        wrapped[4] = wrapped[4] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        json["wrappedDataKey"] = String(decoding: wrapped, as: UTF8.self)
+        let damaged = try JSONSerialization.data(withJSONObject: json)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: envelopes[0])
+
+        for destination in destinations("envelope") {
+            try FileManager.default.removeItem(atPath: envelopes[0])
+            assertFailure(try drkit(["repo", "copy", id, "--from", repo, "--to", destination]), exitCode: 5, mentions: "has no key envelope")
+            try damaged.write(to: URL(fileURLWithPath: envelopes[0]))
+            assertFailure(try drkit(["repo", "copy", id, "--from", repo, "--to", destination, "--key-file", keyFile]),
+                          exitCode: 5, mentions: "cannot be opened with the given key")
+            XCTAssertEqual(try listedIds(destination), [], destination)
+            try original.write(to: URL(fileURLWithPath: envelopes[0]))
+        }
+    }
+
     func testAFormatOneEncryptedBackupNeedsTheKeyToBeCopied() throws {
         let fixture = URL(fileURLWithPath: TestServices.packageRoot).appendingPathComponent("Tests/DRKitTests/Fixtures/v1-gzip")
         let oldKey = fixture.appendingPathComponent("key").path

@@ -153,6 +153,7 @@ private struct BackupCopier {
             }
             objects = try file.storedObjects(dataKey: try options.keys.dataKey(for: file, in: source))
         }
+        try checkOpenable(file)
         if try alreadyThere(file, objects: objects) {
             outcome.status = .present
             // A key rotated at the source since the last copy: its new envelope follows.
@@ -169,7 +170,15 @@ private struct BackupCopier {
         try breakLeasesOfEarlierCopies(in: destination)
 
         let existing = try storedSizes(in: destination)
-        let missing = objects.filter { existing[key($0.name)] != $0.size }
+        let damaged = try damagedObjects(objects.filter { existing[key($0.name)] == $0.size })
+        if !damaged.isEmpty {
+            console.note("copy \(backupId): \(damaged.count) object(s) an earlier copy left at \(destination.store.location) do not match the manifest (first: \(damaged[0].name)); copying them again")
+            do { try destination.store.delete(keys: damaged.map { key($0.name) }) } catch {
+                throw DRKitError.wrap(error, "removing damaged objects of an earlier copy of \(backupId)")
+            }
+        }
+        let damagedNames = Set(damaged.map(\.name))
+        let missing = objects.filter { existing[key($0.name)] != $0.size || damagedNames.contains($0.name) }
         outcome.objectsAlreadyThere = objects.count - missing.count
         let expected = Set(objects.map { key($0.name) })
         let leftovers = existing.keys.filter { !expected.contains($0) }.sorted()
@@ -205,6 +214,37 @@ private struct BackupCopier {
     }
 
     private func key(_ name: String) -> String { "\(backupId)/\(name)" }
+
+    /// An encrypted backup is copied only with a key envelope (without one nothing opens it); with a
+    /// key at hand, only when an envelope opens with it and the manifest authenticates.
+    private func checkOpenable(_ file: ManifestFile) throws {
+        guard file.isEncrypted else { return }
+        let envelopes = try KeyEnvelopes.all(of: file, in: source)
+        guard !envelopes.isEmpty else {
+            throw DRKitError(.integrity, "backup \(backupId) is encrypted but has no key envelope at \(source.store.location): no key can open it; not copying it")
+        }
+        guard try options.keys.resolve() != nil else { return }
+        do { _ = try file.open(dataKey: try options.keys.dataKey(for: file, in: source)) } catch {
+            let e = DRKitError.wrap(error)
+            throw DRKitError(e.code, "backup \(backupId) cannot be opened with the given key (\(e.message)); not copying it", cause: error)
+        }
+    }
+
+    /// Objects already at the destination at their size, read back and hashed: an interrupted copy's
+    /// objects are trusted only when their SHA-256 matches the manifest.
+    private func damagedObjects(_ present: [StoredObject]) throws -> [StoredObject] {
+        let damaged = Locked([StoredObject]())
+        try WorkQueue(present).run(workers: options.jobs, setUp: { _ in () }) { _, object in
+            let hasher = HashingSink(next: nil)
+            do { try destination.store.read(key: key(object.name), into: hasher) } catch {
+                throw DRKitError.wrap(error, "reading \(key(object.name)) at \(destination.store.location)")
+            }
+            if hasher.byteCount != object.size || Hex.encode(hasher.finishHashing()) != object.sha256 {
+                damaged.withLock { $0.append(object) }
+            }
+        }
+        return damaged.current.sorted { $0.name < $1.name }
+    }
 
     /// A copy of this backup that was killed left its leases; this run takes over its work.
     private func breakLeasesOfEarlierCopies(in repository: Repository) throws {
