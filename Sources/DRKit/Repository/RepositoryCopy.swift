@@ -13,7 +13,7 @@ import ObjectStorage
 /// size and hash match the manifest; remove leftovers of an earlier interrupted copy; check that every
 /// object is there; copy the key envelopes; then write the manifest bytes unchanged, last. Until that write the destination
 /// does not list the backup, so an interrupted copy is never a listed-but-broken backup, and the next
-/// run finishes it (objects already there at the right size were committed after their hash check).
+/// run finishes it (objects already there are read back and hashed; damaged ones are copied again).
 public enum RepositoryCopy {
     public enum Selection: Sendable, Equatable {
         /// A backup id, a unique prefix of one, or `latest`.

@@ -72,7 +72,9 @@ struct Repo: ParsableCommand {
                 object's size and SHA-256 are checked against the manifest as it streams, and only then committed at \
                 the destination; the manifest is written last, so the destination never lists a half-copied backup. \
                 A backup already at the destination is skipped; a copy interrupted (even by kill -9) is finished by the \
-                next run, which also removes what the interrupted one left. Leases on both sides keep `forget` at the \
+                next run, which hashes the objects the interrupted one committed (copying damaged ones again) and \
+                removes what it left. An encrypted backup with no key envelope is refused; with a key given, so is \
+                one that does not open with it. Leases on both sides keep `forget` at the \
                 source and `repo clean` at the destination away while it runs. --all copies every backup the source \
                 has, including any that `forget` removed at the destination (run forget there afterwards to apply its \
                 own policy). Each repository's endpoint, region and profile go in its URL \
