@@ -55,6 +55,29 @@ final class RepositoryTrustTests: DRKitTestCase {
         assertFailure(try Command.drkit(["forget", "--repo", repo, "--key-file", keyFile, "--keep-last", "1"]), exitCode: 5, mentions: "edited in the repository")
     }
 
+    /// Forged order: the newest backup's plaintext snapshot time moved into the past. With the key,
+    /// `restore latest` (and verify, cat) name the edited backup and refuse (exit 5) instead of quietly
+    /// taking the one before it.
+    func testAnEditedSummaryCannotHideTheNewestBackupFromLatest() throws {
+        let source = try newDatabase("drkit_trust_order", sql: "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100);")
+        let older = try backup(source)
+        let newest = try backup(source)
+        try editManifest(newest) { json in
+            var summary = json["summary"] as! [String: Any]
+            summary["snapshotTime"] = "2001-01-01T00:00:00.000Z"
+            summary["startedAt"] = "2001-01-01T00:00:00.000Z"
+            json["summary"] = summary
+        }
+        let target = scratchName("drkit_trust_order_t")
+        let restore = try restore("latest", into: target, extra: ["--key-file", keyFile])
+        assertFailure(restore, exitCode: 5, mentions: "backup \(newest) does not authenticate")
+        XCTAssertFalse(restore.stdout.contains(older), restore.stdout)
+        XCTAssertFalse(try TestServices.databaseExists(target), "nothing restored")
+        assertFailure(try Command.drkit(["verify", "latest", "--repo", repo, "--key-file", keyFile]), exitCode: 5, mentions: newest)
+        // Without the key nothing can be authenticated: the summaries' order stands, as list says.
+        XCTAssertEqual(try Command.drkit(["verify", older, "--repo", repo, "--key-file", keyFile]).status, 0)
+    }
+
     /// F2: a folder whose name is not the backup inside it (a copied manifest under a newer-looking
     /// name) is refused, so `restore latest` never restores something other than what it names.
     func testCopiedManifestUnderAnotherFolderNameIsRefused() throws {

@@ -183,7 +183,7 @@ public final class DrillRunner {
             // RPO comes from the authenticated manifest, never from the plaintext summary. A failover
             // drill that copies takes the backup from the primary; one that only restores, from where it restores.
             let repository = repositories.copy != nil ? repositories.primary : repositories.restore
-            let file = try repository.resolve(mode)
+            let file = try repository.resolve(mode, keys: keys)
             let manifest: BackupManifest
             do { manifest = try file.open(dataKey: try keys.dataKey(for: file, in: repository)) } catch {
                 throw DRKitError.wrap(error, "backup \(file.summary.backupId)")

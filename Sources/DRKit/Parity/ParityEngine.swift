@@ -115,7 +115,7 @@ public final class ParityEngine: Sendable {
     private func measure(_ side: ParitySide, label: String) throws -> [TableKey: Measure] {
         switch side {
         case .backup(let reference, let repository, let keys):
-            let file = try repository.resolve(reference)
+            let file = try repository.resolve(reference, keys: keys)
             let manifest: BackupManifest
             do { manifest = try file.open(dataKey: try keys.dataKey(for: file, in: repository)) } catch {
                 throw DRKitError.wrap(error, "manifest of \(file.summary.backupId)")

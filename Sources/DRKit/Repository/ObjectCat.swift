@@ -7,7 +7,7 @@ import ObjectStorage
 public enum ObjectCat {
     public static func run(repository: Repository, reference: String, object: String, keys: KeyOptions,
                            output: ByteSink) throws {
-        let file = try repository.resolve(reference)
+        let file = try repository.resolve(reference, keys: keys)
         let backupId = file.summary.backupId
         let key = "\(backupId)/\(object)"
         let sink: ByteSink

@@ -127,6 +127,25 @@ public final class Repository: Sendable {
         throw DRKitError(.usage, "\"\(reference)\" matches \(matches.count) backups; give more of the id")
     }
 
+    /// `resolve`, with the key at hand: `latest` is ordered by plaintext summaries, which anyone who
+    /// can write the repository can edit (a forged old snapshot time hides the real newest backup). So
+    /// every encrypted backup whose id says it started after the chosen one is authenticated; one whose
+    /// summary does not match its manifest is named and refused (exit 5), never passed over.
+    public func resolve(_ reference: String, keys: KeyOptions) throws -> ManifestFile {
+        let file = try resolve(reference)
+        guard reference == "latest", try keys.resolve() != nil, let chosenStart = BackupId.startTime(of: file.summary.backupId) else { return file }
+        let later = try backups().filter {
+            $0.isEncrypted && (BackupId.startTime(of: $0.summary.backupId).map { $0 > chosenStart } ?? true)
+        }
+        for other in later {  // the chosen one is authenticated when the caller opens it
+            do { _ = try other.open(dataKey: try keys.dataKey(for: other, in: self)) } catch {
+                let e = DRKitError.wrap(error)
+                throw DRKitError(.integrity, "cannot resolve latest: backup \(other.summary.backupId) does not authenticate with the given key (\(e.message)); its plaintext summary may have been edited to change which backup is latest: inspect it, or name the backup to use", cause: error)
+            }
+        }
+        return file
+    }
+
     public func writeManifest(_ file: ManifestFile) throws {
         try putBackupObject(key: "\(file.summary.backupId)/\(ManifestFile.objectName)", bytes: try file.encoded())
     }

@@ -84,7 +84,7 @@ public enum ClusterRestore {
     /// `restore ID --globals-only --target-cluster CONNINFO`: the roles and tablespaces a backup carries
     /// (any backup made with globals, or a globals-only one), created where the cluster lacks them.
     public static func applyGlobals(of reference: String, targetCluster: String, keys: KeyOptions, repository: Repository) throws -> GlobalsReport {
-        let file = try repository.resolve(reference)
+        let file = try repository.resolve(reference, keys: keys)
         let globals = try loadGlobals(file, keys: keys, repository: repository)
         let (_, connection) = try connectCluster(targetCluster)
         do { return try GlobalsRestore.applyCluster(globals, on: connection) } catch {

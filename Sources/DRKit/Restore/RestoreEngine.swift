@@ -100,7 +100,7 @@ public final class RestoreEngine: Sendable {
             phaseStart = now
         }
 
-        let file = try repository.resolve(options.reference)
+        let file = try repository.resolve(options.reference, keys: options.keys)
         let backupId = file.summary.backupId
         let dataKey = try options.keys.dataKey(for: file, in: repository)
         var manifest: BackupManifest

@@ -42,7 +42,7 @@ public final class VerifyEngine: Sendable {
 
     public func run(reference: String) throws -> VerifyReport {
         let start = Date()
-        let file = try repository.resolve(reference)
+        let file = try repository.resolve(reference, keys: keys)
         let backupId = file.summary.backupId
         let dataKey = try keys.dataKey(for: file, in: repository)
         let manifest: BackupManifest
