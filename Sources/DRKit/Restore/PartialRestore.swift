@@ -12,8 +12,10 @@ import PostgresClient
 struct PartialRestorePlan: Equatable {
     /// Header keys of the plain-script entries to run (type, schema or `-`, name).
     var entries: Set<DDLEntryKey>
-    /// `schema.name` of the chosen tables, whose rows are loaded.
+    /// `schema.name` of the chosen tables (partitions of a chosen partitioned table included), whose rows are loaded.
     var tables: Set<String>
+    /// The schemas the chosen tables are in.
+    var schemas: Set<String>
     /// Entries left out because they need a table that is not restored, one line each.
     var skipped: [String]
 
@@ -25,9 +27,12 @@ struct PartialRestorePlan: Equatable {
             guard let schema = entry.schema else { return false }
             return schemaMatchers.contains { $0.matches(schema: nil, name: schema) }
         }
-        let chosenTables = Set(toc.entries.filter { entry in
+        let matchedTables = Set(toc.entries.filter { entry in
             entry.type == "TABLE" && (inChosenSchema(entry) || tableMatchers.contains { $0.matches(schema: entry.schema, name: entry.name) })
         }.map(\.id))
+        // A partitioned table holds no rows itself: choosing it chooses its partitions (pg_dump's
+        // --table-and-children), through every level.
+        let chosenTables = withPartitions(matchedTables, toc: toc, byId: byId)
         guard !chosenTables.isEmpty else {
             throw DRKitError(.usage, "no table in the backup matches \((tablePatterns.map { "--table \($0)" } + schemaPatterns.map { "--schema \($0)" }).joined(separator: " "))")
         }
@@ -76,7 +81,28 @@ struct PartialRestorePlan: Equatable {
         }
         let entries = Set(selected.compactMap { byId[$0] }.map { DDLEntryKey(type: $0.type, schema: $0.schema ?? "-", name: $0.name) })
         let tables = Set(chosenTables.compactMap { byId[$0] }.map { "\($0.schema ?? "-").\($0.name)" })
-        return PartialRestorePlan(entries: entries, tables: tables, skipped: skipped.sorted())
+        let schemas = Set(chosenTables.compactMap { byId[$0]?.schema })
+        return PartialRestorePlan(entries: entries, tables: tables, schemas: schemas, skipped: skipped.sorted())
+    }
+
+    /// `tables` and, level by level, the partitions attached to them. pg_dump attaches a partition in a
+    /// `TABLE ATTACH` entry named after the partition that depends on both tables.
+    static func withPartitions(_ tables: Set<Int>, toc: DumpTOC, byId: [Int: DumpTOC.Entry]) -> Set<Int> {
+        let attachments: [(parents: [Int], child: Int)] = toc.entries.filter { $0.type == "TABLE ATTACH" }.compactMap { attach in
+            let tableDependencies = attach.dependencies.compactMap { byId[$0] }.filter { $0.type == "TABLE" }
+            guard let child = tableDependencies.first(where: { $0.name == attach.name && $0.schema == attach.schema }) else { return nil }
+            return (tableDependencies.map(\.id).filter { $0 != child.id }, child.id)
+        }
+        var chosen = tables
+        var grew = true
+        while grew {
+            grew = false
+            for attachment in attachments where !chosen.contains(attachment.child) && attachment.parents.contains(where: chosen.contains) {
+                chosen.insert(attachment.child)
+                grew = true
+            }
+        }
+        return chosen
     }
 
     /// Entry types that only make sense on (or for) the objects they depend on.

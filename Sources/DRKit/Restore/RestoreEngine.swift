@@ -126,9 +126,10 @@ public final class RestoreEngine: Sendable {
         let globals = try readGlobals(manifest, from: objects)
         var globalsReport: GlobalsReport?
         if let into = options.intoSchema {
-            let schemas = Set(manifest.tables.map(\.schema))
+            // The plan's schemas, not the manifest's tables: a partitioned table has no rows of its own.
+            let schemas = plan?.schemas ?? Set(manifest.tables.map(\.schema))
             guard schemas.count == 1, let source = schemas.first else {
-                throw DRKitError(.usage, "--into-schema takes tables of one schema; the selection spans \(schemas.sorted().joined(separator: ", "))")
+                throw DRKitError(.usage, "--into-schema takes tables of one schema; the selection spans \(schemas.count) schemas (\(schemas.sorted().joined(separator: ", ")))")
             }
             let (pre, preLeftOut) = SchemaRename.apply(preData, from: source, to: into)
             let (post, postLeftOut) = SchemaRename.apply(postData, from: source, to: into)

@@ -75,6 +75,12 @@ struct Restore: ParsableCommand {
             if globals && noOwner { throw ValidationError("--globals restores the owners' roles: leave out --no-owner") }
             if intoSchema != nil && table.isEmpty && schema.isEmpty { throw ValidationError("--into-schema goes with --table or --schema") }
             if intoSchema != nil && (globals || clean) { throw ValidationError("--into-schema only adds a new schema: not with --globals or --clean") }
+            if let intoSchema {
+                guard !intoSchema.isEmpty, intoSchema.utf8.count <= 63 else { throw ValidationError("--into-schema takes a schema name of 1 to 63 bytes") }
+                guard !intoSchema.lowercased().hasPrefix("pg_") else {
+                    throw ValidationError("--into-schema \(intoSchema): names beginning with pg_ are reserved for PostgreSQL's own schemas")
+                }
+            }
         }
     }
 
