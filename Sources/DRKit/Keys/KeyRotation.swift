@@ -8,20 +8,32 @@ import ObjectStorage
 /// edited in place, no manifest and no data object is rewritten.
 public enum KeyRotation {
     public struct Outcome: Sendable {
-        /// Backups that now open with the new key.
+        /// Backups that got the new key's envelope in this run.
         public var rotated: [String] = []
+        /// Backups an earlier run had rotated already (the new key opens them, the old one no longer does).
+        public var alreadyRotated: [String] = []
         /// Unencrypted backups, left as they are.
         public var skipped: [String] = []
         /// Backups the old key still opens, with the reason: format 1 (its envelope is inside its
         /// manifest, never rewritten), an envelope that could not be removed (Object Lock), or `keepOld`.
         public var oldKeyStillOpens: [(backupId: String, reason: String)] = []
+        /// After the run, for each encrypted backup, the keys other than the new one that have an
+        /// envelope on it (and so open it): `key <fingerprint>` or `passphrase <fingerprint>`.
+        public var otherKeys: [String: [String]] = [:]
+        /// Envelopes of other keys removed by `retireOthers`.
+        public var retired = 0
+
+        /// Nothing was left to do: every encrypted backup already opened with the new key alone.
+        public var wasAlreadyDone: Bool { rotated.isEmpty && !alreadyRotated.isEmpty && otherKeys.isEmpty && retired == 0 }
     }
 
     /// Refused (exit 6) while a backup or copy runs: it would finish under the old key after the rotation.
-    /// The old key is checked against every backup first, so a wrong key changes nothing; new envelopes
+    /// The keys are checked against every backup first, so a wrong key changes nothing; new envelopes
     /// are all written before any old one is removed, so an interrupted rotation loses no access: run
-    /// it again with the same keys to finish.
-    public static func run(repository: Repository, from old: KeySource, to new: KeySource, keepOld: Bool = false) throws -> Outcome {
+    /// it again with the same keys to finish (backups it had finished are counted as already rotated).
+    /// `retireOthers` removes every envelope but the new key's, whoever wrote it.
+    public static func run(repository: Repository, from old: KeySource, to new: KeySource, keepOld: Bool = false,
+                           retireOthers: Bool = false) throws -> Outcome {
         let lease = try Lease.acquire(.rotate, repository: repository, conflicts: { $0.kind == .backup || $0.kind == .copy || $0.kind == .rotate })
         defer { lease.release() }
         var outcome = Outcome()
@@ -31,8 +43,14 @@ public enum KeyRotation {
                 outcome.skipped.append(file.summary.backupId)
                 continue
             }
-            let (stored, dataKey) = try KeyEnvelopes.open(file, with: old, in: repository)
-            opened.append((file, stored, dataKey))
+            do {
+                let (stored, dataKey) = try KeyEnvelopes.open(file, with: old, in: repository)
+                opened.append((file, stored, dataKey))
+            } catch let oldError {
+                // An earlier run of this rotation removed the old envelope already.
+                guard (try? KeyEnvelopes.open(file, with: new, in: repository)) != nil else { throw oldError }
+                outcome.alreadyRotated.append(file.summary.backupId)
+            }
         }
         var newEnvelopes: [String: String] = [:]
         for (file, stored, dataKey) in opened {
@@ -61,6 +79,33 @@ public enum KeyRotation {
                 }
             }
         }
+        try account(for: opened.map(\.file) + (try repository.backups().filter { outcome.alreadyRotated.contains($0.summary.backupId) }),
+                    new: new, retireOthers: retireOthers, in: repository, outcome: &outcome)
         return outcome
+    }
+
+    /// Which other keys still open each backup, read from the envelopes stored after the rotation (the
+    /// old key kept, or a key an earlier `--keep-old-key` rotation left); removed with `retireOthers`.
+    private static func account(for files: [ManifestFile], new: KeySource, retireOthers: Bool, in repository: Repository,
+                                outcome: inout Outcome) throws {
+        for file in files {
+            let backupId = file.summary.backupId
+            let newKey = try KeyEnvelopes.open(file, with: new, in: repository).stored.key
+            var others: [String] = []
+            for stored in try KeyEnvelopes.all(of: file, in: repository) where stored.key != newKey {
+                let name = "\(stored.envelope.kek.kind) \(stored.envelope.kek.fingerprint)"
+                if retireOthers && !stored.key.hasSuffix("/" + ManifestFile.objectName) {
+                    do {
+                        try repository.store.delete(keys: [stored.key])
+                        outcome.retired += 1
+                        continue
+                    } catch {
+                        outcome.oldKeyStillOpens.append((backupId, "the envelope of \(name) could not be removed (\(DRKitError.wrap(error).message))"))
+                    }
+                }
+                others.append(name)
+            }
+            if !others.isEmpty { outcome.otherKeys[backupId] = others }
+        }
     }
 }

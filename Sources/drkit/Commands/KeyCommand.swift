@@ -33,8 +33,11 @@ struct Key: ParsableCommand {
                 (<backup>/keys/<fingerprint>.json); once every backup has one, the old key's envelope objects are \
                 removed, so the old key opens nothing any more (--keep-old-key keeps them). No manifest or data object \
                 is edited. The old key keeps opening format-1 backups (their envelope is inside the manifest) and \
-                backups whose old envelope Object Lock still protects; each is listed. An interrupted rotation is \
-                finished by running it again with the same keys. Refused (exit 6) while a backup or copy runs.
+                backups whose old envelope Object Lock still protects; each is listed. The last lines name every \
+                other key that still opens backups (e.g. one an earlier --keep-old-key rotation kept); \
+                --retire-all-other-keys removes all their envelopes. An interrupted rotation is finished by running \
+                it again with the same keys; once finished, it says "already rotated". Refused (exit 6) while a \
+                backup or copy runs.
                 """)
 
         @OptionGroup var repository: RepositoryOptions
@@ -45,6 +48,12 @@ struct Key: ParsableCommand {
         var newPassphraseEnv: String?
         @Flag(name: .long, help: "Keep the old key's envelopes: both keys open every backup.")
         var keepOldKey = false
+        @Flag(name: .long, help: "Remove every envelope but the new key's, including those of keys an earlier --keep-old-key rotation kept.")
+        var retireAllOtherKeys = false
+
+        func validate() throws {
+            if keepOldKey && retireAllOtherKeys { throw ValidationError("--keep-old-key and --retire-all-other-keys contradict each other: give one") }
+        }
 
         func run() throws {
             try runReportingErrors {
@@ -58,15 +67,32 @@ struct Key: ParsableCommand {
                     throw DRKitError(.usage, "the new key could not be read")
                 }
                 let repo = try repository.open(create: false)
-                let outcome = try KeyRotation.run(repository: repo, from: old, to: new, keepOld: keepOldKey)
-                var lines = ["re-wrapped the data keys of \(outcome.rotated.count) backup(s)" +
-                             (outcome.skipped.isEmpty ? "" : "; \(outcome.skipped.count) unencrypted backup(s) left as they are")]
-                lines += outcome.oldKeyStillOpens.map { "the old key still opens \($0.backupId): \($0.reason)" }
-                if !keepOldKey && outcome.oldKeyStillOpens.isEmpty && !outcome.rotated.isEmpty {
-                    lines.append("the old key's envelopes are removed: only the new key opens these backups")
-                }
-                Console.shared.output(lines.joined(separator: "\n"))
+                let outcome = try KeyRotation.run(repository: repo, from: old, to: new, keepOld: keepOldKey, retireOthers: retireAllOtherKeys)
+                Console.shared.output(Rotate.describe(outcome).joined(separator: "\n"))
             }
+        }
+
+        /// What the rotation did, and exactly which keys open the backups now.
+        static func describe(_ outcome: KeyRotation.Outcome) -> [String] {
+            let unencrypted = outcome.skipped.isEmpty ? "" : "; \(outcome.skipped.count) unencrypted backup(s) left as they are"
+            if outcome.wasAlreadyDone {
+                return ["already rotated: all \(outcome.alreadyRotated.count) encrypted backup(s) open with the new key, and with no other key; nothing to do" + unencrypted]
+            }
+            var lines = ["re-wrapped the data keys of \(outcome.rotated.count) backup(s)"
+                         + (outcome.alreadyRotated.isEmpty ? "" : "; \(outcome.alreadyRotated.count) were rotated by an earlier, interrupted run (finished now)")
+                         + unencrypted]
+            if outcome.retired > 0 { lines.append("removed \(outcome.retired) envelope(s) of other keys") }
+            lines += outcome.oldKeyStillOpens.filter { $0.reason != "--keep-old-key" }.map { "the old key still opens \($0.backupId): \($0.reason)" }
+            let byKey = Dictionary(grouping: outcome.otherKeys.flatMap { backup, keys in keys.map { ($0, backup) } }, by: \.0)
+            if byKey.isEmpty {
+                if !(outcome.rotated.isEmpty && outcome.alreadyRotated.isEmpty) { lines.append("only the new key opens these backups") }
+            } else {
+                for (key, pairs) in byKey.sorted(by: { $0.key < $1.key }) {
+                    let ids = pairs.map(\.1).sorted()
+                    lines.append("\(key) also opens \(ids.count) backup(s) (e.g. \(ids[0])); --retire-all-other-keys removes its envelopes")
+                }
+            }
+            return lines
         }
     }
 }
