@@ -39,6 +39,25 @@ final class BackupPlannerTests: XCTestCase {
         XCTAssertEqual(planned.map(\.endBlock), [49, 98, 147, nil])
     }
 
+    /// Sizes count TOAST: a table of 80 KiB rows and 154 MiB of out-of-line values is split by weight
+    /// (its block ranges carry their values), and a 20 MiB TOAST-heavy table is not packed.
+    func testSplittingAndPackingWeighTheTablesTOAST() {
+        var c = catalog([80 << 10, 16 << 10, 8 << 10])
+        c.tables[0].toastBytes = 154 << 20
+        c.tables[1].toastBytes = 20 << 20
+        let tasks = BackupPlanner.plan(c, splitBytes: 64 << 20, tidRangeScans: true, packBelowBytes: 1 << 20)
+        let heavy = chunks(tasks).filter { $0.tableIndex == 0 }.sorted { $0.chunkIndex < $1.chunkIndex }
+        XCTAssertEqual(heavy.count, 3, "154 MiB in 64 MiB chunks")
+        XCTAssertEqual(heavy.map(\.startBlock), [0, 4, 8])
+        XCTAssertEqual(heavy.map(\.endBlock), [4, 8, nil])
+        XCTAssertEqual(chunks(tasks).filter { $0.tableIndex == 1 }.count, 1, "a 20 MiB table has an object of its own")
+        XCTAssertEqual(chunks(tasks).first { $0.tableIndex == 1 }?.estimatedBytes, (20 << 20) + (16 << 10))
+        // Never more chunks than blocks: one block of heap cannot be split, however large its values.
+        var single = catalog([8192])
+        single.tables[0].toastBytes = 1 << 30
+        XCTAssertEqual(chunks(BackupPlanner.plan(single, splitBytes: 64 << 20, tidRangeScans: true)).count, 1)
+    }
+
     func testNoSplittingWithoutTidRangeScans() {
         let planned = chunks(BackupPlanner.plan(catalog([100 * 8192]), splitBytes: 8192, tidRangeScans: false))
         XCTAssertEqual(planned.count, 1)

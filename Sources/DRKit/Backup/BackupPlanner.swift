@@ -50,22 +50,23 @@ enum BackupPlanner {
             }
             (packing, packingBytes) = ([], 0)
         }
-        let blocksPerChunk = max(1, splitBytes / catalog.blockSize)
         for (index, table) in catalog.tables.enumerated() {
-            if table.heapBytes < packBelowBytes {
-                if packing.count == tablesPerPack || packingBytes + table.heapBytes > bytesPerPack { closePack() }
+            // Sizes count TOAST: a table of small rows and large values is neither packed nor left whole.
+            if table.dataBytes < packBelowBytes {
+                if packing.count == tablesPerPack || packingBytes + table.dataBytes > bytesPerPack { closePack() }
                 packing.append(index)
-                packingBytes += table.heapBytes
+                packingBytes += table.dataBytes
                 continue
             }
             let blocks = (table.heapBytes + catalog.blockSize - 1) / catalog.blockSize
-            guard tidRangeScans, blocks > blocksPerChunk, table.extensionFilter == nil else {
-                chunks.append(TableChunk(tableIndex: index, chunkIndex: 0, startBlock: nil, endBlock: nil, estimatedBytes: table.heapBytes))
+            // Chunks by weight, but never less than a block each.
+            let chunkCount = min(blocks, (table.dataBytes + splitBytes - 1) / max(1, splitBytes))
+            guard tidRangeScans, chunkCount > 1, table.extensionFilter == nil else {
+                chunks.append(TableChunk(tableIndex: index, chunkIndex: 0, startBlock: nil, endBlock: nil, estimatedBytes: table.dataBytes))
                 continue
             }
             // Equal chunks of at most splitBytes: no small tail chunk that loads last and holds back the
             // table's index builds at restore, and an even share for each worker.
-            let chunkCount = (blocks + blocksPerChunk - 1) / blocksPerChunk
             let blocksPerEqualChunk = (blocks + chunkCount - 1) / chunkCount
             var start: Int64 = 0
             var chunkIndex = 0
@@ -74,7 +75,7 @@ enum BackupPlanner {
                 let last = end >= blocks
                 chunks.append(TableChunk(tableIndex: index, chunkIndex: chunkIndex, startBlock: start,
                                          endBlock: last ? nil : end,
-                                         estimatedBytes: (min(end, blocks) - start) * catalog.blockSize))
+                                         estimatedBytes: table.dataBytes * (min(end, blocks) - start) / max(1, blocks)))
                 start = end
                 chunkIndex += 1
             }

@@ -7,10 +7,17 @@ struct CatalogTable: Sendable {
     var name: String
     var kind: String
     var columns: [String]
+    /// The main fork: what a block range (`ctid`) splits.
     var heapBytes: Int64
+    /// Out-of-line values (TOAST), read along with the rows: a table of 80 KiB can carry 150 MiB.
+    var toastBytes: Int64 = 0
     /// An extension's configuration table (`pg_extension_config_dump`): the extension creates it, the
     /// backup carries the rows its filter selects (the rows the user added), as pg_dump does.
     var extensionFilter: String? = nil
+
+    /// What the table's rows weigh: its main fork and its TOAST (`pg_table_size`), which decide packing
+    /// and splitting.
+    var dataBytes: Int64 { heapBytes + toastBytes }
 }
 
 struct CatalogSequence {
@@ -53,7 +60,8 @@ struct Catalog {
         catalog.blockSize = Int64(try connection.query("SELECT current_setting('block_size')").scalar ?? "8192") ?? 8192
         let relations = try connection.query("""
             SELECT n.nspname, c.relname, c.relkind::text, c.relispartition::text, c.relpersistence::text,
-                   c.relispopulated::text, pg_relation_size(c.oid)::text, \(carriedColumnsExpression)
+                   c.relispopulated::text, pg_relation_size(c.oid)::text, \(carriedColumnsExpression),
+                   (pg_table_size(c.oid) - pg_relation_size(c.oid))::text
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN ('r', 'S', 'm') AND \(userRelationFilter)
             ORDER BY n.nspname, c.relname
@@ -64,7 +72,7 @@ struct Catalog {
             case "r":
                 let kind = row[3] == "true" ? "partition" : (row[4] == "u" ? "unlogged table" : "table")
                 catalog.tables.append(CatalogTable(schema: schema, name: name, kind: kind, columns: columns(row[7]),
-                                                   heapBytes: Int64(row[6] ?? "0") ?? 0))
+                                                   heapBytes: Int64(row[6] ?? "0") ?? 0, toastBytes: max(0, Int64(row[8] ?? "0") ?? 0)))
             case "S":
                 catalog.sequences.append(CatalogSequence(schema: schema, name: name))
             case "m":
@@ -76,13 +84,14 @@ struct Catalog {
         // Extension configuration tables: created by CREATE EXTENSION, their user rows carried as data.
         for row in try connection.query("""
             SELECT n.nspname, c.relname, COALESCE(e.extcondition[cfg.position], ''), pg_relation_size(c.oid)::text,
-                   \(carriedColumnsExpression)
+                   \(carriedColumnsExpression), (pg_table_size(c.oid) - pg_relation_size(c.oid))::text
             FROM pg_extension e CROSS JOIN LATERAL unnest(e.extconfig) WITH ORDINALITY AS cfg(relid, position)
             JOIN pg_class c ON c.oid = cfg.relid JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' ORDER BY 1, 2
             """).rows {
             catalog.tables.append(CatalogTable(schema: row[0]!, name: row[1]!, kind: "extension configuration table", columns: columns(row[4]),
-                                               heapBytes: Int64(row[3] ?? "0") ?? 0, extensionFilter: row[2] ?? ""))
+                                               heapBytes: Int64(row[3] ?? "0") ?? 0, toastBytes: max(0, Int64(row[5] ?? "0") ?? 0),
+                                               extensionFilter: row[2] ?? ""))
         }
         catalog.largeObjects = Int64(try connection.query("SELECT count(*) FROM pg_largeobject_metadata").scalar ?? "0") ?? 0
         return catalog

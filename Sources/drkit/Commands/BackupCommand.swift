@@ -58,9 +58,9 @@ struct Backup: ParsableCommand {
     var compress: String?
     @Option(name: .long, help: .hidden)
     var compressLevel: Int?
-    @Option(name: .long, help: ArgumentHelp("Split tables larger than this many MiB into several objects.", valueName: "MiB"))
+    @Option(name: .long, help: ArgumentHelp("Split tables larger than this many MiB into several objects (the size counts TOAST: pg_table_size).", valueName: "MiB"))
     var splitSize = 64
-    @Option(name: .long, help: ArgumentHelp("Pack tables smaller than this many KiB together into shared objects (0: every table in objects of its own).", valueName: "KiB"))
+    @Option(name: .long, help: ArgumentHelp("Pack tables smaller than this many KiB (with their TOAST: pg_table_size) together into shared objects (0: every table in objects of its own).", valueName: "KiB"))
     var packBelow = 1024
     @Option(name: .long, help: ArgumentHelp("Report tables that lost more than this share of their rows or bytes since the previous backup of the database (recorded in the manifest; default 20%).", valueName: "percent"))
     var warnShrink = "20%"
