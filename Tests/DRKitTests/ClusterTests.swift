@@ -167,6 +167,8 @@ final class ClusterTests: DRKitTestCase {
                                        "--key-file", keyFile, "--clean"])
         XCTAssertEqual(clean.status, 0, clean.stdout + clean.stderr)
         for role in roles { XCTAssertTrue(clean.stdout.contains("role \(role): exists (left alone)"), clean.stdout) }
+        // What the backup holds for a role that existed is reported, not silently skipped.
+        XCTAssertTrue(clean.stdout.contains("setting \(roles[2]): skipped (work_mem=8MB: the role existed and is left as it is)"), clean.stdout)
         XCTAssertEqual(try clusterFingerprint { try TestServices.secondCluster(database: $0) },
                        try clusterFingerprint { try TestServices.postgres(database: $0) })
     }

@@ -8,7 +8,8 @@ public struct GlobalsReport: Codable, Equatable, Sendable {
         /// "role", "membership", "setting", "tablespace" or "database"
         public var kind: String
         public var name: String
-        /// "created", "exists" (left alone), "applied" or "failed"
+        /// "created", "exists" (left alone), "applied", "skipped" (what the backup holds for a role that
+        /// existed, not applied) or "failed"
         public var outcome: String
         public var detail: String?
     }
@@ -25,7 +26,8 @@ public struct GlobalsReport: Codable, Equatable, Sendable {
 }
 
 /// Creates the roles and tablespaces a backup's globals name that the target cluster lacks, and
-/// never alters one that exists. Memberships and role settings are added for the roles it created.
+/// never alters one that exists. Memberships and role settings are added for the roles it created;
+/// those of roles that existed are reported as skipped, never applied silently or dropped silently.
 /// A statement the target refuses (a superuser role on a managed service, a tablespace directory
 /// that does not exist there) is reported and the rest goes on: the schema restore that follows
 /// names whatever is still missing.
@@ -54,8 +56,15 @@ enum GlobalsRestore {
         let members = Set(try connection.query("""
             SELECT r.rolname || '\u{1}' || m.rolname FROM pg_auth_members a JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles m ON m.oid = a.member
             """).rows.compactMap { $0[0] })
-        for membership in globals.memberships where created.contains(membership.role) || created.contains(membership.member) {
+        for membership in globals.memberships {
             let name = "\(membership.member) in \(membership.role)"
+            guard created.contains(membership.role) || created.contains(membership.member) else {
+                // Both roles existed: they are left as they are, and what differs is said.
+                if !members.contains(membership.role + "\u{1}" + membership.member) {
+                    report.add("membership", name, "skipped", "both roles existed: not granted; GRANT \(Connection.quoteIdentifier(membership.role)) TO \(Connection.quoteIdentifier(membership.member)) if it should hold")
+                }
+                continue
+            }
             guard present.contains(membership.role), present.contains(membership.member) else {
                 report.add("membership", name, "failed", "a role is missing")
                 continue
@@ -69,7 +78,13 @@ enum GlobalsRestore {
             }
         }
         for setting in globals.settings where setting.database == nil {
-            guard let role = setting.role, created.contains(role) else { continue }
+            guard let role = setting.role else { continue }
+            guard created.contains(role) else {
+                for entry in setting.settings {
+                    report.add("setting", role, "skipped", "\(entry): the role existed and is left as it is")
+                }
+                continue
+            }
             apply(setting, to: "ALTER ROLE \(Connection.quoteIdentifier(role))", name: role, on: connection, report: &report)
         }
         let tablespaces = Set(try connection.query("SELECT spcname FROM pg_tablespace").rows.compactMap { $0[0] })
