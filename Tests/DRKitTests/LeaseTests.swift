@@ -122,6 +122,22 @@ final class LeaseTests: DRKitTestCase {
         XCTAssertEqual(try repository.store.list(prefix: Lease.folder + "/"), [])
     }
 
+    /// The lease of a killed process of this host (a rotation killed with -9) is removed by the next
+    /// command that takes a lease, instead of staying until `repo clean`.
+    func testTheLeaseOfAKilledLocalProcessIsRemovedByTheNextCommand() throws {
+        let repository = try Repository.open(repo, create: true)
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let record = LeaseRecord(holder: "killed-rotation", kind: .rotate, backupId: nil, host: ProcessInfo.processInfo.hostName,
+                                 pid: gone.processIdentifier, started: Date(), heartbeat: Date())
+        try repository.store.put(key: "\(Lease.folder)/killed-rotation/hb-1.json", bytes: [UInt8](try JSONCoding.encoder.encode(record)))
+        let lease = try Lease.acquire(.rotate, repository: repository, conflicts: { $0.kind == .rotate })
+        defer { lease.release() }
+        XCTAssertEqual(try repository.store.list(prefix: "\(Lease.folder)/killed-rotation/"), [], "the dead holder's lease is gone")
+    }
+
     /// F5: key rotation refuses while a backup runs, naming it, instead of leaving that backup on the old key.
     func testKeyRotationRefusesWhileABackupRuns() throws {
         let source = try largeDatabase("drkit_lease_rotate")

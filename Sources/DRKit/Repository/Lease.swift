@@ -75,7 +75,11 @@ public final class Lease: Sendable {
                                  host: ProcessInfo.processInfo.hostName, pid: getpid(), started: now, heartbeat: now)
         let lease = Lease(record: record, repository: repository)
         try lease.beat()
-        let others = try Lease.list(in: repository, staleAfter: staleAfter).live.filter { $0.holder != record.holder && conflicts($0) }
+        let listing = try Lease.list(in: repository, staleAfter: staleAfter)
+        // A lease whose holder was a process of this host that is gone (kill -9) is removed at once,
+        // rather than left for `repo clean`.
+        for dead in listing.stale where dead.record.holderIsGone { try? Lease.breakStale(dead.keys, in: repository) }
+        let others = listing.live.filter { $0.holder != record.holder && conflicts($0) }
         guard others.isEmpty else {
             lease.release()
             throw DRKitError(.refused, "\(kind.rawValue) refused: \(others.map(\.describe).joined(separator: "; ")) is running in \(repository.store.location); run it again when that has finished")
