@@ -252,6 +252,14 @@ class S3Tests: DRKitTestCase {
         XCTAssertEqual(wrongSecret.status, 1, wrongSecret.stdout + wrongSecret.stderr)
         XCTAssertTrue(wrongSecret.stdout.contains("FAIL  list: ") && wrongSecret.stdout.contains("S3 authentication failed"), wrongSecret.stdout)
         XCTAssertFalse(wrongSecret.stdout.contains("not-the-secret"))
+        XCTAssertFalse(wrongSecret.stdout.contains("the credentials lack"), "a wrong secret is no missing permission: \(wrongSecret.stdout)")
+
+        // An outage (every request answered 503): the check says what to do.
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 1.0, faults: [.slowDown]))
+        defer { proxy.stop() }
+        let outage = try drkit(["storage", "check", "--repo", s3Repo], endpoint: proxy.endpoint, extraEnv: ["AWS_MAX_ATTEMPTS": "1"])
+        XCTAssertEqual(outage.status, 1, outage.stdout + outage.stderr)
+        XCTAssertTrue(outage.stdout.contains("FAIL  list: ") && outage.stdout.contains("retry later"), outage.stdout)
 
         let missing = try drkit(["storage", "check", "--repo", "s3://drkit-missing-bucket/x"], extraEnv: ["AWS_MAX_ATTEMPTS": "1"])
         XCTAssertEqual(missing.status, 1)
