@@ -109,6 +109,26 @@ final class LeaseTests: DRKitTestCase {
         XCTAssertEqual(try repository.objects(of: id).count, 1, "nothing of it removed")
     }
 
+    /// A backup whose lease clean breaks as stale (a frozen holder on another host) is abandoned: it is
+    /// removed in the same run, not reported as "possibly still running" because it is recent. Clean
+    /// walks only backup folders: a file of someone else's beside them is never touched or read.
+    func testCleanRemovesTheBackupOfALeaseItBreaksAndWalksOnlyItsOwnLayout() throws {
+        let repository = try Repository.open(repo, create: true)
+        let id = BackupId.make(startedAt: Date().addingTimeInterval(-60))
+        try repository.store.put(key: "\(id)/data/00000.copy", bytes: [1, 2, 3])
+        try repository.store.put(key: "unrelated/notes.txt", bytes: Array("not drkit's".utf8))
+        let old = Date().addingTimeInterval(-3600)
+        let record = LeaseRecord(holder: "\(id)-frozen", kind: .backup, backupId: id, host: "another-host.example", pid: 4242, started: old, heartbeat: old)
+        try repository.store.put(key: "\(Lease.folder)/\(record.holder)/hb-1.json", bytes: [UInt8](try JSONCoding.encoder.encode(record)))
+        let clean = try Command.drkit(["repo", "clean", "--repo", repo, "--execute"])
+        XCTAssertEqual(clean.status, 0, clean.stderr)
+        XCTAssertTrue(clean.stdout.contains("broke stale lease: backup \(id) on another-host.example"), clean.stdout)
+        XCTAssertTrue(clean.stdout.contains("removed incomplete backup \(id)"), clean.stdout)
+        XCTAssertFalse(clean.stdout.contains("possibly still running"), clean.stdout)
+        XCTAssertEqual(try repository.objects(of: id), [])
+        XCTAssertEqual(try repository.store.get(key: "unrelated/notes.txt"), Array("not drkit's".utf8))
+    }
+
     /// D8: a heartbeat after the lease was broken never writes it again; the holder learns it was
     /// broken at its next check, with the lease message.
     func testAHeartbeatNeverRecreatesABrokenLease() throws {

@@ -51,8 +51,11 @@ public enum RepositoryCleaner {
 
     public static func plan(_ repository: Repository, grace: TimeInterval, staleAfter: TimeInterval = Lease.defaultStaleAfter,
                             now: Date = Date()) throws -> Plan {
+        // Only drkit's own layout is walked: backup folders by name, never whatever else shares the root.
         let objects: [ObjectInfo]
-        do { objects = try repository.store.list(prefix: "") } catch { throw DRKitError.wrap(error, "listing \(repository.store.location)") }
+        do {
+            objects = try repository.store.listFolders(prefix: "").filter(BackupId.isValid).flatMap { try repository.store.list(prefix: $0 + "/") }
+        } catch { throw DRKitError.wrap(error, "listing \(repository.store.location)") }
         try Lease.checkStaleAfter(staleAfter)
         let leases = try Lease.list(in: repository, staleAfter: staleAfter, now: now)
         let running = Dictionary(leases.live.compactMap { lease in lease.backupId.map { ($0, lease) } }, uniquingKeysWith: { a, _ in a })
