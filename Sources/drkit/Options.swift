@@ -11,14 +11,12 @@ struct RepositoryOptions: ParsableArguments {
     func open(create: Bool) throws -> Repository {
         try Repository.open(repo, create: create, s3: s3.options)
     }
-
-    func validate() throws { try validateRepositoryLocation(repo, flag: "--repo") }
 }
 
 /// A repository location that cannot name a store is exit 2 before any work starts (never echoing
-/// what it refuses, which may be a secret).
-func validateRepositoryLocation(_ location: String, flag: String) throws {
-    do { try StorageRegistry.check(location) } catch let error as StorageError { throw ValidationError("\(flag): \(error.message)") }
+/// what it refuses, which may be a secret). Called first thing in `run`, so the one error line is drkit's.
+func checkRepositoryLocation(_ location: String, flag: String) throws {
+    do { try StorageRegistry.check(location) } catch let error as StorageError { throw DRKitError(.usage, "\(flag): \(error.message)") }
 }
 
 struct S3Flags: ParsableArguments {

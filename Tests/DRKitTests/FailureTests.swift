@@ -77,7 +77,7 @@ final class FailureTests: DRKitTestCase {
         for location in ["file:///nonexistent/../..", "/tmp/drkit-nowhere/../.."] {
             let result = try Command.drkit(["repo", "clean", "--repo", location])
             XCTAssertEqual(result.status, 2, result.stderr)
-            XCTAssertTrue(result.stderr.contains("contains \"..\""), result.stderr)
+            XCTAssertTrue(result.stderr.contains("climbs out of itself") || result.stderr.contains("cannot be the filesystem root"), result.stderr)
         }
         XCTAssertEqual(try Command.drkit(["list", "--repo", "file:///"]).status, 2, "the filesystem root is no repository")
 

@@ -61,11 +61,16 @@ public struct StorageLocation: Sendable, Equatable, CustomStringConvertible {
         return url[separator.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }.contains("@")
     }
 
-    /// Refuses a ".." that would leave the path it is part of: a repository named
-    /// `/nonexistent/../..` would be the whole filesystem.
+    /// Refuses a ".." that climbs above where the path starts: a repository named `/nonexistent/../..`
+    /// would be the whole filesystem. (`/srv/../srv/b` stays inside and means `/srv/b`.)
     static func refuseClimbing(_ path: String, as written: String) throws {
-        guard path.split(separator: "/").contains("..") else { return }
-        throw StorageError(.invalidLocation, "repository path \(written) contains \"..\": name the folder itself (a path that climbs out of the folder it names can reach the whole filesystem)")
+        var depth = 0
+        for component in path.split(separator: "/") where component != "." {
+            depth += component == ".." ? -1 : 1
+            guard depth >= 0 else {
+                throw StorageError(.invalidLocation, "repository path \(written) climbs out of itself with \"..\": name the folder itself (such a path can reach the whole filesystem)")
+            }
+        }
     }
 
     /// The location as typed, normalised; holds no secrets by construction.

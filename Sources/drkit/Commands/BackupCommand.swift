@@ -75,7 +75,6 @@ struct Backup: ParsableCommand {
     func validate() throws {
         try validateJobs(jobs)
         if copyTo.contains(repository.repo) { throw ValidationError("--copy-to names the backup's own repository") }
-        for destination in copyTo { try validateRepositoryLocation(destination, flag: "--copy-to") }
         guard Backup.fraction(warnShrink) != nil else { throw ValidationError("--warn-shrink takes a percentage like 20% (0-100)") }
         if let failOnShrink, Backup.fraction(failOnShrink) == nil { throw ValidationError("--fail-on-shrink takes a percentage like 50% (0-100)") }
         _ = try codec()
@@ -111,6 +110,8 @@ struct Backup: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Console.shared.quiet = output.quiet
+            // Every repository is checked before the backup: a bad --copy-to must not surface after the commit.
+            for destination in copyTo { try checkRepositoryLocation(destination, flag: "--copy-to") }
             let key = try keys.keyOptions.resolve()
             if noEncrypt && key != nil {
                 throw DRKitError(.usage, "--no-encrypt given together with a key; choose one")

@@ -103,13 +103,13 @@ struct Repo: ParsableCommand {
             try validateJobs(jobs)
             if all == (backup != nil) { throw ValidationError("give a backup id (or `latest`) or --all") }
             if from == to { throw ValidationError("--from and --to name the same repository") }
-            try validateRepositoryLocation(from, flag: "--from")
-            try validateRepositoryLocation(to, flag: "--to")
         }
 
         func run() throws {
             try runReportingErrors {
                 Console.shared.quiet = output.quiet
+                try checkRepositoryLocation(from, flag: "--from")
+                try checkRepositoryLocation(to, flag: "--to")
                 let source = try Repository.open(from, create: false, s3: s3.options)
                 let destination = try Repository.open(to, create: true, s3: s3.options).locking(try lock.lock())
                 var options = RepositoryCopy.Options()
