@@ -273,3 +273,5 @@ final class FileObjectWriter: ObjectWriter {
         unlink(temporary)
     }
 }
+
+extension FileStore: DeferredDurability {}

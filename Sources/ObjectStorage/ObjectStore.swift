@@ -113,6 +113,29 @@ public protocol ObjectLockReading {
     func objectLockEnabled() throws -> Bool
 }
 
+/// Stores whose writes can leave their folder's sync for later (a directory: one fsync of each folder
+/// before a commit instead of one per object). S3 objects are durable when their upload returns.
+public protocol DeferredDurability {
+    /// A writer that syncs the object's bytes but not its folder.
+    func makeWriter(key: String, lock: ObjectLock?, syncFolder: Bool) throws -> ObjectWriter
+    /// Syncs every folder under `prefix`, so the names of the objects written there are durable.
+    func syncFolders(under prefix: String) throws
+}
+
+/// What `drkit storage check` asks a remote store beyond the object contract (S3).
+public protocol StorageProbing {
+    /// The server's clock, for clock-skew checks; nil when it sends none.
+    func serverTime() throws -> Date?
+    /// "enabled governance, 30 days" or "not enabled".
+    func objectLockStatus() throws -> String
+    /// An upload in parts completed and read back, and one aborted part-way that leaves nothing open.
+    func probeMultipart(folder: String) throws -> String
+    /// An upload in parts with a short governance lock comes back with its retention.
+    func probeLockedMultipart(folder: String) throws -> String
+    /// Removes every version and delete marker under `prefix` (probes on a versioned bucket); returns how many.
+    func purgeVersions(prefix: String) throws -> Int
+}
+
 /// Stores that can find and discard incomplete writes (for `drkit repo clean`).
 public protocol IncompleteWriteListing {
     func incompleteWrites() throws -> [IncompleteWrite]

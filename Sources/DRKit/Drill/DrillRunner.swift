@@ -183,11 +183,7 @@ public final class DrillRunner {
             // RPO comes from the authenticated manifest, never from the plaintext summary. A failover
             // drill that copies takes the backup from the primary; one that only restores, from where it restores.
             let repository = repositories.copy != nil ? repositories.primary : repositories.restore
-            let file = try repository.resolve(mode, keys: keys)
-            let manifest: BackupManifest
-            do { manifest = try file.open(dataKey: try keys.dataKey(for: file, in: repository)) } catch {
-                throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
-            }
+            let manifest = try repository.openBackup(mode, keys: keys).manifest
             state.backupId = manifest.backupId
             state.snapshotTime = manifest.snapshotTime
             note("using backup \(manifest.backupId) (\(mode)), snapshot \(Timestamps.iso8601(manifest.snapshotTime))")

@@ -115,11 +115,7 @@ public final class ParityEngine: Sendable {
     private func measure(_ side: ParitySide, label: String) throws -> [TableKey: Measure] {
         switch side {
         case .backup(let reference, let repository, let keys):
-            let file = try repository.resolve(reference, keys: keys)
-            let manifest: BackupManifest
-            do { manifest = try file.open(dataKey: try keys.dataKey(for: file, in: repository)) } catch {
-                throw DRKitError.wrap(error, "manifest of \(file.summary.backupId)")
-            }
+            let manifest = try repository.openBackup(reference, keys: keys).manifest
             var out: [TableKey: Measure] = [:]
             for table in manifest.tables { out[TableKey(schema: table.schema, table: table.name)] = Measure(rows: table.rows) }
             if manifest.largeObjectCount > 0 && selected(ParityEngine.largeObjects) {

@@ -34,10 +34,7 @@ public enum Forget {
         let backups = try repository.backups()
         let interrupted = try interruptedRemovals(in: repository, completed: Set(backups.map(\.summary.backupId)))
         let candidates = try backups.map { file -> RetentionPolicy.Candidate in
-            let manifest: BackupManifest
-            do { manifest = try file.open(dataKey: try keys.dataKey(for: file, in: repository)) } catch {
-                throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
-            }
+            let manifest = try repository.openBackup(file, keys: keys).manifest
             return RetentionPolicy.Candidate(backupId: manifest.backupId, database: manifest.source.database,
                                              series: RetentionPolicy.series(database: manifest.source.database, selection: manifest.selection?.pgDumpArguments),
                                              time: manifest.snapshotTime)

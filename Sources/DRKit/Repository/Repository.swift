@@ -30,12 +30,12 @@ public final class Repository: Sendable {
     /// The same repository, writing backup objects without a folder sync each (directories only; S3
     /// objects are durable when their upload returns).
     func batchingDurability() -> Repository {
-        Repository(store: store, objectLock: objectLock, batchesDurability: store is FileStore)
+        Repository(store: store, objectLock: objectLock, batchesDurability: store is DeferredDurability)
     }
 
     /// Before a commit: the names of every object of `backupId` become durable.
     func makeBackupObjectsDurable(_ backupId: String) throws {
-        guard batchesDurability, let files = store as? FileStore else { return }
+        guard batchesDurability, let files = store as? DeferredDurability else { return }
         do { try files.syncFolders(under: backupId) } catch { throw DRKitError.wrap(error, "making the backup's objects durable") }
     }
 
@@ -52,7 +52,7 @@ public final class Repository: Sendable {
 
     /// A writer for one of a backup's objects, carrying the repository's Object Lock.
     public func makeBackupObjectWriter(key: String) throws -> ObjectWriter {
-        if batchesDurability, let files = store as? FileStore { return try files.makeWriter(key: key, lock: objectLock, syncFolder: false) }
+        if batchesDurability, let files = store as? DeferredDurability { return try files.makeWriter(key: key, lock: objectLock, syncFolder: false) }
         return try store.makeWriter(key: key, lock: objectLock)
     }
 
@@ -138,7 +138,7 @@ public final class Repository: Sendable {
             $0.isEncrypted && (BackupId.startTime(of: $0.summary.backupId).map { $0 > chosenStart } ?? true)
         }
         for other in later {  // the chosen one is authenticated when the caller opens it
-            do { _ = try other.open(dataKey: try keys.dataKey(for: other, in: self)) } catch {
+            do { _ = try openBackup(other, keys: keys) } catch {
                 let e = DRKitError.wrap(error)
                 throw DRKitError(.integrity, "cannot resolve latest: backup \(other.summary.backupId) does not authenticate with the given key (\(e.message)); its plaintext summary may have been edited to change which backup is latest: inspect it, or name the backup to use", cause: error)
             }

@@ -224,7 +224,7 @@ private struct BackupCopier {
             throw DRKitError(.integrity, "backup \(backupId) is encrypted but has no key envelope at \(source.store.location): no key can open it; not copying it")
         }
         guard try options.keys.resolve() != nil else { return }
-        do { _ = try file.open(dataKey: try options.keys.dataKey(for: file, in: source)) } catch {
+        do { _ = try source.openBackup(file, keys: options.keys) } catch {
             let e = DRKitError.wrap(error)
             throw DRKitError(e.code, "backup \(backupId) cannot be opened with the given key (\(e.message)); not copying it", cause: error)
         }

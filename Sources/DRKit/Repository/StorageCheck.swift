@@ -53,8 +53,8 @@ public enum StorageCheck {
             guard try store.list(prefix: "\(folder)/").map(\.key) == ["\(folder)/probe"] else { throw StorageError(.failed, "the probe is not listed") }
             return "probe listed"
         }
-        if let s3 = store as? S3Store {
-            check("multipart") { try multipart(s3, folder: folder) }
+        if let s3 = store as? StorageProbing {
+            check("multipart") { try s3.probeMultipart(folder: folder) }
             check("clock skew") {
                 guard let server = try s3.serverTime() else { return "server sent no Date" }
                 let skew = Date().timeIntervalSince(server)
@@ -65,13 +65,13 @@ public enum StorageCheck {
             }
             check("object lock") { try s3.objectLockStatus() }
             if checks.last?.passed == true, checks.last?.figure.hasPrefix("enabled") == true {
-                check("locked multipart") { try lockedMultipart(s3, folder: folder) }
+                check("locked multipart") { try s3.probeLockedMultipart(folder: folder) }
             }
         }
         check("delete") {
             try store.delete(keys: try store.list(prefix: "\(folder)/").map(\.key))
             guard try store.list(prefix: "\(folder)/").isEmpty else { throw StorageError(.failed, "probe objects are still listed after DeleteObjects") }
-            guard let s3 = store as? S3Store else { return "probe objects removed" }
+            guard let s3 = store as? StorageProbing else { return "probe objects removed" }
             // A versioned bucket (every Object Lock bucket is one) keeps the versions behind delete markers.
             let versions = try s3.purgeVersions(prefix: "\(folder)/")
             return versions == 0 ? "probe objects removed" : "probe objects removed, with all \(versions) versions and delete markers"
@@ -79,37 +79,6 @@ public enum StorageCheck {
         let sorted = timings.sorted()
         checks.append(Check(name: "latency", passed: true, figure: sorted.isEmpty ? "-" : String(format: "median %.1f ms over %d requests", sorted[sorted.count / 2] * 1000, sorted.count), problem: nil))
         return Report(repository: store.location, checks: checks)
-    }
-
-    /// An 11 MiB object in 5 MiB parts, completed and read back; then an upload aborted part-way,
-    /// which must leave no open upload.
-    private static func multipart(_ base: S3Store, folder: String) throws -> String {
-        var config = base.configuration
-        config.partSize = 5 << 20
-        let store = S3Store(configuration: config)
-        let payload = SecureRandom.bytes(11 << 20)
-        try store.put(key: "\(folder)/multipart", bytes: payload)
-        guard try store.get(key: "\(folder)/multipart") == payload else { throw StorageError(.failed, "the multipart object came back different") }
-        let aborted = try store.makeWriter(key: "\(folder)/aborted")
-        try aborted.write(Array(payload[0..<(6 << 20)]))
-        aborted.abort()
-        let open = try store.incompleteWrites().filter { $0.key.hasPrefix(folder) }
-        guard open.isEmpty else { throw StorageError(.failed, "AbortMultipartUpload left \(open.count) upload(s) open") }
-        return "3 parts completed, 1 upload aborted"
-    }
-
-    /// An object uploaded in parts with a short governance lock must come back with that retention:
-    /// some stores ignore the lock of CreateMultipartUpload, and drkit then sets it afterwards.
-    private static func lockedMultipart(_ base: S3Store, folder: String) throws -> String {
-        var config = base.configuration
-        config.partSize = 5 << 20
-        let store = S3Store(configuration: config)
-        let lock = ObjectLock(mode: .governance, retainUntil: Date().addingTimeInterval(120))
-        try store.put(key: "\(folder)/locked-multipart", bytes: SecureRandom.bytes(6 << 20), lock: lock)
-        guard let kept = try store.lock(of: "\(folder)/locked-multipart"), kept.holds(lock) else {
-            throw StorageError(.failed, "an object uploaded in parts has no Object Lock retention: backups here would be unprotected")
-        }
-        return "2 parts, \(kept.mode.rawValue) retention kept"
     }
 
     /// One line: what failed and what to do about it.

@@ -121,12 +121,11 @@ public enum ClusterRestore {
 
     /// The globals a backup carries, opened, hash-checked and decrypted like any object.
     static func loadGlobals(_ file: ManifestFile, keys: KeyOptions, repository: Repository) throws -> ClusterGlobals {
-        let dataKey = try keys.dataKey(for: file, in: repository)
-        let manifest: BackupManifest
-        do { manifest = try file.open(dataKey: dataKey) } catch { throw DRKitError.wrap(error, "manifest of \(file.summary.backupId)") }
+        let opened = try repository.openBackup(file, keys: keys)
+        let manifest = opened.manifest
         guard let record = manifest.globals else {
             throw DRKitError(.usage, "backup \(manifest.backupId) carries no roles or other globals (it was made without --globals, --globals-only or --all-databases)")
         }
-        return try ClusterGlobals.read(record, from: BackupObjects(repository: repository, backupId: manifest.backupId, dataKey: dataKey, manifest: manifest))
+        return try ClusterGlobals.read(record, from: try opened.objects(in: repository))
     }
 }

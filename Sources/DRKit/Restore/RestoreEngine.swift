@@ -100,15 +100,13 @@ public final class RestoreEngine: Sendable {
             phaseStart = now
         }
 
-        let file = try repository.resolve(options.reference, keys: options.keys)
-        let backupId = file.summary.backupId
-        let dataKey = try options.keys.dataKey(for: file, in: repository)
-        var manifest: BackupManifest
-        do { manifest = try file.open(dataKey: dataKey) } catch { throw DRKitError.wrap(error, "manifest of \(backupId)") }
+        let opened = try repository.openBackup(options.reference, keys: options.keys)
+        let backupId = opened.backupId
+        var manifest = opened.manifest
         if manifest.source.database == BackupSnapshot.globalsDatabase {
             throw DRKitError(.usage, "backup \(backupId) holds only the cluster's globals (roles, tablespaces): apply them with `drkit restore \(backupId) --globals-only --target-cluster CONNINFO`")
         }
-        let objects = try BackupObjects(repository: repository, backupId: backupId, dataKey: dataKey, manifest: manifest)
+        let objects = try opened.objects(in: repository)
         var preData = try readScript(manifest.preData, from: objects)
             .without(owners: options.noOwner, privileges: options.noPrivileges)
         var postData = try readScript(manifest.postData, from: objects)

@@ -42,14 +42,9 @@ public final class VerifyEngine: Sendable {
 
     public func run(reference: String) throws -> VerifyReport {
         let start = Date()
-        let file = try repository.resolve(reference, keys: keys)
-        let backupId = file.summary.backupId
-        let dataKey = try keys.dataKey(for: file, in: repository)
-        let manifest: BackupManifest
-        do { manifest = try file.open(dataKey: dataKey) } catch {
-            throw DRKitError.wrap(error, "manifest of \(backupId) fails authentication or is unreadable")
-        }
-        let objects = try BackupObjects(repository: repository, backupId: backupId, dataKey: dataKey, manifest: manifest)
+        let opened = try repository.openBackup(reference, keys: keys)
+        let (backupId, manifest) = (opened.backupId, opened.manifest)
+        let objects = try opened.objects(in: repository)
         var work: [(record: ObjectRecord, content: String, kind: ContentKind)] = [
             (manifest.preData, "pre-data", .opaque), (manifest.postData, "post-data", .opaque),
         ] + (manifest.ddlIndex.map { [($0, "table of contents", .opaque)] } ?? []) + (manifest.globals.map { [($0, "globals", .opaque)] } ?? [])

@@ -54,7 +54,7 @@ public final class S3Store: ObjectStore, Sendable {
 }
 
 /// What `storage check` asks an S3 endpoint beyond the object contract.
-extension S3Store {
+extension S3Store: StorageProbing {
     /// The server's clock (the Date header of a small listing), for clock-skew checks.
     public func serverTime() throws -> Date? {
         let response = try client.send("ListObjectsV2", method: "GET", key: nil,
@@ -71,6 +71,48 @@ extension S3Store {
         let days = root.deepValue("Days").map { ", \($0) days" } ?? root.deepValue("Years").map { ", \($0) years" } ?? ""
         return "enabled\(mode)\(days)"
     }
+
+    /// Removes every version (and delete marker) of every object under `prefix`, governance-locked ones
+    /// included: on a versioned bucket a plain delete only hides an object. For probes drkit wrote itself.
+    public func purgeVersions(prefix: String) throws -> Int {
+        let versions = try client.listVersions(prefix: client.bucketKey(prefix))
+        try client.deleteVersions(versions, bypassGovernance: true)
+        return versions.count
+    }
+
+    /// A copy of this store that uploads in parts of S3's minimum size, so probes stay small.
+    private var smallParts: S3Store {
+        var config = configuration
+        config.partSize = 5 << 20
+        return S3Store(configuration: config)
+    }
+
+    /// An 11 MiB object in 5 MiB parts, completed and read back; then an upload aborted part-way,
+    /// which must leave no open upload.
+    public func probeMultipart(folder: String) throws -> String {
+        let store = smallParts
+        let payload = SecureRandom.bytes(11 << 20)
+        try store.put(key: "\(folder)/multipart", bytes: payload)
+        guard try store.get(key: "\(folder)/multipart") == payload else { throw StorageError(.failed, "the multipart object came back different") }
+        let aborted = try store.makeWriter(key: "\(folder)/aborted")
+        try aborted.write(Array(payload[0..<(6 << 20)]))
+        aborted.abort()
+        let open = try store.incompleteWrites().filter { $0.key.hasPrefix(folder) }
+        guard open.isEmpty else { throw StorageError(.failed, "AbortMultipartUpload left \(open.count) upload(s) open") }
+        return "3 parts completed, 1 upload aborted"
+    }
+
+    /// An object uploaded in parts with a short governance lock must come back with that retention:
+    /// some stores ignore the lock of CreateMultipartUpload, and the writer then sets it afterwards.
+    public func probeLockedMultipart(folder: String) throws -> String {
+        let store = smallParts
+        let lock = ObjectLock(mode: .governance, retainUntil: Date().addingTimeInterval(120))
+        try store.put(key: "\(folder)/locked-multipart", bytes: SecureRandom.bytes(6 << 20), lock: lock)
+        guard let kept = try store.lock(of: "\(folder)/locked-multipart"), kept.holds(lock) else {
+            throw StorageError(.failed, "an object uploaded in parts has no Object Lock retention: backups here would be unprotected")
+        }
+        return "2 parts, \(kept.mode.rawValue) retention kept"
+    }
 }
 
 extension S3Store: ObjectLockReading {
@@ -80,13 +122,6 @@ extension S3Store: ObjectLockReading {
 
     public func objectLockEnabled() throws -> Bool { try objectLockStatus().hasPrefix("enabled") }
 
-    /// Removes every version (and delete marker) of every object under `prefix`, governance-locked ones
-    /// included: on a versioned bucket a plain delete only hides an object. For probes drkit wrote itself.
-    public func purgeVersions(prefix: String) throws -> Int {
-        let versions = try client.listVersions(prefix: client.bucketKey(prefix))
-        try client.deleteVersions(versions.map { S3Client.ObjectVersion(key: $0.key, versionId: $0.versionId) }, bypassGovernance: true)
-        return versions.count
-    }
 }
 
 extension S3Store: IncompleteWriteListing {

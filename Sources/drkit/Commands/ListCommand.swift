@@ -24,11 +24,7 @@ struct List: ParsableCommand {
             let files = try repo.backups()
             let verified = try keys.keyOptions.resolve() != nil
             if verified {
-                for file in files {
-                    do { _ = try file.open(dataKey: try keys.keyOptions.dataKey(for: file, in: repo)) } catch {
-                        throw DRKitError.wrap(error, "backup \(file.summary.backupId)")
-                    }
-                }
+                for file in files { _ = try repo.openBackup(file, keys: keys.keyOptions) }
             }
             let summaries = List.groupedByRun(files.map(\.summary))
             // Object Lock retention, read only where the bucket has Object Lock (one HEAD per backup there).
