@@ -66,7 +66,7 @@ final class RoundTripTests: DRKitTestCase {
     /// Large tables' foreign keys are checked on several connections; two that reference each other's
     /// tables may deadlock there and run again one by one: the restore is exact either way.
     func testForeignKeysOfLargeTablesRestoreSideBySide() throws {
-        let rows = 150_000  // over RestoreEngine.largeTableBytes of COPY text per table
+        let rows = 150_000  // over RestorePlanner.largeTableBytes of COPY text per table
         let source = try newDatabase("drkit_fk", sql: """
             CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p SELECT generate_series(1, 100);
             CREATE TABLE a (id int PRIMARY KEY, p_id int NOT NULL, b_id int, note text);
@@ -78,7 +78,7 @@ final class RoundTripTests: DRKitTestCase {
             """)
         let id = try backup(source, extra: ["--split-size", "64"])
         let manifest = try openManifest(id)
-        XCTAssertTrue(manifest.tables.filter { $0.name != "p" }.allSatisfy { RestoreEngine.isLarge($0) })
+        XCTAssertTrue(manifest.tables.filter { $0.name != "p" }.allSatisfy { RestorePlanner.isLarge($0) })
         let target = scratchName("drkit_fk_rt")
         let restored = try restore(id, into: target, extra: ["--key-file", keyFile, "--jobs", "3"])
         XCTAssertEqual(restored.status, 0, restored.stderr)

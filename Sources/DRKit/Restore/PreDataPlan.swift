@@ -4,7 +4,7 @@
 /// pg_dump's script run as one transaction holds a lock on every relation it creates until it ends:
 /// about 4,000 tables exhaust the server's default lock table (`max_locks_per_transaction` × connections)
 /// and the restore fails with "out of shared memory". pg_restore commits every entry; drkit commits
-/// every batch. Pure logic: `RestoreEngine.runPreData` drives it.
+/// every batch. Pure logic: `RestoreExecution.runPreData` drives it.
 enum PreDataPlan {
     static let entriesPerTransaction = 100
 
