@@ -1,6 +1,4 @@
 import Foundation
-import Archive
-import Common
 
 /// A set of threads pulling items from one queue. The first error stops the others from taking
 /// new items and is rethrown by `run`. Blocking libpq and file I/O run well on plain threads.
@@ -68,28 +66,28 @@ public enum Workers {
 /// (another worker's `update` may release some) or all of it is done, and the first failure stops every
 /// claim. The restore's table work and its pre-data batches each run on one.
 /// `@unchecked`: every access to the schedule and the failure goes through `condition`.
-final class WorkBoard<Schedule>: @unchecked Sendable {
+public final class WorkBoard<Schedule>: @unchecked Sendable {
     private let condition = NSCondition()
     private var schedule: Schedule
     private let isFinished: (Schedule) -> Bool
     private var firstFailure: Error?
 
-    init(_ schedule: Schedule, isFinished: @escaping (Schedule) -> Bool) {
+    public init(_ schedule: Schedule, isFinished: @escaping (Schedule) -> Bool) {
         self.schedule = schedule
         self.isFinished = isFinished
     }
 
-    var failed: Bool { failure != nil }
+    public var failed: Bool { failure != nil }
 
     /// The first error a worker reported.
-    var failure: Error? {
+    public var failure: Error? {
         condition.lock(); defer { condition.unlock() }
         return firstFailure
     }
 
     /// What `next` takes from the schedule, waiting while it yields nothing; nil when everything is
     /// done or a worker failed.
-    func claim<Work>(_ next: (inout Schedule) -> Work?) -> Work? {
+    public func claim<Work>(_ next: (inout Schedule) -> Work?) -> Work? {
         condition.lock(); defer { condition.unlock() }
         while firstFailure == nil && !isFinished(schedule) {
             if let work = next(&schedule) { return work }
@@ -99,13 +97,13 @@ final class WorkBoard<Schedule>: @unchecked Sendable {
     }
 
     /// Records what a worker finished, and wakes the workers waiting for it.
-    func update(_ change: (inout Schedule) -> Void) {
+    public func update(_ change: (inout Schedule) -> Void) {
         condition.lock(); defer { condition.unlock() }
         change(&schedule)
         condition.broadcast()
     }
 
-    func fail(_ error: Error) {
+    public func fail(_ error: Error) {
         condition.lock(); defer { condition.unlock() }
         if firstFailure == nil { firstFailure = error }
         condition.broadcast()
