@@ -65,7 +65,7 @@ struct BackupExecution: Sendable {
         // Each pg_dump locks every table, as the coordinator does: side by side they hold three locks per
         // table at once, which a schema of thousands of tables cannot fit in the server's lock table.
         let sideBySide = tables.count * 3 + 1000 <= lockSlots
-        for group in sideBySide ? dumps.map { [$0] } : [dumps] {
+        for group in sideBySide ? dumps.map({ [$0] }) : [dumps] {
             ddlDone.enter()
             Thread {
                 defer { ddlDone.leave() }
