@@ -1,7 +1,7 @@
+import ObjectStorage
 import ArgumentParser
 import DRKit
 import Foundation
-import ObjectStorage
 
 struct RepositoryOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Backup repository: a directory path, file:///path, or s3://bucket/prefix[?endpoint=URL&region=R&profile=P&addressing=path|virtual] (URL options win over the --s3-* flags; never put secrets on it).", valueName: "repo"))

@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// One recorded step of a runbook execution (gate or drill).
 public struct AuditRecord: Codable, Sendable, Equatable {

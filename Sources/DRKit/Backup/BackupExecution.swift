@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// The objects a backup wrote, as the tasks finished.
 struct WrittenObjects {

@@ -1,5 +1,5 @@
-import Foundation
 import PostgresClient
+import Foundation
 
 /// One unit of a backup's data work: one block range of one table, a pack of small tables, or one
 /// batch of large objects. (The schema's pg_dumps run beside them, outside the plan.)

@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// Phase 1 of a backup: one coordinator transaction whose exported snapshot every other connection
 /// imports. Everything the manifest states about the source (catalog, sequence values, the instant)

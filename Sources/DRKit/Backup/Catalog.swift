@@ -1,5 +1,5 @@
-import Foundation
 import PostgresClient
+import Foundation
 
 /// What the backup carries, read in the snapshot. Pure data; `BackupPlanner` turns it into work.
 struct CatalogTable: Sendable {

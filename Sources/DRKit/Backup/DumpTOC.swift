@@ -1,5 +1,4 @@
 import Foundation
-import Archive
 import Common
 
 /// The table of contents of a pg_dump custom-format archive (`pg_dump -Fc --schema-only`): every DDL

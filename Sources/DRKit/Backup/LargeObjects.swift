@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// Large object contents in a backup. Their definitions (OIDs, owners, ACLs, comments) come from
 /// pg_dump's pre-data; the contents are packed into objects of their own as a stream of records,

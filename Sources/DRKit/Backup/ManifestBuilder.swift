@@ -1,5 +1,5 @@
-import Foundation
 import Archive
+import Foundation
 import Common
 
 /// Phase 4 of a backup, pure: what was read and written becomes the manifest and its plaintext summary.

@@ -1,5 +1,5 @@
-import Foundation
 import Archive
+import Foundation
 import Common
 
 /// A partial backup carries what pg_dump selects under the same patterns, so that DDL and data can

@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// Runs `pg_dump` for DDL only, as DESIGN.md allows: drkit never generates DDL itself.
 /// The password travels in the child's environment, never on its command line.

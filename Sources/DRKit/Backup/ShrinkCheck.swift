@@ -1,5 +1,5 @@
-import Foundation
 import Archive
+import Foundation
 import Common
 
 /// The anomaly check: a backup compares row counts and sizes per table with the previous backup of

@@ -1,5 +1,5 @@
-import Foundation
 import Archive
+import Foundation
 import Common
 
 /// The drill record as a page to look at: `drill-record.html`, self-contained (no scripts, fonts or

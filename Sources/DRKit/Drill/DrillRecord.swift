@@ -1,8 +1,5 @@
 import Foundation
-import ObjectStorage
-import Archive
 import Common
-import PostgresClient
 
 /// The drill record in the shape of the team's drill template (seed 000).
 enum DrillRecord {

@@ -1,8 +1,8 @@
-import Foundation
-import ObjectStorage
 import Archive
-import Common
 import PostgresClient
+import ObjectStorage
+import Foundation
+import Common
 
 /// One measured phase of a drill.
 public struct DrillPhase: Codable, Sendable {

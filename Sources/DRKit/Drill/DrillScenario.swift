@@ -1,5 +1,5 @@
-import Foundation
 import Yams
+import Foundation
 
 /// A DR rehearsal scenario (manifests/drills/*.yaml). Every field can also come from `drkit drill` flags.
 public struct DrillScenario: Codable, Sendable {

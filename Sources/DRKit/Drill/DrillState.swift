@@ -1,6 +1,6 @@
-import Foundation
-import ObjectStorage
 import PostgresClient
+import ObjectStorage
+import Foundation
 
 /// What a drill knows: fixed at the start (scenario, repository, scratch database), then filled in
 /// by its phases as they run. The criteria and the evidence are computed from it at the end.

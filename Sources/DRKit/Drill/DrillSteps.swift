@@ -1,5 +1,5 @@
-import Foundation
 import PostgresClient
+import Foundation
 
 /// What a phase did, for the evidence: a one-line summary, its figures, and output for the audit digest.
 struct DrillStepResult {

@@ -1,6 +1,6 @@
+import ObjectStorage
 import Foundation
 import Common
-import ObjectStorage
 
 /// A store that stops working when fenced: a failover drill fences the primary once the copy is
 /// made, so any later read of it fails loudly instead of quietly making the drill easier than a real

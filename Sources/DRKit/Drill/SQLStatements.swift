@@ -1,8 +1,5 @@
 import Foundation
-import ObjectStorage
-import Archive
 import Common
-import PostgresClient
 
 /// Splits a SQL script into statements at `;` outside quotes, dollar quotes and comments.
 enum SQLStatements {

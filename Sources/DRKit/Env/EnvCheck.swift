@@ -1,5 +1,5 @@
-import Foundation
 import Yams
+import Foundation
 
 /// Environment separation rules (manifests/env-separation.yaml). Values are never printed: findings
 /// carry masked hints only (a rule-defined prefix and the length, or a URL's host).

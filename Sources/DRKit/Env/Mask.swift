@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// How values are shown: never in full.
 public enum Mask {

@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// What a cluster holds outside any one database, and what pg_dump of a database leaves out: roles
 /// (attributes, memberships, settings, optionally password hashes), tablespaces, and each database's

@@ -1,6 +1,6 @@
+import PostgresClient
 import Foundation
 import Common
-import PostgresClient
 
 /// What restoring globals did, one line per role or tablespace, for the operator and the evidence.
 public struct GlobalsReport: Codable, Equatable, Sendable {

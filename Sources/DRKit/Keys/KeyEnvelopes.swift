@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import ObjectStorage
+import Foundation
+import Common
 
 /// A backup's key envelopes (format 2): `<backup-id>/keys/<kek-fingerprint>.json`, one object per
 /// key-encryption key that can open the backup. A backup writes its first envelope before any data;

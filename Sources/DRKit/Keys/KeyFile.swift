@@ -1,5 +1,5 @@
-import Foundation
 import Archive
+import Foundation
 import Common
 
 /// Key files: a new random key-encryption key, written once, readable only by its owner.

@@ -1,5 +1,5 @@
-import Foundation
 import Archive
+import Foundation
 import Common
 
 /// How the operator supplied the key-encryption key. Resolved lazily so that commands that do not

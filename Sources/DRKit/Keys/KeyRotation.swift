@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import ObjectStorage
+import Foundation
+import Common
 
 /// `drkit key rotate`: gives every backup a key envelope for a new key-encryption key, then (unless
 /// asked to keep it) removes the old key's envelopes. Envelopes are objects of their own: nothing is

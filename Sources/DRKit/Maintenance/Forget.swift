@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import ObjectStorage
+import Foundation
+import Common
 
 /// `drkit forget`: applies a retention policy to a repository. Dry run unless `execute`.
 ///

@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import ObjectStorage
+import Foundation
+import Common
 
 /// `drkit cat`: one object, authenticated and decrypted, as the plain gzip stream it holds.
 public enum ObjectCat {

@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import ObjectStorage
+import Foundation
+import Common
 
 /// `drkit repo clean`: finds what interrupted backups left behind (folders without a manifest,
 /// incomplete multipart uploads, temporary files) older than a grace period, and removes it.

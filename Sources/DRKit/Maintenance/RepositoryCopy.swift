@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import ObjectStorage
+import Foundation
+import Common
 
 /// `drkit repo copy`: copies backups from one repository to another exactly as stored: nothing is
 /// decrypted or recompressed, so no key is needed (except to list a format-1 encrypted backup's objects).

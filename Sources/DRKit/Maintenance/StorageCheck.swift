@@ -1,6 +1,6 @@
+import ObjectStorage
 import Foundation
 import Common
-import ObjectStorage
 
 /// `drkit storage check`: validates a repository's storage the way a runbook would, with probe
 /// objects under `drkit-storage-check/` that it removes again. Each check says what failed and the fix.

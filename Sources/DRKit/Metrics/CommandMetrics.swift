@@ -1,6 +1,6 @@
-import Foundation
 import Archive
 import PostgresClient
+import Foundation
 
 /// The metrics each command reports (docs/monitoring.md lists them all). Every series carries
 /// `database` and `repository` (the repository's location, which never holds credentials). A failed

@@ -1,6 +1,6 @@
+import ObjectStorage
 import Foundation
 import Common
-import ObjectStorage
 
 /// One Prometheus gauge sample with its help text.
 public struct MetricSample: Sendable, Equatable {

@@ -1,7 +1,5 @@
 import Foundation
-import Archive
 import Common
-import PostgresClient
 
 enum CSV {
     static func field(_ value: String) -> String {

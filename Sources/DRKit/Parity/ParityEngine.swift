@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// One side of a parity check.
 public enum ParitySide: Sendable {

@@ -1,5 +1,5 @@
-import Foundation
 import Archive
+import Foundation
 import Common
 
 /// Backup ids name a backup's folder: the UTC start time to the millisecond, then six random hex

@@ -1,6 +1,6 @@
 import Archive
-import Common
 import ObjectStorage
+import Common
 
 /// Writes one backup object: plain bytes → codec → (AES-256-GCM stream) → SHA-256 → store.
 final class ObjectWriterPipeline {

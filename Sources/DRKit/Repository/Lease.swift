@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import ObjectStorage
+import Foundation
+import Common
 
 /// What a lease says about its holder. Stored as JSON in the lease's heartbeat object.
 public struct LeaseRecord: Codable, Sendable, Equatable {

@@ -1,5 +1,5 @@
-import Foundation
 import Archive
+import Foundation
 
 /// A backup resolved, its data key found and its manifest authenticated: where every command that
 /// reads a backup starts (restore, verify, cat, parity, drill, forget, list, globals).

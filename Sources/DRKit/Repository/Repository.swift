@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import ObjectStorage
+import Foundation
+import Common
 
 /// A backup repository: a store plus the layout `<backup-id>/manifest.json`, `<backup-id>/...objects`.
 public final class Repository: Sendable {

@@ -1,5 +1,5 @@
-import Foundation
 import Yams
+import Foundation
 
 /// Which backups to keep, with restic's semantics: a backup kept by any rule stays.
 ///

@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 public struct ClusterRestoreResult: Sendable {
     public struct Failure: Sendable {

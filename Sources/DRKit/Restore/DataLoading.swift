@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// COPY FROM of the stored objects: a table's own object, or a pack of small tables in one transaction.
 extension RestoreExecution {

@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// Which DDL entries and data a partial restore (`restore --table/--schema`) runs, chosen on pg_dump's
 /// own dependency graph (the backup's `schema/toc.json`): the chosen tables, everything they depend on

@@ -1,8 +1,8 @@
-import Foundation
 import Archive
-import Common
-import ObjectStorage
 import PostgresClient
+import ObjectStorage
+import Foundation
+import Common
 
 public struct RestoreOptions: Sendable {
     public var reference: String

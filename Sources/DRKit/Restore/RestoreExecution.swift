@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import PostgresClient
+import Foundation
+import Common
 
 /// Runs a restore's phases against the target: pre-data, the planned data and index pass, large
 /// objects, sequences, ordered post-data and view refresh. Every object is authenticated,

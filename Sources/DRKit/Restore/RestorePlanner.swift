@@ -1,6 +1,6 @@
-import Foundation
 import Archive
 import PostgresClient
+import Foundation
 
 /// One stored object of table rows: a table's own object, or a pack of small tables.
 enum DataUnit: Equatable {

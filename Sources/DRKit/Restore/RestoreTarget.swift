@@ -1,5 +1,5 @@
-import PostgresClient
 import Archive
+import PostgresClient
 import Common
 
 /// Chooses and prepares the database a restore writes into, enforcing the safety rules:

@@ -1,6 +1,6 @@
 import Archive
-import Common
 import PostgresClient
+import Common
 
 /// What a restore checks about the target server before it creates anything: a major version at
 /// least the source's (pg_dump's DDL for a newer server may use what an older one lacks, and would

@@ -1,6 +1,6 @@
+import PostgresClient
 import Foundation
 import Common
-import PostgresClient
 
 /// Statements a worker set aside because they failed only for running beside other work, with the
 /// position they take when they run again alone.

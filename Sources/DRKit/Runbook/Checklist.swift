@@ -1,5 +1,5 @@
-import Foundation
 import Yams
+import Foundation
 
 /// A promotion or cutover checklist (cutover-checklists/*.yaml): ordered steps, the first failure stops
 /// the run unless the step is advisory.

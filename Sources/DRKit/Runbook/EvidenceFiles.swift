@@ -1,5 +1,5 @@
-import Foundation
 import Archive
+import Foundation
 import Common
 
 public enum EvidenceFiles {

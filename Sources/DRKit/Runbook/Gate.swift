@@ -1,5 +1,4 @@
 import Foundation
-import Archive
 import Common
 
 /// Runs a checklist: steps in order, the first failure of a required step stops the run.

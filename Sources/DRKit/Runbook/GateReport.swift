@@ -1,5 +1,4 @@
 import Foundation
-import Archive
 import Common
 
 /// evidence.json and a Markdown record of a gate run.

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// `${VAR}` and `${VAR:-default}` in checklist fields, taken from the environment. Unset variables
 /// without a default are an error, named; the values are never shown (the plan prints the templates).

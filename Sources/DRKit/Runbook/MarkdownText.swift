@@ -1,5 +1,4 @@
 import Foundation
-import Archive
 import Common
 
 enum MarkdownText {

@@ -1,5 +1,4 @@
 import Foundation
-import Archive
 import Common
 
 /// One step as the evidence shows it.

@@ -1,8 +1,5 @@
 import Foundation
-import ObjectStorage
-import Archive
 import Common
-import PostgresClient
 
 /// A shell command in its own process group (Foundation's Process makes the child a group leader),
 /// so a timeout can stop it and everything it started.

@@ -1,8 +1,8 @@
-import Foundation
-import ObjectStorage
 import Archive
-import Common
 import PostgresClient
+import ObjectStorage
+import Foundation
+import Common
 
 /// What one step found: whether it passed, the figure it measured, the rule it was held to, and its
 /// captured output (hashed into the audit trail; only the summary is printed).

@@ -1,5 +1,5 @@
-import Foundation
 import PostgresClient
+import Foundation
 
 /// The schema snapshot ritual: write the live schema under a header, and diff live against it.
 public enum SchemaSnapshot {

@@ -1,5 +1,4 @@
 import Foundation
-import Archive
 import Common
 
 /// Where drkit writes human-facing output. Results go to stdout; progress and notes go to stderr

@@ -1,7 +1,7 @@
 import Archive
-import Common
-import ObjectStorage
 import PostgresClient
+import ObjectStorage
+import Common
 
 /// An error meant for the operator: one line saying what failed and what to do, and the exit code
 /// documented for its kind (README "Exit codes").

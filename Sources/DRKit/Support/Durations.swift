@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 public enum Durations {
     /// "90s", "30m", "2h", "7d". A bare number is refused: "30" could mean seconds or days, and a

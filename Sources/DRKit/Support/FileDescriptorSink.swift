@@ -1,7 +1,5 @@
 import Foundation
-import Archive
 import Common
-import ObjectStorage
 
 /// Writes bytes to a file descriptor (stdout for `cat`).
 public final class FileDescriptorSink: ByteSink {

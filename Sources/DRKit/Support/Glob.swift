@@ -1,7 +1,5 @@
 import Foundation
-import Archive
 import Common
-import PostgresClient
 
 /// Shell-style globs (`*`, `?`, `[...]`) over object names.
 public enum Glob {

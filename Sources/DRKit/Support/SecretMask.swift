@@ -1,5 +1,5 @@
-import Foundation
 import PostgresClient
+import Foundation
 
 /// The secrets a run knows (connection passwords, passphrases, keys, tokens), replaced by `********`
 /// in any text drkit captured from elsewhere — a migration's output, a checklist command's output —

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 enum YAMLErrors {
     static func describe(_ error: Error) -> String {

@@ -1,7 +1,7 @@
-import Foundation
 import Archive
-import Common
 import ObjectStorage
+import Foundation
+import Common
 
 public struct VerifyReport: Codable, Sendable {
     public struct Failure: Codable, Sendable, Equatable {

@@ -1,9 +1,9 @@
 import Archive
+import ObjectStorage
 import ArgumentParser
 import Common
 import DRKit
 import Foundation
-import ObjectStorage
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,9 +1,7 @@
-import Archive
 import ArgumentParser
 import Common
 import DRKit
 import Foundation
-import ObjectStorage
 
 /// For commands whose contract is 0 pass, 1 fail, 2 any error; codes in `kept` pass through (a drill
 /// keeps 5: a backup refused as forged or damaged is an integrity finding, not an error of the run).
