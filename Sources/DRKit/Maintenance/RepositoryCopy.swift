@@ -343,3 +343,34 @@ private final class ProgressCountingSink: ByteSink {
 
     func finish() throws { try next.finish() }
 }
+
+/// `backup --copy-to`: a committed backup copied to another repository, with the primary's Object
+/// Lock. Never throws: the backup stands whatever happens to the copy, and the report says why it failed.
+public struct CommittedCopy: Codable, Sendable {
+    public var repository: String
+    public var objects = 0
+    public var bytes: Int64 = 0
+    public var seconds = 0.0
+    /// nil when the copy succeeded.
+    public var error: String?
+
+    public static func run(_ backupId: String, from primary: Repository, to location: String, settings: StorageSettings,
+                           jobs: Int, showProgress: Bool) -> CommittedCopy {
+        var report = CommittedCopy(repository: location)
+        do {
+            let destination = try Repository.open(location, create: true, s3: settings).locking(primary.objectLock)
+            report.repository = destination.store.location
+            var options = RepositoryCopy.Options()
+            options.jobs = jobs
+            options.showProgress = showProgress
+            let outcome = try RepositoryCopy.run(from: primary, to: destination, selection: .backup(backupId), options: options).backups[0]
+            report.objects = outcome.objectsCopied
+            report.bytes = outcome.bytesCopied
+            report.seconds = outcome.seconds
+            report.error = outcome.status == .removedAtSource ? "the backup was removed from the primary (forget) before it was copied" : outcome.error
+        } catch {
+            report.error = DRKitError.wrap(error).message
+        }
+        return report
+    }
+}

@@ -140,7 +140,10 @@ struct Backup: ParsableCommand {
                                       startedAt: started, finishedAt: finished,
                                       inventory: result == nil ? nil : (try? repo.backups())?.map(\.summary))
             }) { try BackupEngine(options: options, repository: repo).run() }
-            let copies = copyTo.map { copy(result.summary.backupId, from: repo, to: $0) }
+            let copies = copyTo.map {
+                CommittedCopy.run(result.summary.backupId, from: repo, to: $0, settings: repository.s3.options, jobs: jobs,
+                                  showProgress: !output.quiet && !output.json)
+            }
             if output.json {
                 var report = BackupReport(result)
                 report.copies = copies
@@ -170,25 +173,12 @@ struct Backup: ParsableCommand {
     /// `--all-databases`: one backup per database, each reported (and its metrics published) as it
     /// commits; a failed database is reported and the others go on.
     private func backUpCluster(_ options: BackupOptions, repository repo: Repository) throws {
-        let publisher = metrics.publisher
-        let started = Locked(Date())
+        let perDatabase = ClusterBackupMetrics(publisher: metrics.publisher, repository: repo)
         let result = try ClusterBackup.run(options: options, excluding: excludeDatabase, repository: repo) { backup in
             if !output.json { Console.shared.output(Backup.completionLine(backup)) }
-            if publisher.isEnabled {
-                let report = CommandMetrics.backup(database: backup.summary.database, repository: repo.store.location, result: backup,
-                                                   startedAt: started.current, finishedAt: Date(),
-                                                   inventory: (try? repo.backups())?.map(\.summary))
-                publisher.publish(report).forEach { Console.shared.note("warning: \($0)") }
-            }
-            started.withLock { $0 = Date() }
+            perDatabase.committed(backup).forEach { Console.shared.note("warning: \($0)") }
         }
-        if publisher.isEnabled {
-            for failure in result.failures {
-                let report = CommandMetrics.backup(database: failure.database, repository: repo.store.location, result: nil,
-                                                   startedAt: started.current, finishedAt: Date(), inventory: nil)
-                publisher.publish(report).forEach { Console.shared.note("warning: \($0)") }
-            }
-        }
+        perDatabase.failed(result.failures.map(\.database)).forEach { Console.shared.note("warning: \($0)") }
         if output.json {
             Console.shared.output(try JSONText.encode(ClusterBackupReport(result)))
         } else {
@@ -201,27 +191,7 @@ struct Backup: ParsableCommand {
         }
     }
 
-    /// Copies the committed backup; any failure is recorded, never thrown: the backup stands.
-    private func copy(_ backupId: String, from primary: Repository, to location: String) -> BackupCopyReport {
-        var report = BackupCopyReport(repository: location)
-        do {
-            let destination = try Repository.open(location, create: true, s3: repository.s3.options).locking(primary.objectLock)
-            report.repository = destination.store.location
-            var options = RepositoryCopy.Options()
-            options.jobs = jobs
-            options.showProgress = !output.quiet && !output.json
-            let outcome = try RepositoryCopy.run(from: primary, to: destination, selection: .backup(backupId), options: options).backups[0]
-            report.objects = outcome.objectsCopied
-            report.bytes = outcome.bytesCopied
-            report.seconds = outcome.seconds
-            report.error = outcome.status == .removedAtSource ? "the backup was removed from the primary (forget) before it was copied" : outcome.error
-        } catch {
-            report.error = DRKitError.wrap(error).message
-        }
-        return report
-    }
-
-    private func reportFailedCopies(_ copies: [BackupCopyReport], backupId: String, primary: String) throws {
+    private func reportFailedCopies(_ copies: [CommittedCopy], backupId: String, primary: String) throws {
         let failed = copies.filter { $0.error != nil }
         guard !failed.isEmpty else { return }
         printError("backup \(backupId) is committed to \(primary), but the copy to \(failed.map(\.repository).joined(separator: " and ")) failed (\(failed[0].error ?? "?")); run `drkit repo copy \(backupId) --from ... --to ...` to retry")
@@ -251,15 +221,6 @@ struct ClusterBackupReport: Encodable {
     }
 }
 
-struct BackupCopyReport: Encodable {
-    var repository: String
-    var objects = 0
-    var bytes: Int64 = 0
-    var seconds = 0.0
-    /// nil when the copy succeeded.
-    var error: String?
-}
-
 struct BackupReport: Encodable {
     var backupId: String
     var database: String
@@ -273,7 +234,7 @@ struct BackupReport: Encodable {
     var keyFingerprint: String?
     /// The anomaly check against the previous backup of the database.
     var shrinkage: ShrinkReport?
-    var copies: [BackupCopyReport] = []
+    var copies: [CommittedCopy] = []
     var run: String?
     var largeObjects: Int64
     var globals: Bool

@@ -63,34 +63,21 @@ struct Drill: ParsableCommand {
         try validateJobs(jobs)
     }
 
+    /// The flags, to lay over the scenario file.
+    var overrides: DrillOverrides {
+        var o = DrillOverrides()
+        (o.name, o.repo, o.source, o.copyTo, o.restoreFrom) = (name, repo, db, copyTo, restoreFrom)
+        (o.restoreLatest, o.freshBackup, o.keyFile, o.passphraseEnv) = (restoreLatest, freshBackup, keys.keyFile, keys.passphraseEnv)
+        (o.target, o.migrate, o.smokeFiles, o.maxRtoSeconds, o.maxRpoMinutes) = (target, migrate, smoke, maxRtoSeconds, maxRpoMinutes)
+        (o.keep, o.environment, o.jobs) = (keep, environment, jobs)
+        (o.incidentCommander, o.observer, o.operatorName) = (ic, observer, self.operator)
+        return o
+    }
+
     func run() throws {
         try runWithCheckExitCodes(keeping: [DRKitError.Code.integrity.exitCode]) {
-            var s = try scenario.map(DrillScenario.load(path:)) ?? DrillScenario(name: "ad-hoc", repo: repo!)
-            if let name { s.name = name }
-            if let repo { s.repo = repo }
-            if let db { s.source = db }
-            if let copyTo { s.copyTo = copyTo }
-            if let restoreFrom { s.restoreFrom = restoreFrom }
-            if restoreLatest { s.backup = "latest" }
-            if freshBackup { s.backup = "fresh" }
-            if scenario == nil && !restoreLatest && !freshBackup { s.backup = db != nil ? "fresh" : "latest" }
-            if let keyFile = keys.keyFile { s.keyFile = keyFile }
-            if let env = keys.passphraseEnv { s.passphraseEnv = env }
-            if let target { s.target = target }
-            if let migrate { s.migrate = migrate }
-            if !smoke.isEmpty { s.smoke = smoke.map { DrillScenario.Smoke(name: nil, file: $0, sql: nil, expect: nil) } }
-            var criteria = s.criteria ?? DrillScenario.Criteria()
-            if let maxRtoSeconds { criteria.maxRtoSeconds = maxRtoSeconds }
-            if let maxRpoMinutes { criteria.maxRpoMinutes = maxRpoMinutes }
-            s.criteria = criteria
-            if keep { s.keep = true }
-            if let environment { s.environment = environment }
-            if let jobs { s.jobs = jobs }
-            var roles = s.roles ?? DrillScenario.Roles()
-            if let ic { roles.ic = ic }
-            if let observer { roles.observer = observer }
-            if let op = self.operator { roles.operator = op }
-            s.roles = roles
+            let s = overrides.applied(to: try scenario.map(DrillScenario.load(path:)))
+            let roles = s.roles ?? DrillScenario.Roles()
             var options = DrillRunner.Options(scenario: s, scenarioFile: scenario, evidenceDirectory: evidenceDir, metricsFile: metricsFile,
                                               operatorName: self.operator ?? roles.operator ?? RunbookRecorder.defaultOperator())
             options.s3 = s3.options
