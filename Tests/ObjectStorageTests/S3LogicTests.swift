@@ -149,7 +149,7 @@ final class S3ConfigurationTests: XCTestCase {
         XCTAssertEqual(primary.endpoint.absoluteString, "http://127.0.0.1:9000")
 
         let explicit = try S3Configuration.resolve(url: "s3://b/p?profile=backup&endpoint=http%3A%2F%2Fminio.test%3A9001&region=r-9&addressing=virtual",
-                                                   overrides: .init(endpoint: "http://flag:1", region: "flag-1"), environment: env)
+                                                   settings: .init(endpoint: "http://flag:1", region: "flag-1"), environment: env)
         XCTAssertEqual(explicit.endpoint.absoluteString, "http://minio.test:9001", "URL parameters win over profile and flags")
         XCTAssertEqual(explicit.region, "r-9")
         XCTAssertFalse(explicit.pathStyle)
@@ -177,12 +177,12 @@ final class S3ConfigurationTests: XCTestCase {
         let s3Specific = try S3Configuration.resolve(url: "s3://b", environment: env)
         XCTAssertEqual(s3Specific.endpoint.host, "storage.example.com", "AWS_ENDPOINT_URL_S3 wins over AWS_ENDPOINT_URL")
         XCTAssertFalse(s3Specific.pathStyle)
-        let flags = try S3Configuration.resolve(url: "s3://b", overrides: .init(endpoint: "http://localhost:5000", region: "x-1", pathStyle: false), environment: env)
+        let flags = try S3Configuration.resolve(url: "s3://b", settings: .init(endpoint: "http://localhost:5000", region: "x-1", pathStyle: false), environment: env)
         XCTAssertEqual(flags.endpoint.absoluteString, "http://localhost:5000")
         XCTAssertEqual(flags.region, "x-1")
         XCTAssertFalse(flags.pathStyle, "--no-s3-path-style is honoured")
         XCTAssertThrowsError(try S3Configuration.resolve(url: "s3://", environment: env))
-        XCTAssertThrowsError(try S3Configuration.resolve(url: "s3://b", overrides: .init(endpoint: "ftp://x"), environment: env))
+        XCTAssertThrowsError(try S3Configuration.resolve(url: "s3://b", settings: .init(endpoint: "ftp://x"), environment: env))
     }
 }
 

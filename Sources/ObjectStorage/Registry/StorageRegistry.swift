@@ -14,6 +14,13 @@ public struct StorageSettings: Sendable {
     /// Receives one line per HTTP request (never credentials), for --verbose.
     public var trace: (@Sendable (String) -> Void)?
     public init() {}
+
+    /// The flags that steer where an S3 repository is and how it is addressed.
+    public init(endpoint: String? = nil, region: String? = nil, pathStyle: Bool? = nil) {
+        self.endpoint = endpoint
+        self.region = region
+        self.pathStyle = pathStyle
+    }
 }
 
 /// A kind of store, reachable under one URL scheme.
@@ -80,9 +87,7 @@ extension FileStore {
 
 extension S3Store {
     static let backend = StorageBackend(parameters: S3Configuration.urlParameters, example: "s3://bucket/prefix") { location, settings, _ in
-        var config = try S3Configuration.resolve(location: location, overrides: .init(endpoint: settings.endpoint, region: settings.region,
-                                                                                    pathStyle: settings.pathStyle),
-                                                 environment: settings.environment)
+        var config = try S3Configuration.resolve(location: location, settings: settings, environment: settings.environment)
         if let mib = settings.partSizeMiB { config.partSize = mib << 20 }
         if let n = settings.uploadConcurrency { config.uploadConcurrency = n }
         if let retry = settings.retry { config.retry = retry }

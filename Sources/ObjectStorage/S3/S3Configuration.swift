@@ -18,38 +18,27 @@ public struct S3Configuration: Sendable {
     public var deleteBatchSize = 1000
     public var timeouts = HTTPClient.Timeouts()
 
-    public struct Overrides: Sendable {
-        public var endpoint: String?
-        public var region: String?
-        public var pathStyle: Bool?
-        public init(endpoint: String? = nil, region: String? = nil, pathStyle: Bool? = nil) {
-            self.endpoint = endpoint
-            self.region = region
-            self.pathStyle = pathStyle
-        }
-    }
-
     /// Options an `s3://` location may carry: `endpoint`, `region`, `profile` (a named profile of the
     /// AWS shared files, for its credentials, region and endpoint_url) and `addressing=path|virtual`.
     static let urlParameters: Set<String> = ["endpoint", "region", "profile", "addressing"]
 
     /// Parses `s3://bucket/prefix[?options]` and resolves credentials, region and endpoint.
-    public static func resolve(url: String, overrides: Overrides = Overrides(),
+    public static func resolve(url: String, settings: StorageSettings = StorageSettings(),
                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> S3Configuration {
         let location = try StorageLocation.parse(url)
         guard location.scheme == "s3" else { throw StorageError(.invalidLocation, "not an s3:// URL: \(url)") }
         if let unknown = location.parameters.keys.first(where: { !urlParameters.contains($0) }) {
             throw StorageError(.invalidLocation, "s3:// repositories take no parameter \"\(unknown)\"")
         }
-        return try resolve(location: location, overrides: overrides, environment: environment)
+        return try resolve(location: location, settings: settings, environment: environment)
     }
 
     /// Precedence, highest first: the location's own parameters; the profile it names (`?profile=`);
-    /// the command's flags (`overrides`); the environment (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
+    /// the command's flags (`settings`: endpoint, region, addressing); the environment (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL,
     /// AWS_REGION, AWS_DEFAULT_REGION, AWS_ACCESS_KEY_ID...); the AWS_PROFILE or default profile.
     /// A profile named on the location supplies the credentials even when AWS_ACCESS_KEY_ID is set,
     /// as `aws --profile` does, so two repositories can use two identities in one command.
-    static func resolve(location: StorageLocation, overrides: Overrides, environment: [String: String]) throws -> S3Configuration {
+    static func resolve(location: StorageLocation, settings overrides: StorageSettings, environment: [String: String]) throws -> S3Configuration {
         let bucket = String(location.path.prefix { $0 != "/" })
         guard !bucket.isEmpty else { throw StorageError(.invalidLocation, "s3:// URL needs a bucket: s3://bucket/prefix") }
         let prefix = location.path.dropFirst(bucket.count).trimmingCharacters(in: CharacterSet(charactersIn: "/"))
