@@ -37,9 +37,16 @@ let package = Package(
         ]),
         .target(name: "TestSupport", dependencies: ["Common", "PostgresClient"]),
 
+        // Value tests: no server, no service; `swift test --filter '^(Common|PostgresClient|Archive|ObjectStorage|DRKit)Tests\.'` runs them alone.
+        .testTarget(name: "CommonTests", dependencies: ["Common"]),
+        .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "Common"], resources: [.copy("Vectors")]),
         .testTarget(name: "ObjectStorageTests", dependencies: ["ObjectStorage", "Common", "TestSupport"], resources: [.copy("Vectors")]),
-        .testTarget(name: "DRKitTests", dependencies: ["DRKit", "Common", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"],
+        .testTarget(name: "DRKitTests", dependencies: ["DRKit", "Common", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"]),
+        // Integration tests: against the PostgreSQL, S3 (moto, Ceph RGW) and monitoring servers scripts/test.sh starts;
+        // a test whose service is missing fails, never skips.
+        .testTarget(name: "ObjectStorageIntegrationTests", dependencies: ["ObjectStorage", "Common", "TestSupport"]),
+        .testTarget(name: "DRKitIntegrationTests", dependencies: ["DRKit", "Common", "TestSupport", "PostgresClient", "Archive", "ObjectStorage"],
                     exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v6]

@@ -9,7 +9,7 @@ import TestSupport
 /// `drkit repo copy` (issue "storage", second region): between two signature-checking S3 servers with
 /// their own credentials (moto and Ceph RGW), between S3 and directories, idempotent, resumable after
 /// kill -9, and never listing a half-copied backup.
-final class CopyTests: DRKitTestCase {
+final class RepositoryCopyTests: DRKitTestCase {
     var moto: TestServices.S3!
     var ceph: TestServices.S3!
     var runId = ""
@@ -317,18 +317,5 @@ final class CopyTests: DRKitTestCase {
         XCTAssertTrue(decision.keep)
         XCTAssertTrue(decision.reasons.first?.hasPrefix("in use by copy") ?? false, "\(decision.reasons)")
         XCTAssertNoThrow(try repository.manifestFile(id: older))
-    }
-}
-
-/// A small seeded generator, so the kill points are spread the same way in every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt32 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return UInt32(truncatingIfNeeded: z ^ (z >> 31))
     }
 }
