@@ -96,12 +96,13 @@ final class GateTests: DRKitTestCase {
 
     func testHangingCommandIsKilledAtItsTimeout() throws {
         let marker = workDirectory.appendingPathComponent("survived").path
+        let childPid = workDirectory.appendingPathComponent("child.pid").path
         let checklist = try writeChecklist("""
             name: hang
             steps:
               - name: hangs
                 kind: command
-                run: "(sleep 6; touch \(marker)) & sleep 60"
+                run: "(sleep 6; touch \(marker)) & echo $! > \(childPid); sleep 60"
                 timeout: 1s
             """)
         let start = Date()
@@ -109,8 +110,12 @@ final class GateTests: DRKitTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 15)
         XCTAssertEqual(result.status, 1)
         XCTAssertTrue(result.stdout.contains("killed after 1s (timeout)"), result.stdout)
-        Thread.sleep(forTimeInterval: 6.5)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "the whole process group was killed")
+        // The background child is in the killed process group: it is gone (once reaped), not sleeping on.
+        let pid = try XCTUnwrap(Int32(try String(contentsOfFile: childPid, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let deadline = Date().addingTimeInterval(5)
+        while kill(pid, 0) == 0 && Date() < deadline { usleep(20_000) }
+        XCTAssertNotEqual(kill(pid, 0), 0, "the whole process group was killed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
     }
 
     func testDryRunAndInvalidChecklists() throws {
