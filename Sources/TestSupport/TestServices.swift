@@ -186,4 +186,17 @@ public enum Command {
     public static func drkit(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws -> CommandResult {
         try run(TestServices.drkitExecutable, arguments, environment: environment, directory: directory)
     }
+
+    /// Starts drkit in the background (to pause, kill or race it); output goes to `stderr` when given,
+    /// else nowhere. `environment` is laid over this process's.
+    public static func startDrkit(_ arguments: [String], environment: [String: String] = [:], stderr: Pipe? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = stderr ?? FileHandle.nullDevice
+        try process.run()
+        return process
+    }
 }

@@ -16,13 +16,8 @@ final class InterruptedBackupTests: DRKitTestCase {
             INSERT INTO large SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 400000) g;
             """, in: source)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
-        process.arguments = ["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile,
-                             "--jobs", "1", "--compress", "zstd:19", "--split-size", "1", "--quiet"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try Command.startDrkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile,
+                                              "--jobs", "1", "--compress", "zstd:19", "--split-size", "1", "--quiet"])
         // Wait until the second backup has written data objects, then kill it without warning.
         let deadline = Date().addingTimeInterval(60)
         var killedMidway = false

@@ -116,13 +116,7 @@ final class RepositoryCopyTests: DRKitTestCase {
         for trial in 0..<10 {
             let slowed = s3Repo(moto, profile: "moto", "kill-\(trial)", endpoint: proxy.endpoint)
             let direct = s3Repo(moto, profile: "moto", "kill-\(trial)")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
-            process.arguments = ["repo", "copy", id, "--from", repo, "--to", slowed, "--jobs", "2", "--quiet"]
-            process.environment = ProcessInfo.processInfo.environment.merging(identities) { $1 }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            let process = try Command.startDrkit(["repo", "copy", id, "--from", repo, "--to", slowed, "--jobs", "2", "--quiet"], environment: identities)
             usleep(UInt32(50_000 + generator.next() % 1_500_000))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()

@@ -27,13 +27,8 @@ final class LeaseTests: DRKitTestCase {
 
     /// Starts a slow backup and stops it (SIGSTOP) once it has stored data objects; returns its id.
     private func pausedBackup(of database: String, stderr: Pipe) throws -> (Process, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
-        process.arguments = ["backup", "--db", try conninfo(database), "--repo", repo, "--key-file", keyFile,
-                             "--jobs", "1", "--compress", "zstd:19", "--split-size", "1", "--quiet"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = stderr
-        try process.run()
+        let process = try Command.startDrkit(["backup", "--db", try conninfo(database), "--repo", repo, "--key-file", keyFile,
+                                              "--jobs", "1", "--compress", "zstd:19", "--split-size", "1", "--quiet"], stderr: stderr)
         paused = process
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline && process.isRunning {
@@ -210,12 +205,7 @@ final class LeaseTests: DRKitTestCase {
         try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
         let second = workDirectory.appendingPathComponent("second").path
         for _ in 0..<40 {
-            let backup = Process()
-            backup.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
-            backup.arguments = ["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--split-size", "1", "--quiet"]
-            backup.standardOutput = FileHandle.nullDevice
-            backup.standardError = FileHandle.nullDevice
-            try backup.run()
+            let backup = try Command.startDrkit(["backup", "--db", try conninfo(source), "--repo", repo, "--key-file", keyFile, "--split-size", "1", "--quiet"])
             var cleans = 0
             while backup.isRunning && cleans < 50 {
                 let clean = try Command.drkit(["repo", "clean", "--repo", repo, "--grace", "0s", "--execute", "--quiet"])
