@@ -41,5 +41,5 @@ if [ $# -eq 0 ]; then
     DRKIT_TEST_PGHOST=$DRKIT_TEST_PG18_PGHOST DRKIT_TEST_PGPORT=$DRKIT_TEST_PG18_PGPORT \
     DRKIT_TEST_PGUSER=$DRKIT_TEST_PG18_PGUSER DRKIT_TEST_PGPASSWORD=$DRKIT_TEST_PG18_PGPASSWORD \
     DRKIT_PG_DUMP=$DRKIT_PG18_BINDIR/pg_dump \
-        swift test --skip-build --filter 'RoundTripTests|VerifyTests|ParityTests|SchemaDriftTests|SchemaNormalizationTests|DrillTests|CompatibilityTests|PartialBackupTests|PartialRestoreTests|PackTests'
+        swift test --skip-build --filter 'RoundTripTests|VerifyTests|ParityEngineTests|SchemaDriftTests|SchemaNormalizationTests|DrillTests|CompatibilityTests|PartialBackupTests|PartialRestoreTests|PackTests'
 fi

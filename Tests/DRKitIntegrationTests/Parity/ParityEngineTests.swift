@@ -4,7 +4,7 @@ import TestSupport
 @testable import DRKit
 import Common
 
-final class ParityTests: DRKitTestCase {
+final class ParityEngineTests: DRKitTestCase {
     let schema = """
         CREATE SCHEMA app;
         CREATE TABLE app.orders (id int PRIMARY KEY, amount numeric, note text);
