@@ -69,7 +69,7 @@ struct RestoreExecution: Sendable {
             return
         }
         let runner = SideBySide(board: WorkBoard(PreDataSchedule(dependencies: dependencies), isFinished: \.isFinished), jobs: jobs,
-                                session: session(preamble: script.preamble))
+                                session: session(preamble: script.preamble), context: "pre-data DDL")
         do {
             try runner.run(claim: { schedule -> [Int]? in
                 let batch = schedule.next(limit: batchSize)
@@ -93,7 +93,7 @@ struct RestoreExecution: Sendable {
         defer { progress.stop(console: console) }
         let board = WorkBoard(plan.scheduler(), isFinished: \.isFinished)
         let stop = { @Sendable () -> Bool in board.failed }
-        let runner = SideBySide(board: board, jobs: jobs, session: session(preamble: postData.preamble))
+        let runner = SideBySide(board: board, jobs: jobs, session: session(preamble: postData.preamble), context: "post-data DDL")
         try runner.run(claim: { $0.next() }, complete: { $0.complete($1.ticket) }) { connection, claimed, setAside in
             switch claimed.work {
             case .data(let index):
@@ -179,7 +179,7 @@ struct RestoreExecution: Sendable {
             return
         }
         let runner = SideBySide(board: WorkBoard(ListSchedule(count: large.count), isFinished: \.isFinished), jobs: jobs,
-                                session: session(preamble: preamble))
+                                session: session(preamble: preamble), context: "post-data DDL")
         try runner.run(claim: { $0.claim() }, complete: { schedule, _ in schedule.complete() }) { connection, index, setAside in
             do { try connection.execute(large[index].sql) } catch let e as PostgresError where e.sqlState == PostgresError.deadlockDetected {
                 setAside.add([large[index].sql], order: index)

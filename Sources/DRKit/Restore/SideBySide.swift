@@ -27,6 +27,8 @@ struct SideBySide<Schedule> {
     let jobs: Int
     /// A new session with the restore's settings and the script's preamble.
     let session: @Sendable () throws -> Connection
+    /// What the work is, for an error of a statement run again alone ("post-data DDL").
+    let context: String
 
     func run<Work: Sendable>(claim: @escaping @Sendable (inout Schedule) -> Work?, complete: @escaping @Sendable (inout Schedule, Work) -> Void,
                              perform: @escaping @Sendable (Connection, Work, SetAside) throws -> Void) throws {
@@ -50,8 +52,10 @@ struct SideBySide<Schedule> {
         }
         let again = setAside.statements
         guard !again.isEmpty else { return }
-        let alone = try session()
-        for sql in again { try alone.execute(sql) }
+        do {
+            let alone = try session()
+            for sql in again { try alone.execute(sql) }
+        } catch { throw DRKitError.wrap(error, context) }
     }
 }
 

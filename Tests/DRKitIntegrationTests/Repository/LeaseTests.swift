@@ -3,6 +3,7 @@ import Foundation
 import Archive
 import Common
 import TestSupport
+import ObjectStorage
 @testable import DRKit
 
 /// Leases between a running backup and `repo clean` / `key rotate` (issue "repository", F3 and F5).
@@ -90,18 +91,20 @@ final class LeaseTests: DRKitTestCase {
         let short = try Command.drkit(["repo", "clean", "--repo", repo, "--stale-after", "3s"])
         XCTAssertEqual(short.status, 2, short.stderr)
         XCTAssertTrue(short.stderr.contains("--stale-after must be at least 5m"), short.stderr)
-        let repository = try Repository.open(repo, create: true)
-        let id = BackupId.make(startedAt: Date().addingTimeInterval(-7200))
-        try repository.store.put(key: "\(id)/data/00000.copy", bytes: [1, 2, 3])
-        let old = Date().addingTimeInterval(-3600)
-        let record = LeaseRecord(holder: "\(id)-live", kind: .backup, backupId: id, host: ProcessInfo.processInfo.hostName,
-                                 pid: getpid(), started: old, heartbeat: old)
-        try repository.store.put(key: "\(Lease.folder)/\(record.holder)/hb-1.json", bytes: [UInt8](try JSONCoding.encoder.encode(record)))
-        let clean = try Command.drkit(["repo", "clean", "--repo", repo, "--grace", "0s", "--stale-after", "5m", "--execute"])
-        XCTAssertEqual(clean.status, 0, clean.stderr)
-        XCTAssertTrue(clean.stdout.contains("left alone: backup \(id) is running"), clean.stdout)
-        XCTAssertFalse(clean.stdout.contains("broke"), clean.stdout)
-        XCTAssertEqual(try repository.objects(of: id).count, 1, "nothing of it removed")
+        let environment = identities
+        for (repository, location) in try repositoriesOnEveryStore("live-lease") {
+            let id = BackupId.make(startedAt: Date().addingTimeInterval(-7200))
+            try repository.store.put(key: "\(id)/data/00000.copy", bytes: [1, 2, 3])
+            let old = Date().addingTimeInterval(-3600)
+            let record = LeaseRecord(holder: "\(id)-live", kind: .backup, backupId: id, host: ProcessInfo.processInfo.hostName,
+                                     pid: getpid(), started: old, heartbeat: old)
+            try repository.store.put(key: "\(Lease.folder)/\(record.holder)/hb-1.json", bytes: [UInt8](try JSONCoding.encoder.encode(record)))
+            let clean = try Command.drkit(["repo", "clean", "--repo", location, "--grace", "0s", "--stale-after", "5m", "--execute"], environment: environment)
+            XCTAssertEqual(clean.status, 0, clean.stderr)
+            XCTAssertTrue(clean.stdout.contains("left alone: backup \(id) is running"), "\(location): \(clean.stdout)")
+            XCTAssertFalse(clean.stdout.contains("broke"), clean.stdout)
+            XCTAssertEqual(try repository.objects(of: id).count, 1, "\(location): nothing of it removed")
+        }
     }
 
     /// A backup whose lease clean breaks as stale (a frozen holder on another host) is abandoned: it is
@@ -127,15 +130,29 @@ final class LeaseTests: DRKitTestCase {
     /// D8: a heartbeat after the lease was broken never writes it again; the holder learns it was
     /// broken at its next check, with the lease message.
     func testAHeartbeatNeverRecreatesABrokenLease() throws {
-        let repository = try Repository.open(repo, create: true)
-        let lease = try Lease.acquire(.backup, backupId: "x", repository: repository)
-        defer { lease.release() }
-        try repository.store.delete(keys: try repository.store.list(prefix: Lease.folder + "/").map(\.key))
-        XCTAssertThrowsError(try lease.beat()) { XCTAssertTrue("\($0)".contains("was broken by another command"), "\($0)") }
-        XCTAssertEqual(try repository.store.list(prefix: Lease.folder + "/"), [], "the lease is not written again")
-        XCTAssertThrowsError(try lease.confirmHeld()) { XCTAssertTrue("\($0)".contains("was broken by another command"), "\($0)") }
-        XCTAssertEqual(try repository.store.list(prefix: Lease.folder + "/"), [])
+        for (repository, _) in try repositoriesOnEveryStore("heartbeat") {
+            let lease = try Lease.acquire(.backup, backupId: "x", repository: repository)
+            defer { lease.release() }
+            try repository.store.delete(keys: try repository.store.list(prefix: Lease.folder + "/").map(\.key))
+            XCTAssertThrowsError(try lease.beat()) { XCTAssertTrue("\($0)".contains("was broken by another command"), "\($0)") }
+            XCTAssertEqual(try repository.store.list(prefix: Lease.folder + "/"), [], "\(repository.store.location): the lease is not written again")
+            XCTAssertThrowsError(try lease.confirmHeld()) { XCTAssertTrue("\($0)".contains("was broken by another command"), "\($0)") }
+            XCTAssertEqual(try repository.store.list(prefix: Lease.folder + "/"), [])
+        }
     }
+
+    /// The same lease rules hold on a directory, moto and Ceph RGW: each repository with the location
+    /// the CLI opens it by.
+    private func repositoriesOnEveryStore(_ name: String) throws -> [(repository: Repository, location: String)] {
+        let runId = "\(name)-\(UUID().uuidString.prefix(8).lowercased())"
+        var settings = StorageSettings()
+        settings.environment = identities
+        let locations = [repo, try TestServices.s3().repository(runId, profile: "moto"), try TestServices.rgw().repository(runId, profile: "ceph")]
+        return try locations.map { (try Repository.open($0, create: true, s3: settings), $0) }
+    }
+
+    private var identities: [String: String] { (try? TestServices.twoIdentities(in: workDirectory)) ?? [:] }
+
 
     /// The lease of a killed process of this host (a rotation killed with -9) is removed by the next
     /// command that takes a lease, instead of staying until `repo clean`.

@@ -349,6 +349,20 @@ class S3Tests: DRKitTestCase {
         assertFailure(refused, exitCode: 2, mentions: "does not have Object Lock enabled")
     }
 
+    /// A server error while reading a lease is a repository error (exit 4), not corruption (5): that
+    /// exit code tells monitoring the backups themselves are in doubt.
+    func testAServerErrorReadingALeaseIsARepositoryError() throws {
+        let store = try directStore()
+        let record = LeaseRecord(holder: "elsewhere", kind: .backup, backupId: nil, host: "another-host.example", pid: 1,
+                                 started: Date(), heartbeat: Date())
+        try store.put(key: "\(Lease.folder)/elsewhere/hb-1.json", bytes: [UInt8](try JSONCoding.encoder.encode(record)))
+        let proxy = try FaultProxy(upstreamPort: s3.port, plan: .init(rate: 1.0, faults: [.internalError], match: "/locks/"))
+        defer { proxy.stop() }
+        let clean = try drkit(["repo", "clean", "--repo", s3Repo], endpoint: proxy.endpoint, extraEnv: ["AWS_MAX_ATTEMPTS": "2"])
+        assertFailure(clean, exitCode: 4, mentions: "reading lease")
+        XCTAssertGreaterThan(proxy.injected[.internalError] ?? 0, 0)
+    }
+
     func testAMissingBucketIsNamedAsSuch() throws {
         var env = s3.environment()
         env["AWS_MAX_ATTEMPTS"] = "1"
