@@ -286,7 +286,7 @@ final class RepositoryCopyTests: DRKitTestCase {
     }
 
     func testAFormatOneEncryptedBackupNeedsTheKeyToBeCopied() throws {
-        let fixture = URL(fileURLWithPath: TestServices.packageRoot).appendingPathComponent("Tests/DRKitTests/Fixtures/v1-gzip")
+        let fixture = URL(fileURLWithPath: TestServices.packageRoot).appendingPathComponent("Tests/DRKitIntegrationTests/Fixtures/v1-gzip")
         let oldKey = fixture.appendingPathComponent("key").path
         let destination = workDirectory.appendingPathComponent("copy").path
         let refused = try drkit(["repo", "copy", "latest", "--from", fixture.appendingPathComponent("repo").path, "--to", destination])

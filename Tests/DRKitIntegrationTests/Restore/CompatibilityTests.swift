@@ -6,7 +6,7 @@ import TestSupport
 /// Backups written by earlier drkit versions keep listing, verifying and restoring.
 final class CompatibilityTests: DRKitTestCase {
     func testGzipBackupFromBeforeTheCodecSeamRestoresIdentically() throws {
-        let fixture = URL(fileURLWithPath: TestServices.packageRoot).appendingPathComponent("Tests/DRKitTests/Fixtures/v1-gzip")
+        let fixture = URL(fileURLWithPath: TestServices.packageRoot).appendingPathComponent("Tests/DRKitIntegrationTests/Fixtures/v1-gzip")
         let oldRepo = workDirectory.appendingPathComponent("v1-repo")
         try FileManager.default.copyItem(at: fixture.appendingPathComponent("repo"), to: oldRepo)
         let oldKey = fixture.appendingPathComponent("key").path

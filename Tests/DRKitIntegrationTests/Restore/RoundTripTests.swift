@@ -234,7 +234,7 @@ final class RoundTripTests: DRKitTestCase {
     /// A format-1 backup rotates by gaining an envelope object; its manifest is not rewritten, so the
     /// old key keeps opening it, and rotation says so.
     func testKeyRotationOfAFormatOneBackupAddsAnEnvelopeAndSaysTheOldKeyStillOpensIt() throws {
-        let fixture = URL(fileURLWithPath: TestServices.packageRoot).appendingPathComponent("Tests/DRKitTests/Fixtures/v1-gzip")
+        let fixture = URL(fileURLWithPath: TestServices.packageRoot).appendingPathComponent("Tests/DRKitIntegrationTests/Fixtures/v1-gzip")
         let oldRepo = workDirectory.appendingPathComponent("v1-repo").path
         try FileManager.default.copyItem(atPath: fixture.appendingPathComponent("repo").path, toPath: oldRepo)
         let oldKey = fixture.appendingPathComponent("key").path
