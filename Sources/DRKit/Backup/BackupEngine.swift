@@ -108,7 +108,8 @@ public final class BackupEngine {
             let execution = BackupExecution(repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey,
                                             conninfo: options.conninfo, snapshotId: snapshot.id, tables: snapshot.catalog.tables,
                                             hasLargeObjects: !snapshot.largeObjects.isEmpty, selection: options.selection,
-                                            globalsOnly: options.globalsOnly, lockSlots: try snapshot.lockSlots(), progress: progress)
+                                            globalsOnly: options.globalsOnly, lockSlots: try snapshot.lockSlots(), progress: progress,
+                                            leaseHeld: { try lease.throwIfBroken() })
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
         } }
         for warning in written.warnings { console.note("warning: \(warning)") }

@@ -37,6 +37,8 @@ struct BackupExecution: Sendable {
     /// The server's shared lock table (`BackupSnapshot.lockSlots`).
     let lockSlots: Int
     let progress: ProgressReporter
+    /// Asked before each object: throws once the backup's lease was found broken.
+    let leaseHeld: @Sendable () throws -> Void
 
     /// The schema objects a backup writes beside its data: pre-data, post-data and the table of contents.
     static func schemaObjectCount(globalsOnly: Bool) -> Int { globalsOnly ? 2 : 3 }
@@ -80,6 +82,7 @@ struct BackupExecution: Sendable {
         }
         defer { ddlDone.wait() }
         try queue.run(workers: jobs, setUp: { _ in try BackupSnapshot.joinWorker(snapshotId: snapshotId, conninfo: conninfo) }, body: { worker, task in
+            try leaseHeld()
             switch task {
             case .tableChunk(let chunk):
                 let record = try copyChunk(chunk, on: worker, stop: { queue.failed })

@@ -142,6 +142,12 @@ public final class Lease: Sendable {
         state.withLock { $0.timer = timer }
     }
 
+    /// Throws the lease message once a heartbeat has found the lease broken. No I/O: cheap enough to
+    /// ask before every object, so a holder stops at its next object rather than at its commit.
+    public func throwIfBroken() throws {
+        if state.current.broken { throw brokenError }
+    }
+
     /// Renews the lease and checks that nobody broke it meanwhile (another command found it stale).
     public func confirmHeld() throws {
         let before = state.current.current

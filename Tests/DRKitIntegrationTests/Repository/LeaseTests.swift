@@ -133,8 +133,11 @@ final class LeaseTests: DRKitTestCase {
         for (repository, _) in try repositoriesOnEveryStore("heartbeat") {
             let lease = try Lease.acquire(.backup, backupId: "x", repository: repository)
             defer { lease.release() }
+            XCTAssertNoThrow(try lease.throwIfBroken())
             try repository.store.delete(keys: try repository.store.list(prefix: Lease.folder + "/").map(\.key))
             XCTAssertThrowsError(try lease.beat()) { XCTAssertTrue("\($0)".contains("was broken by another command"), "\($0)") }
+            // What a backup asks before each object: it stops at its next object, not at its commit.
+            XCTAssertThrowsError(try lease.throwIfBroken()) { XCTAssertTrue("\($0)".contains("was broken by another command"), "\($0)") }
             XCTAssertEqual(try repository.store.list(prefix: Lease.folder + "/"), [], "\(repository.store.location): the lease is not written again")
             XCTAssertThrowsError(try lease.confirmHeld()) { XCTAssertTrue("\($0)".contains("was broken by another command"), "\($0)") }
             XCTAssertEqual(try repository.store.list(prefix: Lease.folder + "/"), [])
