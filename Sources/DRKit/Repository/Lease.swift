@@ -18,8 +18,7 @@ public struct LeaseRecord: Codable, Sendable, Equatable {
     /// Held by a process of this host that no longer exists (killed): as good as stale, without waiting
     /// for the timeout. A reused pid keeps it live, which errs on the safe side.
     public var holderIsGone: Bool {
-        guard host == ProcessInfo.processInfo.hostName, pid > 0, pid != getpid() else { return false }
-        return kill(pid, 0) != 0 && errno == ESRCH
+        host == ProcessInfo.processInfo.hostName && pid > 0 && !holderIsAliveHere
     }
 
     /// Held by a process of this host that still exists: never stale, however old its heartbeat (a
