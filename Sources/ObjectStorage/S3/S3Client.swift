@@ -295,20 +295,14 @@ final class S3Client: Sendable {
 
     /// Deletes `config.deleteBatchSize` bucket keys per request (DeleteObjects needs a Content-MD5).
     func deleteObjects(bucketKeys keys: [String]) throws {
-        for batch in keys.chunked(by: config.deleteBatchSize) {
-            let xml = "<Delete><Quiet>true</Quiet>" + batch.map { "<Object><Key>\(XMLText.escape($0))</Key></Object>" }.joined() + "</Delete>"
-            let body = Array(xml.utf8)
-            let response = try send("DeleteObjects", method: "POST", key: nil, query: [("delete", "")],
-                                    headers: [("Content-MD5", MD5.base64(body)), ("Content-Type", "application/xml")], body: body)
-            if let root = XMLNodeTree.parse(response.body), let error = root.all("Error").first {
-                throw StorageError(.failed, "DeleteObjects: \(error.value("Key") ?? "?"): \(error.value("Code") ?? "") \(error.value("Message") ?? "")")
-            }
-        }
+        try deleteObjects(keys.map { ObjectVersion(key: $0, versionId: nil) }, bypassGovernance: false)
     }
 
+    /// A bucket key, and one version of it (nil: the current one; deleting it on a versioned bucket
+    /// adds a delete marker).
     struct ObjectVersion {
         var key: String
-        var versionId: String
+        var versionId: String?
     }
 
     /// Every version and delete marker under `prefix` (ListObjectVersions), following the markers.
@@ -337,12 +331,13 @@ final class S3Client: Sendable {
         return out
     }
 
-    /// Deletes exact versions for good; `bypassGovernance` asks to remove governance-locked ones too
-    /// (the caller needs s3:BypassGovernanceRetention).
-    func deleteVersions(_ versions: [ObjectVersion], bypassGovernance: Bool) throws {
-        for batch in versions.chunked(by: config.deleteBatchSize) {
-            let xml = "<Delete><Quiet>true</Quiet>" + batch.map {
-                "<Object><Key>\(XMLText.escape($0.key))</Key><VersionId>\(XMLText.escape($0.versionId))</VersionId></Object>"
+    /// DeleteObjects, `config.deleteBatchSize` entries per request (it needs a Content-MD5). An entry
+    /// with a version id deletes that version for good; `bypassGovernance` asks to remove
+    /// governance-locked ones too (the caller needs s3:BypassGovernanceRetention).
+    func deleteObjects(_ entries: [ObjectVersion], bypassGovernance: Bool) throws {
+        for batch in entries.chunked(by: config.deleteBatchSize) {
+            let xml = "<Delete><Quiet>true</Quiet>" + batch.map { entry in
+                "<Object><Key>\(XMLText.escape(entry.key))</Key>" + (entry.versionId.map { "<VersionId>\(XMLText.escape($0))</VersionId>" } ?? "") + "</Object>"
             }.joined() + "</Delete>"
             let body = Array(xml.utf8)
             let bypass = bypassGovernance ? [("x-amz-bypass-governance-retention", "true")] : []

@@ -76,7 +76,7 @@ extension S3Store: StorageProbing {
     /// included: on a versioned bucket a plain delete only hides an object. For probes drkit wrote itself.
     public func purgeVersions(prefix: String) throws -> Int {
         let versions = try client.listVersions(prefix: client.bucketKey(prefix))
-        try client.deleteVersions(versions, bypassGovernance: true)
+        try client.deleteObjects(versions, bypassGovernance: true)
         return versions.count
     }
 
