@@ -38,6 +38,7 @@ public enum KeyRotation {
         defer { lease.release() }
         var outcome = Outcome()
         var opened: [(file: ManifestFile, envelope: KeyEnvelopes.Stored, dataKey: [UInt8])] = []
+        var rotatedEarlier: [ManifestFile] = []
         for file in try repository.backups() {
             guard file.isEncrypted else {
                 outcome.skipped.append(file.summary.backupId)
@@ -49,6 +50,7 @@ public enum KeyRotation {
             } catch let oldError {
                 // An earlier run of this rotation removed the old envelope already.
                 guard (try? KeyEnvelopes.open(file, with: new, in: repository)) != nil else { throw oldError }
+                rotatedEarlier.append(file)
                 outcome.alreadyRotated.append(file.summary.backupId)
             }
         }
@@ -79,7 +81,7 @@ public enum KeyRotation {
                 }
             }
         }
-        try account(for: opened.map(\.file) + (try repository.backups().filter { outcome.alreadyRotated.contains($0.summary.backupId) }),
+        try account(for: opened.map(\.file) + rotatedEarlier,
                     new: new, retireOthers: retireOthers, in: repository, outcome: &outcome)
         return outcome
     }

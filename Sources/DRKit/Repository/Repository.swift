@@ -112,7 +112,10 @@ public final class Repository: Sendable {
 
     /// `latest` or an id (a unique prefix of one is accepted).
     public func resolve(_ reference: String) throws -> ManifestFile {
-        let all = try backups()
+        try resolve(reference, among: try backups())
+    }
+
+    private func resolve(_ reference: String, among all: [ManifestFile]) throws -> ManifestFile {
         if reference == "latest" {
             guard let newest = all.first else {
                 throw DRKitError(.repository, "no completed backup in \(store.location)")
@@ -132,9 +135,10 @@ public final class Repository: Sendable {
     /// every encrypted backup whose id says it started after the chosen one is authenticated; one whose
     /// summary does not match its manifest is named and refused (exit 5), never passed over.
     public func resolve(_ reference: String, keys: KeyOptions) throws -> ManifestFile {
-        let file = try resolve(reference)
+        let all = try backups()
+        let file = try resolve(reference, among: all)
         guard reference == "latest", try keys.resolve() != nil, let chosenStart = BackupId.startTime(of: file.summary.backupId) else { return file }
-        let later = try backups().filter {
+        let later = all.filter {
             $0.isEncrypted && (BackupId.startTime(of: $0.summary.backupId).map { $0 > chosenStart } ?? true)
         }
         for other in later {  // the chosen one is authenticated when the caller opens it
