@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "ObjectStorage", dependencies: ["Common", "CCurl", "CShims"]),
         .target(name: "DRKit", dependencies: ["Common", "PostgresClient", "Archive", "ObjectStorage", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "drkit", dependencies: [
-            "DRKit", "Common", "Archive", "ObjectStorage",
+            "DRKit", "Common", "Archive", "ObjectStorage", "PostgresClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", dependencies: ["Common", "PostgresClient"]),

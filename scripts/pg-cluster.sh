@@ -5,6 +5,7 @@
 #   scripts/pg-cluster.sh stop DIR                 stops it and deletes DIR
 #
 # DRKIT_PG_PORT picks the port (default: a free one). DRKIT_PG_DURABLE=1 keeps fsync on (benchmarks).
+# DRKIT_PG_WAL_LEVEL sets wal_level (default logical, which `drkit stream` needs; replica to test its refusal).
 # DRKIT_PG_BINDIR picks the server binaries (default: Debian's, from pg_config); DRKIT_PG_ENV_NAME=PG18
 # names the printed variables DRKIT_PG18_DIR and DRKIT_TEST_PG18_{HOST,PORT,USER,PASSWORD} instead.
 set -euo pipefail
@@ -39,6 +40,9 @@ start)
         echo "max_connections = 100"
         echo "shared_buffers = 256MB"
         echo "max_wal_size = 2GB"
+        echo "wal_level = ${DRKIT_PG_WAL_LEVEL:-logical}"
+        echo "max_replication_slots = 20"
+        echo "max_wal_senders = 20"
         if [ "${DRKIT_PG_DURABLE:-0}" != 1 ]; then
             echo "fsync = off"
             echo "synchronous_commit = off"

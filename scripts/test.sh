@@ -11,7 +11,7 @@ bash scripts/setup.sh
 services=$(bash scripts/pg-cluster.sh start)
 eval "$services"
 # A second, empty PostgreSQL 15 cluster: what whole-cluster restores (restore --run) rebuild.
-services=$(DRKIT_PG_ENV_NAME=PG2 bash scripts/pg-cluster.sh start)
+services=$(DRKIT_PG_ENV_NAME=PG2 DRKIT_PG_WAL_LEVEL=replica bash scripts/pg-cluster.sh start)
 eval "$services"
 DRKIT_PG18_BINDIR=$(bash scripts/pg18.sh bindir)
 export DRKIT_PG18_BINDIR

@@ -3,7 +3,7 @@ internal import CLibPQ
 
 /// One libpq connection. Blocking calls; use one connection per thread.
 public final class Connection {
-    private let handle: OpaquePointer
+    let handle: OpaquePointer
 
     /// `conninfo` is a libpq keyword/value string or a postgres:// URL.
     public init(conninfo: String) throws {
@@ -89,6 +89,29 @@ public final class Connection {
         default:
             throw Connection.error(from: result, code: .queryFailed)
         }
+    }
+
+    /// Runs several statements in one round trip (simple query protocol) and returns each one's row
+    /// count (INSERT/UPDATE/DELETE; nil for others), in order. The first failing statement throws, and
+    /// no later one runs.
+    public func executeCountingRows(_ sql: String) throws -> [Int64?] {
+        guard PQsendQuery(handle, sql) == 1 else {
+            throw PostgresError(.queryFailed, PostgresError.oneLine(String(cString: PQerrorMessage(handle))))
+        }
+        var counts: [Int64?] = []
+        var firstError: PostgresError?
+        while let result = PQgetResult(handle) {
+            defer { PQclear(result) }
+            switch PQresultStatus(result) {
+            case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+                let text = String(cString: PQcmdTuples(result))
+                counts.append(text.isEmpty ? nil : Int64(text))
+            default:
+                if firstError == nil { firstError = Connection.error(from: result, code: .queryFailed) }
+            }
+        }
+        if let firstError { throw firstError }
+        return counts
     }
 
     private func consume(_ result: OpaquePointer?, sql: String) throws -> QueryResult {

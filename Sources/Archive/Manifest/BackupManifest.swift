@@ -37,6 +37,10 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     public var ddlIndex: ObjectRecord?
     /// Small tables packed together (format 4); absent when every table has objects of its own.
     public var packs: [PackRecord]?
+    /// The WAL position (`pg_lsn` text) at which the snapshot is consistent with the change archive:
+    /// it holds every transaction committed before it, none after. Absent for a backup not linked
+    /// to a change stream (taken when the repository had no stream of the database).
+    public var streamPosition: String?
 
     public struct Compression: Codable, Equatable, Sendable {
         public var algorithm: String
@@ -99,6 +103,8 @@ public struct BackupSummary: Codable, Equatable, Sendable {
     public var globals: Bool?
     /// A partial backup (`--table`, `--schema`, exclusions): absent means the whole database.
     public var partial: Bool?
+    /// The manifest's `streamPosition`: where a point-in-time restore from this backup starts replaying.
+    public var streamPosition: String?
 
     public init(backupId: String, toolVersion: String, database: String, serverVersion: String, snapshotTime: Date,
                 startedAt: Date, finishedAt: Date, tableCount: Int, objectCount: Int, storedBytes: Int64,

@@ -94,6 +94,7 @@ public struct ManifestFile: Codable, Sendable {
             ("run", summary.run == manifest.run),
             ("globals", (summary.globals ?? false) == (manifest.globals != nil)),
             ("partial", (summary.partial ?? false) == (manifest.selection != nil)),
+            ("streamPosition", summary.streamPosition == manifest.streamPosition),
         ]
         let differing = fields.filter { !$0.1 }.map(\.0)
         guard differing.isEmpty else {

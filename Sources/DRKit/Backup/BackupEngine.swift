@@ -36,6 +36,9 @@ public struct BackupOptions: Sendable {
     /// Only the cluster's globals (roles, tablespaces, database properties): no schema, no data.
     /// Listed under the database name `(globals)`, so that retention and `latest` keep it apart.
     public var globalsOnly = false
+    /// Link the backup to the database's change stream (record its `streamPosition`): nil decides by
+    /// whether the repository holds a change archive of the database (`drkit stream`).
+    public var linkToStream: Bool?
 
     public init(conninfo: String, key: KeySource?) {
         self.conninfo = conninfo
@@ -77,7 +80,11 @@ public final class BackupEngine {
         let lease = try Lease.acquire(.backup, backupId: backupId, repository: repository, conflicts: { $0.kind == .rotate })
         defer { lease.release() }
         // On failure the coordinator connection closes with the snapshot, which ends its transaction.
-        let whole = try BackupSnapshot.take(conninfo: options.conninfo, redacted: redacted)
+        let whole = try BackupSnapshot.take(conninfo: options.conninfo, redacted: redacted, linkStream: { [options, repository] database in
+            guard !options.globalsOnly else { return false }
+            return try options.linkToStream ?? !StreamArchive(repository: repository).lineages(database: database).isEmpty
+        })
+        if let position = whole.streamPosition { console.note("backup \(backupId): linked to the change stream at \(position)") }
         let encryption: (envelope: KeyEnvelope, dataKey: [UInt8])?
         do { encryption = try options.key.map { try KeyEnvelope.create(backupId: backupId, source: $0) } } catch {
             throw DRKitError.wrap(error, "preparing encryption")
@@ -124,7 +131,8 @@ public final class BackupEngine {
                                             source: snapshot.source, catalog: snapshot.catalog, sequences: snapshot.sequences,
                                             written: written, codec: options.codec, keyFingerprint: encryption?.envelope.kek.fingerprint,
                                             extensions: snapshot.extensions, globals: globalsRecord, run: options.run,
-                                            selection: options.selection.isEmpty ? nil : options.selection))
+                                            selection: options.selection.isEmpty ? nil : options.selection,
+                                            streamPosition: snapshot.streamPosition?.description))
         }
         manifest.shrinkage = compareWithPrevious(manifest)
         try executeDiscardingOnFailure(backupId) {

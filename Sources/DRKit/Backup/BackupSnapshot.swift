@@ -16,6 +16,8 @@ struct BackupSnapshot {
     let sequences: [SequenceRecord]
     let extensions: [ExtensionRecord]
     let largeObjects: [LargeObjects.Entry]
+    /// With a change stream: the position the snapshot is consistent at (see `take`).
+    var streamPosition: LSN? = nil
 
     static let sessionSettings = """
         SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;
@@ -23,15 +25,36 @@ struct BackupSnapshot {
         SELECT set_config('client_encoding', current_setting('server_encoding'), false)
         """
 
-    static func take(conninfo: String, redacted: String) throws -> BackupSnapshot {
+    /// `linkStream(database)`: whether the repository streams this database's changes. Then the
+    /// snapshot comes from a temporary logical slot (EXPORT_SNAPSHOT), whose consistent point
+    /// divides the transactions exactly: those committed before it are in the snapshot, the change
+    /// archive replays those after it. The slot goes away with its connection, once imported.
+    static func take(conninfo: String, redacted: String, linkStream: (String) throws -> Bool = { _ in false }) throws -> BackupSnapshot {
         let coordinator: Connection
         do { coordinator = try Connection(conninfo: conninfo) } catch {
             throw DRKitError.wrap(error, "cannot connect to \(redacted)")
         }
         let (id, time, source, catalog): (String, Date, SourceRecord, Catalog)
+        var streamPosition: LSN?
         do {
             try coordinator.execute(sessionSettings)
-            try coordinator.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            let setting = try coordinator.query("SELECT current_database(), current_setting('wal_level')").rows[0]
+            if setting[1] == "logical", try linkStream(setting[0] ?? "") {
+                do {
+                    let replication = try ReplicationConnection(conninfo: conninfo)
+                    let slot = try replication.createLogicalSlot("drkit_base_\(Hex.encode(SecureRandom.bytes(6)))", temporary: true, exportSnapshot: true)
+                    // The exported snapshot lives as long as the slot's connection does: until it is imported.
+                    try withExtendedLifetime(replication) {
+                        try coordinator.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        try coordinator.execute("SET TRANSACTION SNAPSHOT \(Connection.quoteLiteral(slot.snapshot ?? ""))")
+                    }
+                    streamPosition = slot.consistentPoint
+                } catch {
+                    throw DRKitError.wrap(error, "linking the backup to the change stream (a temporary logical slot; needs the REPLICATION attribute and a free max_replication_slots entry)")
+                }
+            } else {
+                try coordinator.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            }
             let row = try coordinator.query("""
                 SELECT pg_export_snapshot(), to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                        current_database(), current_setting('server_version'), current_setting('server_version_num'),
@@ -47,9 +70,11 @@ struct BackupSnapshot {
             throw DRKitError.wrap(error, "reading the catalog of \(redacted)")
         }
         try lockTables(catalog, on: coordinator)
-        return BackupSnapshot(coordinator: coordinator, id: id, time: time, source: source, catalog: catalog,
-                              sequences: try readSequences(catalog, on: coordinator), extensions: try readExtensions(on: coordinator),
-                              largeObjects: catalog.largeObjects > 0 ? try LargeObjects.list(coordinator) : [])
+        var snapshot = BackupSnapshot(coordinator: coordinator, id: id, time: time, source: source, catalog: catalog,
+                                      sequences: try readSequences(catalog, on: coordinator), extensions: try readExtensions(on: coordinator),
+                                      largeObjects: catalog.largeObjects > 0 ? try LargeObjects.list(coordinator) : [])
+        snapshot.streamPosition = streamPosition
+        return snapshot
     }
 
     /// Keeps every table from being dropped or altered while it is read, as pg_dump does.
@@ -121,6 +146,6 @@ struct BackupSnapshot {
         source.database = BackupSnapshot.globalsDatabase
         source.databaseOid = nil
         return BackupSnapshot(coordinator: coordinator, id: id, time: time, source: source, catalog: Catalog(),
-                              sequences: [], extensions: [], largeObjects: [])
+                              sequences: [], extensions: [], largeObjects: [], streamPosition: nil)
     }
 }

@@ -19,6 +19,7 @@ enum ManifestBuilder {
         var globals: ObjectRecord?
         var run: String?
         var selection: SelectionRecord?
+        var streamPosition: String?
     }
 
     static func build(_ inputs: Inputs) throws -> (BackupManifest, BackupSummary) {
@@ -50,14 +51,16 @@ enum ManifestBuilder {
         manifest.selection = inputs.selection
         manifest.largeObjects = inputs.written.largeObjects.isEmpty ? nil : inputs.written.largeObjects
         manifest.packs = inputs.written.packs.isEmpty ? nil : inputs.written.packs.map(\.record)
+        manifest.streamPosition = inputs.streamPosition
         let objects = manifest.allObjects
-        let summary = BackupSummary(
+        var summary = BackupSummary(
             backupId: inputs.backupId, toolVersion: DRKitVersion.current, database: inputs.source.database,
             serverVersion: inputs.source.serverVersion, snapshotTime: inputs.snapshotTime, startedAt: inputs.startedAt,
             finishedAt: inputs.finishedAt, tableCount: tables.count, objectCount: objects.count,
             storedBytes: objects.reduce(0) { $0 + $1.size }, encrypted: inputs.keyFingerprint != nil,
             keyFingerprint: inputs.keyFingerprint, run: inputs.run, globals: inputs.globals == nil ? nil : true,
             partial: inputs.selection == nil ? nil : true)
+        summary.streamPosition = inputs.streamPosition
         return (manifest, summary)
     }
 }

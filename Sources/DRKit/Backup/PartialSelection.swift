@@ -30,7 +30,7 @@ enum PartialSelection {
         }
         return BackupSnapshot(coordinator: snapshot.coordinator, id: snapshot.id, time: snapshot.time, source: snapshot.source, catalog: catalog,
                               sequences: sequences, extensions: snapshot.extensions,
-                              largeObjects: selection.includesOnly ? [] : snapshot.largeObjects)
+                              largeObjects: selection.includesOnly ? [] : snapshot.largeObjects, streamPosition: snapshot.streamPosition)
     }
 
     /// The entries pg_dump's pre-data names under `arguments`.

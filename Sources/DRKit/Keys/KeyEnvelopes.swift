@@ -30,7 +30,12 @@ public enum KeyEnvelopes {
     /// Every envelope of a backup: the envelope objects, then (format 1) the one inside the manifest
     /// (whose `key` is the manifest's).
     public static func all(of file: ManifestFile, in repository: Repository) throws -> [Stored] {
-        let backupId = file.summary.backupId
+        try all(backupId: file.summary.backupId, inManifest: file.encryption, in: repository)
+    }
+
+    /// Every envelope stored for `backupId` (a backup, or a stream lineage `stream/<lineage>`), then the
+    /// one a format-1 manifest carries.
+    static func all(backupId: String, inManifest: KeyEnvelope?, in repository: Repository) throws -> [Stored] {
         var found: [Stored] = []
         do {
             for object in try repository.store.list(prefix: "\(backupId)/\(folder)/") where object.key.hasSuffix(".json") {
@@ -42,7 +47,7 @@ public enum KeyEnvelopes {
                 found.append(Stored(key: object.key, envelope: envelope))
             }
         } catch let e as DRKitError { throw e } catch { throw DRKitError.wrap(error, "reading the key envelopes of \(backupId)") }
-        if let inManifest = file.encryption { found.append(Stored(key: "\(backupId)/\(ManifestFile.objectName)", envelope: inManifest)) }
+        if let inManifest { found.append(Stored(key: "\(backupId)/\(ManifestFile.objectName)", envelope: inManifest)) }
         return found
     }
 
@@ -55,8 +60,11 @@ public enum KeyEnvelopes {
     /// fingerprint (one read); a passphrase is tried against each passphrase envelope. An interrupted
     /// rotation's old and new envelopes are both found.
     public static func open(_ file: ManifestFile, with source: KeySource, in repository: Repository) throws -> (stored: Stored, dataKey: [UInt8]) {
-        let backupId = file.summary.backupId
-        if case .key(let bytes) = source, file.encryption == nil {
+        try open(backupId: file.summary.backupId, inManifest: file.encryption, with: source, in: repository)
+    }
+
+    static func open(backupId: String, inManifest: KeyEnvelope?, with source: KeySource, in repository: Repository) throws -> (stored: Stored, dataKey: [UInt8]) {
+        if case .key(let bytes) = source, inManifest == nil {
             let key = key(backupId: backupId, fingerprint: KeyEnvelope.fingerprint(ofKey: bytes))
             if let stored = try? repository.store.get(key: key),
                let envelope = try? JSONCoding.decoder.decode(KeyEnvelope.self, from: Data(stored)) {
@@ -65,7 +73,7 @@ public enum KeyEnvelopes {
                 }
             }
         }
-        let envelopes = try all(of: file, in: repository)
+        let envelopes = try all(backupId: backupId, inManifest: inManifest, in: repository)
         var firstError: Error?
         for stored in envelopes where stored.envelope.kek.kind == source.kind {
             do { return (stored, try stored.envelope.unwrap(backupId: backupId, source: source)) } catch {

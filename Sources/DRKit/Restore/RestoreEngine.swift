@@ -25,6 +25,9 @@ public struct RestoreOptions: Sendable {
     public var schemas: [String] = []
     /// With a partial restore: into this new schema of the existing target database.
     public var intoSchema: String?
+    /// A point-in-time restore (`--to-time`, `--to-lsn`, `--to-latest`): the newest linked base backup
+    /// at or before the target (or the one `reference` names), then the change archive replayed to it.
+    public var pointInTime: RecoveryTarget?
 
     public enum GlobalsScope: Sendable { case none, cluster, databaseOnly }
 
@@ -50,6 +53,8 @@ public struct RestoreResult: Sendable {
     /// A partial restore: the tables restored, and what was left out (foreign keys to tables not restored...).
     public var partialTables: [String]?
     public var skipped: [String] = []
+    /// A point-in-time restore: what the replay of the change archive did.
+    public var replay: ReplayReport?
 }
 
 /// Restores a backup into a new (or empty) database, in phases: open the backup, choose what to
@@ -80,7 +85,15 @@ public final class RestoreEngine: Sendable {
 
     public func run() throws -> RestoreResult {
         var clock = PhaseClock()
-        let opened = try repository.openBackup(options.reference, keys: options.keys)
+        let pointInTime = try options.pointInTime.map { target -> (plan: PointInTimePlan, dataKey: [UInt8]?) in
+            let plan = try PointInTimePlan.make(reference: options.reference, target: target, repository: repository, keys: options.keys)
+            return (plan, try StreamArchive(repository: repository).dataKey(of: plan.lineage, keys: options.keys))
+        }
+        let opened = try pointInTime.map { try repository.openBackup($0.plan.base, keys: options.keys) }
+            ?? repository.openBackup(options.reference, keys: options.keys)
+        if let plan = pointInTime?.plan {
+            console.note("point-in-time restore to \(plan.target): base \(plan.base.summary.backupId) (at \(plan.basePosition)), then \(plan.segments.count) change segment(s) of lineage \(plan.lineage.lineage)")
+        }
         if opened.manifest.source.database == BackupSnapshot.globalsDatabase {
             throw DRKitError(.usage, "backup \(opened.backupId) holds only the cluster's globals (roles, tablespaces): apply them with `drkit restore \(opened.backupId) --globals-only --target-cluster CONNINFO`")
         }
@@ -92,8 +105,9 @@ public final class RestoreEngine: Sendable {
         console.note("restore \(opened.backupId) into \(target.redacted): \(work.manifest.tables.count) tables, \(work.manifest.dataObjectCount + (work.manifest.largeObjects?.count ?? 0)) data objects, \(options.jobs) jobs")
         clock.end("prepare")
         let globalsReport: GlobalsReport?
+        let replayReport: ReplayReport?
         do {
-            globalsReport = try execute(work, objects: objects, target: target, globals: globals, clock: &clock)
+            (globalsReport, replayReport) = try execute(work, objects: objects, target: target, globals: globals, pointInTime: pointInTime, clock: &clock)
         } catch {
             let dropped = target.discard()
             let wrapped = DRKitError.wrap(error)
@@ -107,12 +121,14 @@ public final class RestoreEngine: Sendable {
                              plainBytes: manifest.tables.reduce(0) { $0 + $1.plainBytes },
                              duration: clock.total, phases: clock.phases, globals: globalsReport,
                              largeObjects: manifest.largeObjectCount,
-                             partialTables: work.partial == nil ? nil : manifest.tables.map(\.qualifiedKey), skipped: work.skipped)
+                             partialTables: work.partial == nil ? nil : manifest.tables.map(\.qualifiedKey), skipped: work.skipped,
+                             replay: replayReport)
     }
 
     /// The phases that write to the target, in order, each timed.
     private func execute(_ work: Work, objects: BackupObjects, target: RestoreTarget, globals: ClusterGlobals?,
-                         clock: inout PhaseClock) throws -> GlobalsReport? {
+                         pointInTime: (plan: PointInTimePlan, dataKey: [UInt8]?)?,
+                         clock: inout PhaseClock) throws -> (GlobalsReport?, ReplayReport?) {
         let manifest = work.manifest
         var globalsReport: GlobalsReport?
         if let globals, options.globals == .cluster {
@@ -139,6 +155,14 @@ public final class RestoreEngine: Sendable {
         try run.setSequences(manifest.sequences, on: main)
         try run.runOrderedPostData(work.postData, on: main, tables: plan.tables)
         clock.end("post-data")
+        var replayReport: ReplayReport?
+        if let pointInTime {
+            let replay = ChangeReplay(plan: pointInTime.plan, archive: StreamArchive(repository: repository), dataKey: pointInTime.dataKey,
+                                      tables: work.partial == nil ? nil : Set(manifest.tables.map { "\($0.schema).\($0.name)" }),
+                                      renamedSchema: renamedSchema(work), console: console, showProgress: options.showProgress)
+            replayReport = try replay.run(on: main)
+            clock.end("replay")
+        }
         try run.refreshMaterializedViews(manifest.materializedViews.filter(\.populated), on: main)
         clock.end("refresh")
         if let globals, options.globals != .none, options.intoSchema == nil {
@@ -147,7 +171,13 @@ public final class RestoreEngine: Sendable {
                                          on: try target.connectMaintenance(), report: &report)
             globalsReport = report
         }
-        return globalsReport
+        return (globalsReport, replayReport)
+    }
+
+    /// `--into-schema`: the archive names the source schema; the replay writes into the new one.
+    private func renamedSchema(_ work: Work) -> (from: String, to: String)? {
+        guard let into = options.intoSchema, let source = work.partial?.plan.schemas.first else { return nil }
+        return (source, into)
     }
 
     /// The scripts without owners or privileges when asked, narrowed to a partial selection.

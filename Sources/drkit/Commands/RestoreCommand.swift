@@ -2,6 +2,7 @@ import ArgumentParser
 import Common
 import DRKit
 import Foundation
+import PostgresClient
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,7 +23,12 @@ struct Restore: ParsableCommand {
             --table/--schema restore part of any backup (pg_dump's patterns) with the DDL those tables need, chosen \
             on pg_dump's dependency graph stored in the backup: their schemas, types, functions, sequences, defaults, \
             constraints, indexes, triggers and privileges; entries that need a table left out (a foreign key to it) \
-            are reported and skipped. --into-schema NAME puts them in a new schema of an existing database.
+            are reported and skipped. --into-schema NAME puts them in a new schema of an existing database. \
+            Point in time (needs `drkit stream`): --to-time TIMESTAMP (ISO 8601 with Z or an offset, or PostgreSQL's \
+            timestamptz text), --to-lsn LSN or --to-latest restores the newest base backup linked to the change stream \
+            at or before the target (or the backup named), then replays the archived transactions in commit order up to \
+            and including the last one committed at or before the target, each applied atomically. A target past the end \
+            of the archive is refused with what it covers (exit 2); a broken chain of segments is exit 5.
             """)
 
     @Argument(help: "Backup id (or a unique prefix of one), or `latest`.")
@@ -44,6 +50,12 @@ struct Restore: ParsableCommand {
     var runId: String?
     @Option(name: .long, help: ArgumentHelp("With --run: the cluster to rebuild (conninfo or URL; its database is used for the roles, default postgres).", valueName: "conninfo"))
     var targetCluster: String?
+    @Option(name: .long, help: ArgumentHelp("Point-in-time restore: replay the change archive up to the last transaction committed at or before this time (e.g. 2026-12-04T20:06:58.704019Z or '2026-12-04 21:06:58+01').", valueName: "timestamp"))
+    var toTime: String?
+    @Option(name: .long, help: ArgumentHelp("Point-in-time restore: replay up to the last transaction whose commit is at or before this WAL position (e.g. 0/16B3748).", valueName: "lsn"))
+    var toLsn: String?
+    @Flag(name: .long, help: "Point-in-time restore: replay everything the change archive holds.")
+    var toLatest = false
     @OptionGroup var keys: KeyFlags
     @Option(name: .long, help: "Parallel worker connections.")
     var jobs = 2
@@ -59,6 +71,12 @@ struct Restore: ParsableCommand {
 
     func validate() throws {
         try validateJobs(jobs)
+        if [toTime != nil, toLsn != nil, toLatest].filter({ $0 }).count > 1 { throw ValidationError("give one of --to-time, --to-lsn and --to-latest") }
+        if let toTime, CommitTime.parse(toTime) == nil {
+            throw ValidationError("--to-time \(toTime): not a timestamp with a time zone (e.g. 2026-12-04T20:06:58.704019Z, 2026-12-04T21:06:58+01:00 or '2026-12-04 20:06:58+00')")
+        }
+        if let toLsn, LSN(toLsn) == nil { throw ValidationError("--to-lsn \(toLsn): not a WAL position like 0/16B3748") }
+        if pointInTime != nil && (globalsOnly || runId != nil) { throw ValidationError("--to-time, --to-lsn and --to-latest restore one database: not with --globals-only or --run") }
         if globalsOnly {
             guard backup != nil, targetCluster != nil, target == nil, runId == nil else {
                 throw ValidationError("--globals-only takes a backup id (or latest) and --target-cluster CONNINFO")
@@ -98,6 +116,7 @@ struct Restore: ParsableCommand {
             options.tables = table
             options.schemas = schema
             options.intoSchema = intoSchema
+            options.pointInTime = pointInTime
             if globalsOnly, let backup, let targetCluster {
                 let report = try ClusterRestore.applyGlobals(of: backup, targetCluster: targetCluster, keys: keys.keyOptions, repository: repo)
                 Console.shared.output(output.json ? try JSONText.encode(report) : Restore.describe(report))
@@ -115,6 +134,12 @@ struct Restore: ParsableCommand {
                 Console.shared.output(Restore.completionText(result))
             }
         }
+    }
+
+    var pointInTime: RecoveryTarget? {
+        if let toTime, let micros = CommitTime.parse(toTime) { return .time(micros) }
+        if let toLsn, let lsn = LSN(toLsn) { return .lsn(lsn) }
+        return toLatest ? .latest : nil
     }
 
     private func restoreRun(_ run: String, into cluster: String, options: RestoreOptions, repository repo: Repository) throws {
@@ -139,7 +164,10 @@ struct Restore: ParsableCommand {
         let partial = result.partialTables.map { tables in
             "partial: \(tables.joined(separator: ", "))" + result.skipped.map { "\nskipped: \($0)" }.joined() + "\n"
         } ?? ""
-        return partial + """
+        let replay = result.replay.map { r in
+            "point in time: base \(r.baseBackupId) at \(r.basePosition), then \(r.transactions) transactions (\(r.changes) row changes) replayed from lineage \(r.lineage) in \(Format.seconds(r.seconds)) s (\(Int(r.transactionsPerSecond.rounded())) transactions/s); reached \(r.reachedCommitTime.map { "commit \($0)" } ?? "the base itself") at \(r.reachedPosition) (target: \(r.target))\n"
+        } ?? ""
+        return partial + replay + """
             restore of \(result.backupId) into \(result.database) complete: \(result.tables) tables, \(result.rows) rows\(result.largeObjects > 0 ? ", \(result.largeObjects) large objects" : "")
             restore duration (RTO): \(Format.seconds(result.duration)) s (\(phases))
             """
@@ -184,8 +212,10 @@ struct RestoreReport: Encodable {
     var globals: GlobalsReport?
     var partialTables: [String]?
     var skipped: [String]
+    var pointInTime: ReplayReport?
 
     init(_ result: RestoreResult) {
+        pointInTime = result.replay
         partialTables = result.partialTables
         skipped = result.skipped
         largeObjects = result.largeObjects
