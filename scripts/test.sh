@@ -34,12 +34,12 @@ swift build --build-tests
 swift test --skip-build "$@"
 
 # The version matrix: the full suite ran on PostgreSQL 15 (cross-version tests use both servers); the
-# round-trip, verify, parity, schema, drill and partial backup/restore suites run again on PostgreSQL 18
+# round-trip, verify, parity, schema, drill, partial backup/restore and point-in-time suites run again on PostgreSQL 18
 # with its own pg_dump (its custom-format table of contents is a newer archive version).
 if [ $# -eq 0 ]; then
     echo "== version matrix: PostgreSQL 18 ($DRKIT_PG18_BINDIR)" >&2
     DRKIT_TEST_PGHOST=$DRKIT_TEST_PG18_PGHOST DRKIT_TEST_PGPORT=$DRKIT_TEST_PG18_PGPORT \
     DRKIT_TEST_PGUSER=$DRKIT_TEST_PG18_PGUSER DRKIT_TEST_PGPASSWORD=$DRKIT_TEST_PG18_PGPASSWORD \
     DRKIT_PG_DUMP=$DRKIT_PG18_BINDIR/pg_dump \
-        swift test --skip-build --filter 'RoundTripTests|VerifyTests|ParityEngineTests|SchemaDriftTests|SchemaNormalizationTests|DrillTests|CompatibilityTests|PartialBackupTests|PartialRestoreTests|PackTests'
+        swift test --skip-build --filter 'RoundTripTests|VerifyTests|ParityEngineTests|SchemaDriftTests|SchemaNormalizationTests|DrillTests|CompatibilityTests|PartialBackupTests|PartialRestoreTests|PackTests|PointInTimeTests'
 fi

@@ -125,10 +125,12 @@ public final class StreamRunner: @unchecked Sendable {
                     case .keepalive(let walEnd, let replyRequested):
                         serverEnd = max(serverEnd, walEnd)
                         // Nothing received is waiting to be stored: the server may drop WAL up to here.
+                        var advanced = false
                         if pending.transactions == 0, transactionBegin == nil, serverEnd > confirmed {
                             confirmed = serverEnd
+                            advanced = true
                         }
-                        if replyRequested {
+                        if replyRequested || advanced {
                             try replication.sendStatus(written: confirmed, flushed: confirmed, applied: confirmed)
                             lastStatus = Date()
                         }
@@ -198,13 +200,19 @@ public final class StreamRunner: @unchecked Sendable {
     /// lineage whose slot is gone cannot be continued (the changes since its last segment are lost
     /// to it), so a new slot starts a new lineage and the gap is said.
     private func openLineage(source: StreamSource, replication: ReplicationConnection) throws -> (StreamLineage, [UInt8]?, Tip) {
-        let slot = try source.slot()
-        let existing = try archive.lineages(database: source.database).filter {
-            $0.systemIdentifier == source.systemIdentifier && $0.slot == source.slotName
-        }.last
+        var slot = try source.slot()
+        // A stream that was just killed (a restart by systemd) leaves its walsender for a moment.
+        let deadline = Date().addingTimeInterval(30)
+        while let state = slot, state.active, Date() < deadline {
+            usleep(200_000)
+            slot = try source.slot()
+        }
         if let slot, slot.active {
             throw DRKitError(.refused, "slot \(source.slotName) is in use: another `drkit stream` of \(source.database) is running")
         }
+        let existing = try archive.lineages(database: source.database).filter {
+            $0.systemIdentifier == source.systemIdentifier && $0.slot == source.slotName
+        }.last
         if slot != nil, let existing {
             let dataKey = try existingDataKey(existing)
             return (existing, dataKey, try tip(of: existing, dataKey: dataKey))

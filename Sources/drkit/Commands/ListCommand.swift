@@ -16,11 +16,14 @@ struct List: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var keys: KeyFlags
+    @Flag(name: .long, help: "List the change archive (`drkit stream`) instead: each lineage's covered range, lag and last segment.")
+    var changes = false
     @OptionGroup var output: OutputFlags
 
     func run() throws {
         try runReportingErrors {
             let repo = try repository.open(create: false)
+            if changes { return try listChanges(repo) }
             let files = try repo.backups()
             let verified = try keys.keyOptions.resolve() != nil
             if verified {
@@ -59,6 +62,8 @@ struct List: ParsableCommand {
                     s.encrypted ? " yes (\(s.keyFingerprint ?? "?"))" : " no",
                 ].joined(separator: " ") + (locks.isEmpty ? "" : "  " + (locks[s.backupId].map { "\(Timestamps.iso8601($0.retainUntil)) (\($0.mode.rawValue))" } ?? "-")))
             }
+            let archive = try ChangeArchiveInventory.list(repo)
+            if !archive.isEmpty { lines += [""] + List.changeLines(archive) }
             if !verified { lines.append("(summaries unverified: give the key to check them against the authenticated manifests)") }
             if summaries.contains(where: { !$0.encrypted }) { lines.append("(unencrypted backups are not authenticated: anyone who can write to the repository can alter them unnoticed)") }
             Console.shared.output(lines.joined(separator: "\n"))
@@ -67,6 +72,19 @@ struct List: ParsableCommand {
 }
 
 extension List {
+    private func listChanges(_ repo: Repository) throws {
+        let lineages = try ChangeArchiveInventory.list(repo)
+        if output.json { return Console.shared.output(try JSONText.encode(lineages)) }
+        Console.shared.output(lineages.isEmpty ? "no change archive in \(repo.store.location)" : List.changeLines(lineages).joined(separator: "\n"))
+    }
+
+    /// The change archive, one line per lineage: what a point-in-time restore can reach.
+    static func changeLines(_ lineages: [ChangeArchiveLineage]) -> [String] {
+        ["CHANGE ARCHIVE (restore --to-time)"] + lineages.map { l in
+            "\(l.database): lineage \(l.lineage), \(l.segments) segments (\(Format.bytes(l.storedBytes))), \(l.startPosition) to \(l.endPosition), last commit \(l.lastCommit ?? "none yet")\(l.lagSeconds.map { " (\(Format.seconds($0)) s ago)" } ?? "")"
+        }
+    }
+
     /// Newest first, except that the backups of one `--all-databases` run stay together, where the
     /// run's newest backup would be.
     static func groupedByRun(_ summaries: [BackupSummary]) -> [BackupSummary] {

@@ -6,10 +6,14 @@ import Foundation
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Read back every object of a backup and check it, with no database.",
-        discussion: "Each object is authenticated and decrypted, decompressed, and checked against the manifest: size, SHA-256 and COPY row count. Exit 0 only when every check passes; 1 when any object fails (each is named with the reason).")
+        discussion: "Each object is authenticated and decrypted, decompressed, and checked against the manifest: size, SHA-256 and COPY row count. Exit 0 only when every check passes; 1 when any object fails (each is named with the reason). --changes instead checks the change archive `drkit stream` writes (every lineage, or those of --database): each segment is read, authenticated, and must follow the one before it (number, position, hash); a removed, truncated, swapped or edited segment is exit 5, named.")
 
     @Argument(help: "Backup id (or unique prefix), or `latest`.")
-    var backup: String
+    var backup: String?
+    @Flag(name: .long, help: "Verify the change archive (point-in-time recovery) instead of a backup.")
+    var changes = false
+    @Option(name: .long, help: ArgumentHelp("With --changes: only this database's lineages.", valueName: "name"))
+    var database: String?
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var keys: KeyFlags
     @Option(name: .long, help: "Objects checked in parallel.")
@@ -19,12 +23,15 @@ struct Verify: ParsableCommand {
 
     func validate() throws {
         try validateJobs(jobs)
+        guard changes == (backup == nil) else { throw ValidationError(changes ? "--changes verifies the change archive: give no backup id" : "give a backup id (or latest), or --changes") }
+        if database != nil && !changes { throw ValidationError("--database goes with --changes") }
     }
 
     func run() throws {
         try runReportingErrors {
             Console.shared.quiet = output.quiet
             let repo = try repository.open(create: false)
+            guard let backup else { return try verifyChanges(repo) }
             let database = (try? repo.resolve(backup))?.summary.database ?? "unknown"
             let report = try metrics.reporting({ (report: VerifyReport?, started, finished) in
                 CommandMetrics.verify(database: database, repository: repo.store.location, report: report, startedAt: started, finishedAt: finished)
@@ -47,5 +54,15 @@ struct Verify: ParsableCommand {
                                  report.failures.prefix(3).map { "\($0.object): \($0.reason)" }.joined(separator: "; "))
             }
         }
+    }
+
+    private func verifyChanges(_ repo: Repository) throws {
+        let showProgress = !output.quiet && !output.json
+        let lineages = try ChangeArchiveInventory.verify(repo, keys: keys.keyOptions, database: database,
+                                                         progress: showProgress ? { Console.shared.note($0) } : nil)
+        if output.json { return Console.shared.output(try JSONText.encode(lineages)) }
+        Console.shared.output(lineages.map {
+            "verify changes \($0.database) lineage \($0.lineage): OK, \($0.segments) segments, \($0.transactionsChecked ?? 0) transactions, \($0.changesChecked ?? 0) row changes, \($0.firstCommit ?? "-") to \($0.lastCommit ?? "-")"
+        }.joined(separator: "\n"))
     }
 }

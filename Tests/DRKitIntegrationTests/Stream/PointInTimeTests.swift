@@ -1,0 +1,213 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import DRKit
+import PostgresClient
+import Common
+
+/// `drkit stream` and `restore --to-time`, against the real server (wal_level = logical).
+final class PointInTimeTests: StreamTestCase {
+    /// Every column type the round-trip tests use, with a TOASTed value that UPDATEs leave untouched.
+    static let typedTable = """
+        CREATE TABLE kinds (id serial PRIMARY KEY, tags text[], doc jsonb, blob bytea, money numeric(14,2),
+                            at timestamptz, note text, big text, counts int[], flag boolean);
+        ALTER TABLE kinds ALTER COLUMN big SET STORAGE EXTERNAL;
+        INSERT INTO kinds (tags, doc, blob, money, at, note, big, counts, flag)
+        SELECT ARRAY['a', 'b c', NULL, 'quote''d'], jsonb_build_object('k', g, 'nested', jsonb_build_array(1, 'two', NULL)),
+               decode(md5(g::text), 'hex'), g * 1.25, '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 hour',
+               E'tab\\there\\nnew line \\\\ backslash ' || g, repeat(md5(g::text), 200), ARRAY[g, -g], g % 2 = 0
+        FROM generate_series(1, 30) g;
+        """
+
+    /// One round of writes to the typed table: an insert (with NULLs), an update that leaves the
+    /// TOASTed column alone, and a delete.
+    static func typedChanges(round: Int) -> String {
+        """
+        INSERT INTO kinds (tags, doc, blob, money, at, note, big, counts, flag)
+            VALUES (NULL, '{"round": \(round)}', NULL, NULL, now(), NULL, repeat('r\(round)', 3000), '{}', NULL);
+        UPDATE kinds SET money = coalesce(money, 0) + 0.01, note = coalesce(note, '') || E'\\t\(round)\\n' WHERE id = \(round % 30 + 1);
+        DELETE FROM kinds WHERE id = (SELECT min(id) FROM kinds WHERE id > 30 AND id % 3 = \(round % 3));
+        """
+    }
+
+    func testRestoresToTwentyTimesUnderPgbenchLoadEqualTheSourceAtThoseTimes() throws {
+        let database = try newDatabase("pitr_load", sql: "")
+        try pgbench(database, ["-i", "-s", "1", "-q"])
+        try PostgresClientBridge.execute(Self.typedTable, in: database)
+        let (stream, log) = try startStream(database, extra: ["--replica-identity-full", "public.pgbench_history"])
+        try waitUntil("the stream's linked base backup", log: log) { try linkedBase(database) != nil }
+
+        var random = SeededGenerator(seed: 2026_12_04)
+        var references: [(time: Int64, hashes: [String: String], sequences: [String: String])] = []
+        for round in 0..<20 {
+            try pgbench(database, ["-c", "4", "-j", "2", "-t", String(Int.random(in: 10...60, using: &random)), "-n"])
+            try PostgresClientBridge.execute(Self.typedChanges(round: round), in: database)
+            let now = try serverNow(database)
+            references.append((now, try DatabaseFingerprint.contentHashes(try conninfo(database)), try DatabaseFingerprint.sequences(try conninfo(database))))
+        }
+        // Writes go on after the last reference time, as they do in production: a target after the
+        // last archived commit is refused (nothing says no commit followed it), tested below.
+        try pgbench(database, ["-c", "1", "-t", "5", "-n"])
+        try waitUntilArchived(database, log: log)
+        XCTAssertEqual(stopStream(stream, log: log), 0, logText(log))
+
+        for (index, reference) in references.enumerated().shuffled(using: &random) {
+            let target = scratchName("pitr_at")
+            let result = try restore("latest", into: target, extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(reference.time)])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+            let replay = try XCTUnwrap(report?["pointInTime"] as? [String: Any], result.stdout)
+            XCTAssertGreaterThan(replay["transactions"] as? Int ?? 0, 0)
+            let reached = try XCTUnwrap((replay["reachedCommitTime"] as? String).flatMap(CommitTime.parse))
+            XCTAssertLessThanOrEqual(reached, reference.time)
+            XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(target)), reference.hashes, "restore to round \(index)'s time")
+            let sequence = try XCTUnwrap(PostgresClientBridge.scalar("SELECT last_value FROM kinds_id_seq", in: target))
+            XCTAssertGreaterThanOrEqual(Int(sequence) ?? 0, Int(reference.sequences["public.kinds_id_seq"] ?? "") ?? .max)
+            TestServices.dropDatabase(target)
+        }
+
+        let latest = scratchName("pitr_latest")
+        let result = try restore("latest", into: latest, extra: ["--key-file", keyFile, "--to-latest"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(latest)), try DatabaseFingerprint.contentHashes(try conninfo(database)))
+
+        // The archive checks out, and a target past its end is refused with what it covers.
+        let verified = try Command.drkit(["verify", "--changes", "--repo", repo, "--key-file", keyFile])
+        XCTAssertEqual(verified.status, 0, verified.stderr)
+        XCTAssertTrue(verified.stdout.contains("OK"), verified.stdout)
+        let future = try restore("latest", into: scratchName("pitr_future"), extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(references.last!.time + 3_600_000_000)])
+        assertFailure(future, exitCode: 2, mentions: "past the end of the change archive")
+        XCTAssertTrue(future.stderr.contains("--to-latest"), future.stderr)
+    }
+
+    func testKilledStreamLosesAndRepeatsNothing() throws {
+        let database = try newDatabase("pitr_kill", sql: "")
+        try pgbench(database, ["-i", "-s", "1", "-q"])
+        // Rate-limited so that ten restarts fit in the load's run on two cores.
+        let (load, output) = try startPgbench(database, ["-c", "2", "-j", "2", "-R", "300", "-T", "30", "-n"])
+        defer { if load.isRunning { load.terminate() } }
+        var random = SeededGenerator(seed: 9)
+        for trial in 0..<10 {
+            let (stream, log) = try startStream(database, extra: ["--replica-identity-full", "public.pgbench_history"])
+            // Each trial kills at a different point: before, during or after a segment, or during the base backup.
+            usleep(UInt32.random(in: 200_000...1_800_000, using: &random))
+            XCTAssertTrue(stream.isRunning, "trial \(trial): \(logText(log))")
+            kill(stream.processIdentifier, SIGKILL)
+            stream.waitUntilExit()
+        }
+        let pgbenchOutput = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        load.waitUntilExit()
+        XCTAssertEqual(load.terminationStatus, 0)
+        assertNoFailedTransactions(output: pgbenchOutput)
+
+        let (stream, log) = try startStream(database, extra: ["--replica-identity-full", "public.pgbench_history"])
+        try waitUntilArchived(database, log: log)
+        try waitUntil("a linked base backup", log: log) { try linkedBase(database) != nil }
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+        let restored = scratchName("pitr_kill_r")
+        let result = try restore("latest", into: restored, extra: ["--key-file", keyFile, "--to-latest"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        // pgbench_history has no key: a transaction replayed twice would add its row twice.
+        XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(restored)), try DatabaseFingerprint.contentHashes(try conninfo(database)))
+    }
+
+    func testRemovedTruncatedOrSwappedSegmentIsRefusedByName() throws {
+        let database = try newDatabase("pitr_chain", sql: "CREATE TABLE t (id int PRIMARY KEY, v text)")
+        let (stream, log) = try startStream(database)
+        try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        for round in 1...4 {
+            try PostgresClientBridge.execute("INSERT INTO t VALUES (\(round), 'round \(round)')", in: database)
+            try waitUntil("segment \(round)", log: log) { try segmentCount(database) >= round }
+        }
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+        let lineage = try XCTUnwrap(try archive.lineages(database: database).last)
+        let segments = try archive.segments(of: lineage.lineage)
+        XCTAssertEqual(segments.count, 4)
+        let target = CommitTime.iso8601(segments[3].name.lastCommit)
+        let root = URL(fileURLWithPath: repo)
+        let pristine = workDirectory.appendingPathComponent("pristine")
+        try FileManager.default.copyItem(at: root, to: pristine)
+
+        func damaged(_ what: String, _ damage: (URL, URL) throws -> Void) throws {
+            try? FileManager.default.removeItem(at: root)
+            try FileManager.default.copyItem(at: pristine, to: root)
+            try damage(root.appendingPathComponent(segments[1].key), root.appendingPathComponent(segments[2].key))
+            let segmentName = String(segments[1].key.split(separator: "/").last!)
+            let verify = try Command.drkit(["verify", "--changes", "--repo", repo, "--key-file", keyFile])
+            assertFailure(verify, exitCode: 5, mentions: "change segment")
+            XCTAssertTrue(verify.stderr.contains(segmentName) || verify.stderr.contains(String(segments[2].key.split(separator: "/").last!)), "\(what): \(verify.stderr)")
+            let restored = try restore("latest", into: scratchName("pitr_chain_r"), extra: ["--key-file", keyFile, "--to-time", target])
+            XCTAssertEqual(restored.status, 5, "\(what): \(restored.stderr)")
+            XCTAssertTrue(restored.stderr.contains("change segment"), "\(what): \(restored.stderr)")
+        }
+        try damaged("removed") { second, _ in try FileManager.default.removeItem(at: second) }
+        try damaged("truncated") { second, _ in
+            let bytes = try Data(contentsOf: second)
+            try FileManager.default.removeItem(at: second)
+            try bytes.prefix(bytes.count - 20).write(to: second)
+        }
+        try damaged("swapped") { second, third in
+            let (a, b) = (try Data(contentsOf: second), try Data(contentsOf: third))
+            try FileManager.default.removeItem(at: second)
+            try FileManager.default.removeItem(at: third)
+            try b.write(to: second)
+            try a.write(to: third)
+        }
+    }
+
+    func testTableWithoutKeyIsRefusedBeforeAnythingIsCreated() throws {
+        let database = try newDatabase("pitr_nokey", sql: "CREATE TABLE keyed (id int PRIMARY KEY); CREATE TABLE loose (v text); INSERT INTO loose VALUES ('a')")
+        streamedDatabases.append(database)
+        let refused = try Command.drkit(["stream", "--db", try conninfo(database), "--repo", repo, "--key-file", keyFile])
+        assertFailure(refused, exitCode: 2, mentions: "public.loose")
+        XCTAssertTrue(refused.stderr.contains("--replica-identity-full"), refused.stderr)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()", in: database), "0")
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM pg_publication", in: database), "0")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: repo + "/stream"))
+        // Writes on the table keep working; with the flag the table is published with its whole old row.
+        let (stream, log) = try startStream(database, extra: ["--replica-identity-full", "loose"])
+        try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        try PostgresClientBridge.execute("UPDATE loose SET v = 'b'; INSERT INTO loose VALUES ('c'); DELETE FROM loose WHERE v = 'c'", in: database)
+        try waitUntilArchived(database, log: log)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT relreplident::text FROM pg_class WHERE relname = 'loose'", in: database), "f")
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+        let restored = scratchName("pitr_nokey_r")
+        let result = try restore("latest", into: restored, extra: ["--key-file", keyFile, "--to-latest"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT string_agg(v, ',') FROM loose", in: restored), "b")
+        // `stream drop` removes the slot and the publication.
+        let dropped = try Command.drkit(["stream", "drop", "--db", try conninfo(database)])
+        XCTAssertEqual(dropped.status, 0, dropped.stderr)
+        XCTAssertTrue(dropped.stdout.contains("replication slot"), dropped.stdout)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM pg_replication_slots WHERE database = current_database()", in: database), "0")
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM pg_publication", in: database), "0")
+    }
+
+    func testWalLevelOtherThanLogicalIsRefusedWithTheSettingToChange() throws {
+        // The second test cluster runs wal_level = replica.
+        let result = try Command.drkit(["stream", "--db", try TestServices.secondCluster(), "--repo", repo, "--key-file", keyFile])
+        assertFailure(result, exitCode: 2, mentions: "wal_level = logical")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: repo + "/stream"))
+        let admin = try Connection(conninfo: try TestServices.secondCluster())
+        XCTAssertEqual(try admin.query("SELECT count(*) FROM pg_publication").scalar, "0")
+    }
+
+    func testSchemaChangeWhileStreamingIsRefusedPastItAndReplayedBeforeIt() throws {
+        let database = try newDatabase("pitr_ddl", sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')")
+        let (stream, log) = try startStream(database)
+        try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (2, 'two')", in: database)
+        let beforeChange = try serverNow(database)
+        try PostgresClientBridge.execute("ALTER TABLE t ADD COLUMN w int; INSERT INTO t VALUES (3, 'three', 3)", in: database)
+        try waitUntilArchived(database, log: log)
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+        XCTAssertTrue(logText(log).contains("definition of public.t changed"), logText(log))
+
+        let past = try restore("latest", into: scratchName("pitr_ddl_past"), extra: ["--key-file", keyFile, "--to-latest"])
+        assertFailure(past, exitCode: 2, mentions: "public.t")
+        let before = scratchName("pitr_ddl_before")
+        let result = try restore("latest", into: before, extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(beforeChange)])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT string_agg(v, ',' ORDER BY id) FROM t", in: before), "one,two")
+    }
+}
