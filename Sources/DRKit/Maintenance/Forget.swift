@@ -2,6 +2,7 @@ import Archive
 import ObjectStorage
 import Foundation
 import Common
+import PostgresClient
 
 /// `drkit forget`: applies a retention policy to a repository. Dry run unless `execute`.
 ///
@@ -19,6 +20,8 @@ public enum Forget {
         public var executed: Bool
         /// Locks that end before the policy would release the backup (ransomware could delete it then).
         public var warnings: [String] = []
+        /// Change segments (point-in-time recovery) that no kept base backup needs.
+        public var changeArchive: [ChangeArchivePruning] = []
 
         public var kept: [String] { decisions.filter(\.keep).map(\.backupId) }
         public var removed: [String] { decisions.filter { !$0.keep }.map(\.backupId) }
@@ -33,8 +36,12 @@ public enum Forget {
         defer { lease?.release() }
         let backups = try repository.backups()
         let interrupted = try interruptedRemovals(in: repository, completed: Set(backups.map(\.summary.backupId)))
+        var positions: [String: (database: String, position: LSN)] = [:]
         let candidates = try backups.map { file -> RetentionPolicy.Candidate in
             let manifest = try repository.openBackup(file, keys: keys).manifest
+            if manifest.selection == nil, let position = manifest.streamPosition.flatMap(LSN.init) {
+                positions[manifest.backupId] = (manifest.source.database, position)
+            }
             return RetentionPolicy.Candidate(backupId: manifest.backupId, database: manifest.source.database,
                                              series: RetentionPolicy.series(database: manifest.source.database, selection: manifest.selection?.pgDumpArguments),
                                              time: manifest.snapshotTime)
@@ -44,13 +51,19 @@ public enum Forget {
         if try repository.objectLockEnabled() {
             (decisions, warnings) = try sparingLocked(decisions, policy: policy, in: repository, now: now)
         }
+        let pruning = try ChangeArchivePruning.plan(kept: decisions.filter(\.keep).compactMap { positions[$0.backupId] }, in: repository)
+        var changeArchive = pruning.map(\.0)
         if execute {
             for id in interrupted { try removeObjects(of: id, from: repository) }
             for decision in decisions where !decision.keep { try remove(decision.backupId, from: repository) }
+            // After the backups: a segment goes only once no kept base can need it.
+            changeArchive = try ChangeArchivePruning.execute(pruning, in: repository, now: now)
         }
         if let audit { try record(decisions, execute: execute, repository: repository, audit: audit, operatorName: operatorName) }
-        return Report(repository: repository.store.location, policy: policy, decisions: decisions,
-                      finishedInterrupted: interrupted, executed: execute, warnings: warnings)
+        var report = Report(repository: repository.store.location, policy: policy, decisions: decisions,
+                            finishedInterrupted: interrupted, executed: execute, warnings: warnings)
+        report.changeArchive = changeArchive
+        return report
     }
 
     /// A backup that a running command holds (a `repo copy` reading it) stays this time, with the

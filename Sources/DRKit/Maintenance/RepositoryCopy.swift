@@ -64,6 +64,8 @@ public enum RepositoryCopy {
         public var to: String
         public var backups: [BackupOutcome]
         public var seconds: Double
+        /// `--all`: the change archive (point-in-time recovery), lineage by lineage.
+        public var changeArchive: [ChangeArchiveCopy] = []
 
         public var objectsCopied: Int { backups.reduce(0) { $0 + $1.objectsCopied } }
         public var bytesCopied: Int64 { backups.reduce(0) { $0 + $1.bytesCopied } }
@@ -87,8 +89,11 @@ public enum RepositoryCopy {
                                       database: file.summary.database, options: options, console: console)
             outcomes.append(copier.run())
         }
-        return Report(from: source.store.location, to: destination.store.location, backups: outcomes,
-                      seconds: Date().timeIntervalSince(start))
+        let changes = selection == .all ? try ChangeArchiveCopy.run(from: source, to: destination) : []
+        var report = Report(from: source.store.location, to: destination.store.location, backups: outcomes,
+                            seconds: Date().timeIntervalSince(start))
+        report.changeArchive = changes
+        return report
     }
 
     /// Same backup on both sides: same id, same objects. The key envelope may differ (a key rotation

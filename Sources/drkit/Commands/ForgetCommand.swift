@@ -82,6 +82,9 @@ struct Forget: ParsableCommand {
                 let verdict = d.keep ? "keep   " : (execute ? "removed" : "remove ")
                 lines.append("\(verdict) \(d.backupId)  \(d.series)  \(Timestamps.iso8601(d.time))\(d.keep ? "  " + d.reasons.joined(separator: ", ") : "")")
             }
+            lines += report.changeArchive.map { c in
+                "\(execute ? "removed" : "remove ") change archive of \(c.database), lineage \(c.lineage): \(c.wholeLineage ? "the whole lineage (no kept base backup is linked to it), " : "")\(c.segments) segment(s), \(Format.bytes(c.storedBytes)) no kept base backup needs" + (c.locked > 0 ? " (\(c.locked) still under Object Lock, left for a later run)" : "")
+            }
             lines += report.warnings.map { "warning: \($0)" }
             lines.append("\(report.kept.count) kept, \(report.removed.count) \(execute ? "removed" : "to remove")" +
                          (execute || report.removed.isEmpty ? "" : " (dry run: pass --execute to remove them)"))

@@ -148,6 +148,9 @@ enum CopyText {
                 return text
             }
         }
+        lines += report.changeArchive.map {
+            "change archive of \($0.database), lineage \($0.lineage): \($0.segmentsCopied) segment(s) copied (\(Format.bytes($0.bytesCopied)), read back), \($0.segmentsAlreadyThere) already there"
+        }
         let copied = report.backups.filter { $0.status == .copied }.count
         let present = report.backups.filter { $0.status == .present }.count
         lines.append("\(report.from) → \(report.to): \(copied) copied, \(present) already there, \(report.failures.count) failed; \(report.objectsCopied) objects, \(Format.bytes(report.bytesCopied)) in \(Format.seconds(report.seconds)) s")

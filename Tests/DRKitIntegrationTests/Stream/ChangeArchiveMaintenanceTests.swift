@@ -1,0 +1,60 @@
+import XCTest
+import Foundation
+import TestSupport
+@testable import DRKit
+import PostgresClient
+import Common
+
+/// The change archive under the repository's other commands: a backup taken while the stream runs is
+/// linked to it, forget removes only segments no kept base needs, repo copy carries the archive (to S3).
+final class ChangeArchiveMaintenanceTests: StreamTestCase {
+    func testForgetKeepsWhatKeptBasesNeedAndCopyCarriesTheArchiveToS3() throws {
+        let database = try newDatabase("pitr_keep", sql: "CREATE TABLE t (id int PRIMARY KEY, v text)")
+        let (stream, log) = try startStream(database)
+        try waitUntil("the stream's base backup", log: log) { try linkedBase(database) != nil }
+        for id in 1...3 { try PostgresClientBridge.execute("INSERT INTO t VALUES (\(id), 'before')", in: database) }
+        try waitUntilArchived(database, log: log)
+        // A backup taken while the stream runs links itself (no flag).
+        let second = try backup(database)
+        for id in 4...6 { try PostgresClientBridge.execute("INSERT INTO t VALUES (\(id), 'after'); UPDATE t SET v = v || '!' WHERE id = \(id - 3)", in: database) }
+        let afterSecond = try serverNow(database)
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (7, 'last')", in: database)
+        try waitUntilArchived(database, log: log)
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+
+        let repository = try Repository.open(repo, create: false)
+        let linked = try repository.backups().filter { $0.summary.database == database && $0.summary.streamPosition != nil }
+        XCTAssertEqual(linked.count, 2, "the stream's own base and the backup taken while it ran")
+        let secondPosition = try XCTUnwrap(LSN(try XCTUnwrap(linked.first { $0.summary.backupId == second }?.summary.streamPosition)))
+        let lineage = try XCTUnwrap(try archive.lineages(database: database).last)
+        let before = try archive.segments(of: lineage.lineage)
+        XCTAssertTrue(before.contains { $0.name.endPosition <= secondPosition }, "some segments hold only what the second base has")
+
+        let forget = try Command.drkit(["forget", "--repo", repo, "--key-file", keyFile, "--keep-last", "1", "--execute"])
+        XCTAssertEqual(forget.status, 0, forget.stderr)
+        XCTAssertTrue(forget.stdout.contains("change archive of \(database)"), forget.stdout)
+        let after = try archive.segments(of: lineage.lineage)
+        XCTAssertEqual(after, before.filter { $0.name.endPosition > secondPosition }, "exactly the segments the kept base needs stay")
+
+        let restored = scratchName("pitr_keep_r")
+        XCTAssertEqual(try restore("latest", into: restored, extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(afterSecond)]).status, 0)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT string_agg(id || v, ',' ORDER BY id) FROM t", in: restored), "1before!,2before!,3before!,4after,5after,6after")
+        let tooEarly = try restore("latest", into: scratchName("pitr_keep_early"), extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(CommitTime.micros(linked.last!.summary.snapshotTime))])
+        assertFailure(tooEarly, exitCode: 2, mentions: "no base backup of \(database) linked to the change stream at or before")
+        let verified = try Command.drkit(["verify", "--changes", "--repo", repo, "--key-file", keyFile, "--database", database])
+        XCTAssertEqual(verified.status, 0, verified.stderr)
+
+        // The archive goes with `repo copy --all`, sealed as it is, and restores from S3.
+        let identities = try TestServices.twoIdentities(in: workDirectory)
+        let remote = try TestServices.s3().repository("pitr-\(UUID().uuidString.prefix(8).lowercased())", profile: "moto")
+        let copy = try Command.drkit(["repo", "copy", "--all", "--from", repo, "--to", remote], environment: identities)
+        XCTAssertEqual(copy.status, 0, copy.stderr)
+        XCTAssertTrue(copy.stdout.contains("\(after.count) segment(s) copied"), copy.stdout)
+        let again = try Command.drkit(["repo", "copy", "--all", "--from", repo, "--to", remote], environment: identities)
+        XCTAssertTrue(again.stdout.contains("0 segment(s) copied"), again.stdout)
+        let fromS3 = scratchName("pitr_keep_s3")
+        let result = try Command.drkit(["restore", "latest", "--repo", remote, "--target", try conninfo(fromS3), "--key-file", keyFile, "--to-latest"], environment: identities)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(fromS3)), try DatabaseFingerprint.contentHashes(try conninfo(database)))
+    }
+}
