@@ -42,6 +42,7 @@ public final class StreamRunner: @unchecked Sendable {
     let repository: Repository
     let archive: StreamArchive
     let console: Console
+    private var heartbeat = Date().timeIntervalSince1970.rounded()
 
     public init(options: StreamOptions, repository: Repository, console: Console = .shared) {
         self.options = options
@@ -114,7 +115,7 @@ public final class StreamRunner: @unchecked Sendable {
             if options.showProgress {
                 console.note("stream: segment \(state.number) stored (\(written.transactions) transactions, \(written.changes) changes, up to \(CommitTime.iso8601(state.lastCommit ?? 0)))")
             }
-            publishGauges(source: source, lastCommit: state.lastCommit, force: true, last: &lastGauges)
+            publishGauges(source: source, lastCommit: state.lastCommit, caughtUp: false, force: true, last: &lastGauges)
         }
 
         do {
@@ -179,7 +180,9 @@ public final class StreamRunner: @unchecked Sendable {
                     try replication.sendStatus(written: confirmed, flushed: confirmed, applied: confirmed)
                     lastStatus = Date()
                 }
-                publishGauges(source: source, lastCommit: state.lastCommit, force: false, last: &lastGauges)
+                // Caught up: nothing received waits to be stored and the server has sent nothing newer.
+                let caughtUp = pending.transactions == 0 && transactionBegin == nil && confirmed >= serverEnd
+                publishGauges(source: source, lastCommit: state.lastCommit, caughtUp: caughtUp, force: false, last: &lastGauges)
                 bases.startIfNeeded(initial: false)
             }
             // A clean stop: what is complete is stored and confirmed; a transaction still arriving is
@@ -189,8 +192,10 @@ public final class StreamRunner: @unchecked Sendable {
             replication.stop()
         } catch {
             bases.wait()
+            publishGauges(source: source, lastCommit: state.lastCommit, caughtUp: false, force: true, last: &lastGauges, running: false)
             throw DRKitError.wrap(error, "stream of \(source.database)")
         }
+        publishGauges(source: source, lastCommit: state.lastCommit, caughtUp: false, force: true, last: &lastGauges, running: false)
         report.basesTaken = bases.wait()
         console.note("stream \(source.database): stopped; \(report.segments) segment(s), \(report.transactions) transaction(s) stored this run\(report.lastCommit.map { ", archive up to \(CommitTime.iso8601($0))" } ?? "")")
         return report
@@ -267,21 +272,26 @@ public final class StreamRunner: @unchecked Sendable {
                    lastCommit: decoded.header.lastCommit, relations: relations)
     }
 
-    private func publishGauges(source: StreamSource, lastCommit: Int64?, force: Bool, last: inout Date) {
+    /// The stream's gauges, at most every 15 s (and after each segment). Lag is 0 while the stream has
+    /// everything the server sent; otherwise the age of the newest archived commit: what a disaster now would lose.
+    /// `running: false`: the last gauges of a stream that stops (up 0, the heartbeat left where it was).
+    private func publishGauges(source: StreamSource, lastCommit: Int64?, caughtUp: Bool, force: Bool, last: inout Date, running: Bool = true) {
         guard options.metrics.isEnabled, force || Date().timeIntervalSince(last) >= 15 else { return }
         last = Date()
+        if running { heartbeat = Date().timeIntervalSince1970.rounded() }
         let labels = [("database", source.database), ("repository", repository.store.location)]
-        var samples: [MetricSample] = []
+        var samples = [MetricSample("drkit_stream_up", "1 while drkit stream runs, 0 once it has stopped.", labels: labels, value: running ? 1 : 0),
+                       MetricSample("drkit_stream_heartbeat_timestamp_seconds", "When the running stream last wrote its gauges (a stopped, stalled or killed stream stops moving it).",
+                                    labels: labels, value: heartbeat)]
         if let lastCommit {
             let commit = CommitTime.date(lastCommit).timeIntervalSince1970
             samples.append(MetricSample("drkit_stream_last_commit_timestamp_seconds", "Commit time of the newest transaction stored in the change archive.", labels: labels, value: commit))
-            samples.append(MetricSample("drkit_stream_lag_seconds", "Seconds between now and the newest archived commit (the recovery point objective while the source writes).", labels: labels,
-                                        value: max(0, Date().timeIntervalSince1970 - commit)))
+            samples.append(MetricSample("drkit_stream_lag_seconds", "Seconds of committed changes not yet in the archive: 0 when caught up, else the age of the newest archived commit.",
+                                        labels: labels, value: caughtUp ? 0 : max(0, Date().timeIntervalSince1970 - commit)))
         }
         if let retained = try? source.retainedBytes() {
             samples.append(MetricSample("drkit_stream_slot_retained_bytes", "WAL bytes the stream's replication slot keeps on the source.", labels: labels, value: Double(retained)))
         }
-        samples.append(MetricSample("drkit_stream_up", "1 while drkit stream runs and has written its gauges recently.", labels: labels, value: 1))
         options.metrics.publish(MetricsReport(command: "stream", grouping: labels, samples: samples)).forEach { console.note("warning: \($0)") }
     }
 

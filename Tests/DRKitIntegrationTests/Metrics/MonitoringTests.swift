@@ -5,7 +5,7 @@ import TestSupport
 
 /// Metrics from every command, the shipped Prometheus rules and Alertmanager config (checked by their
 /// own tools), and a real Pushgateway (issue "unattended operation").
-final class MonitoringTests: DRKitTestCase {
+final class MonitoringTests: StreamTestCase {
     private var monitoring: String { TestServices.packageRoot + "/manifests/monitoring" }
     private var pushgateway: Process?
 
@@ -25,7 +25,7 @@ final class MonitoringTests: DRKitTestCase {
     func testShippedRulesAndAlertmanagerConfigPassTheirCheckers() throws {
         let check = try Command.run(try tool("promtool"), ["check", "rules", "drkit-alerts.yml"], directory: monitoring)
         XCTAssertEqual(check.status, 0, check.stdout + check.stderr)
-        XCTAssertTrue(check.stdout.contains("6 rules found"), check.stdout)
+        XCTAssertTrue(check.stdout.contains("8 rules found"), check.stdout)
         let unit = try Command.run(try tool("promtool"), ["test", "rules", "drkit-alerts.test.yml"], directory: monitoring)
         XCTAssertEqual(unit.status, 0, unit.stdout + unit.stderr)
         let amtool = try Command.run(try tool("amtool"), ["check-config", "alertmanager.yml"], directory: monitoring)
@@ -65,6 +65,17 @@ final class MonitoringTests: DRKitTestCase {
             let result = try Command.drkit(arguments)
             XCTAssertEqual(result.status, 0, "\(arguments[0]): \(result.stderr)")
         }
+        // A stream's gauges: written while it runs (after a segment: the last commit and the lag), up 0 once stopped.
+        let (stream, log) = try startStream(source, extra: ["--metrics-file", file("stream.prom"), "--replica-identity-full", "t"])
+        try waitUntil("the stream's base backup", log: log) { try linkedBase(source) != nil }
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (0)", in: source)
+        try waitUntil("the stream's gauges after a segment", log: log) {
+            (try? String(contentsOfFile: file("stream.prom"), encoding: .utf8))?.contains("drkit_stream_last_commit_timestamp_seconds{") ?? false
+        }
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+        let streamMetrics = try String(contentsOfFile: file("stream.prom"), encoding: .utf8)
+        XCTAssertTrue(streamMetrics.contains("drkit_stream_up{database=\"\(source)\",repository=\"file://\(repo)\"} 0"), streamMetrics)
+        XCTAssertTrue(streamMetrics.contains("drkit_stream_slot_retained_bytes{"), streamMetrics)
         var emitted = Set<String>()
         for name in try FileManager.default.contentsOfDirectory(atPath: files.path) where name.hasSuffix(".prom") {
             emitted.formUnion(metricNames(try String(contentsOfFile: file(name), encoding: .utf8)))

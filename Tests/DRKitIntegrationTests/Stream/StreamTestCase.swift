@@ -68,6 +68,12 @@ class StreamTestCase: DRKitTestCase {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if try condition() { return }
+            // A stream that exited will not make it true: say why now, not at the timeout.
+            if let log, let last = streams.last, !last.isRunning {
+                throw NSError(domain: "drkit-test", code: 1, userInfo: [
+                    NSLocalizedDescriptionKey: "the stream exited (\(last.terminationStatus)) while waiting for \(what): \(logText(log))",
+                ])
+            }
             usleep(100_000)
         }
         throw NSError(domain: "drkit-test", code: 1, userInfo: [
