@@ -145,7 +145,7 @@ final class MonitoringTests: StreamTestCase {
                 .write(to: copy.appendingPathComponent(name), atomically: true, encoding: .utf8)
             instances.append("./" + name.replacingOccurrences(of: "@.", with: "@shop."))
         }
-        XCTAssertEqual(instances.count, 6)
+        XCTAssertEqual(instances.count, 7)
         let verify = try Command.run(try tool("systemd-analyze"), ["verify"] + instances, directory: copy.path)
         XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
         for file in ["systemd/drkit-drill@.service", "crontab.example"] {
