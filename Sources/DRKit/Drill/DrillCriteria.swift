@@ -26,7 +26,7 @@ enum DrillCriteria {
             criteria.append(DrillCriterion(name: "rpo", rule: "RPO <= \(max) min", figure: f.rpo.map { String(format: "%.1f min", $0 / 60) } ?? "unknown",
                                            passed: (f.rpo ?? .infinity) <= max * 60))
         }
-        if c?.parityRequired ?? true {
+        if c?.parityRequired ?? (scenario.toTime == nil) {
             criteria.append(DrillCriterion(name: "parity", rule: "row counts match the \(f.comparedWithSource ? "source" : "backup manifest")",
                                            figure: f.parity.map { "\($0.tables.count - $0.mismatches.count)/\($0.tables.count) tables match" } ?? "not run",
                                            passed: f.parityPassed == true))

@@ -69,11 +69,14 @@ public struct DrillScenario: Codable, Sendable {
     public var roles: Roles?
     public var jobs: Int?
     public var keep: Bool?
+    /// Point-in-time drill: restore to this time (`restore --to-time`) from the newest linked base at or
+    /// before it and the change archive (`drkit stream`).
+    public var toTime: String?
 
     enum CodingKeys: String, CodingKey {
         case name, environment, description, source, repo, copyTo = "copy_to", restoreFrom = "restore_from", backup, keyFile = "key_file", passphraseEnv = "passphrase_env"
         case target, scratchDatabase = "scratch_database", migrate, migrateTimeout = "migrate_timeout", smoke
-        case parityChecksum = "parity_checksum", criteria, roles, jobs, keep
+        case parityChecksum = "parity_checksum", criteria, roles, jobs, keep, toTime = "to_time"
     }
 
     public init(name: String, repo: String) {
@@ -85,8 +88,13 @@ public struct DrillScenario: Codable, Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw DRKitError(.usage, "cannot read drill scenario \(path)")
         }
-        do { return try YAMLDecoder().decode(DrillScenario.self, from: text) } catch {
+        let scenario: DrillScenario
+        do { scenario = try YAMLDecoder().decode(DrillScenario.self, from: text) } catch {
             throw DRKitError(.usage, "drill scenario \(path) is not valid: \(YAMLErrors.describe(error))")
         }
+        if let toTime = scenario.toTime, CommitTime.parse(toTime) == nil {
+            throw DRKitError(.usage, "drill scenario \(path): to_time \(toTime) is not a timestamp with a time zone (e.g. 2026-12-04T20:06:58Z)")
+        }
+        return scenario
     }
 }

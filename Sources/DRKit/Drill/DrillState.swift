@@ -66,8 +66,14 @@ final class DrillState {
     var outageStart: Date? { primaryLostAt ?? restoreStart }
     /// From the outage to passing smoke checks.
     var rto: Double? { outageStart.flatMap { start in smokePassedAt.map { $0.timeIntervalSince(start) } } }
-    /// From the backup's snapshot to the outage: the data a real disaster would lose.
-    var rpo: Double? { snapshotTime.flatMap { snapshot in outageStart.map { $0.timeIntervalSince(snapshot) } } }
+    /// The newest commit in the change archive of the database, when a stream archives it.
+    var archivedUntil: Date?
+    /// From the last recoverable moment to the outage: the data a real disaster would lose. That moment is
+    /// the backup's snapshot, or the newest archived commit when `drkit stream` archives the database.
+    var rpo: Double? {
+        let recoverable = [snapshotTime, archivedUntil].compactMap { $0 }.max()
+        return recoverable.flatMap { point in outageStart.map { $0.timeIntervalSince(point) } }
+    }
 }
 
 /// The repositories a drill uses: one, or a primary and a second region.

@@ -210,4 +210,41 @@ final class PointInTimeTests: StreamTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(try PostgresClientBridge.scalar("SELECT string_agg(v, ',' ORDER BY id) FROM t", in: before), "one,two")
     }
+
+    /// A drill scenario with `to_time` restores to that time; its RPO counts from the newest archived
+    /// commit, not from the base backup's snapshot.
+    func testDrillRestoresToATimeAndCountsItsRPOFromTheArchive() throws {
+        let database = try newDatabase("pitr_drill", sql: "CREATE TABLE t (id int PRIMARY KEY)")
+        let (stream, log) = try startStream(database)
+        try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        let base = try XCTUnwrap(try Repository.open(repo, create: false).backups().first { $0.summary.database == database })
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (1)", in: database)
+        let target = try serverNow(database)
+        try waitUntil("two seconds after the base's snapshot") { try serverNow(database) > CommitTime.micros(base.summary.snapshotTime) + 2_000_000 }
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (2)", in: database)
+        try waitUntilArchived(database, log: log)
+        let lastCommit = try XCTUnwrap(try lastArchivedCommit(database))
+        let evidence = workDirectory.appendingPathComponent("evidence").path
+        let file = workDirectory.appendingPathComponent("pitr-drill.yaml").path
+        try """
+            name: pitr-drill
+            source: \(try conninfo(database))
+            repo: \(repo)
+            backup: latest
+            key_file: \(keyFile)
+            to_time: "\(CommitTime.iso8601(target))"
+            smoke:
+              - name: the row before the target only
+                sql: SELECT string_agg(id::text, ',') FROM t
+                expect: "1"
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try Command.drkit(["drill", file, "--evidence-dir", evidence, "--audit-file", workDirectory.appendingPathComponent("audit.jsonl").path])
+        let finished = Date()
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: evidence + "/evidence.json"))) as? [String: Any])
+        let rpo = try XCTUnwrap(record["rpoSeconds"] as? Double, "\(record)")
+        XCTAssertGreaterThanOrEqual(rpo, 0)
+        XCTAssertLessThanOrEqual(rpo, finished.timeIntervalSince(CommitTime.date(lastCommit)) + 0.001, "RPO counts from the newest archived commit")
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+    }
 }
