@@ -6,7 +6,8 @@
 #   BENCH_SCALE=0.1 bash scripts/bench.sh   a smaller dataset for a quick look
 #
 # Prints each time, archive size and peak RSS, and the ratios drkit / pg_dump that issue targets use:
-# the mixed database (local and S3), and a database of BENCH_SMALL_TABLES (2000) small tables.
+# the mixed database (local and S3), and a database of BENCH_SMALL_TABLES (2000) small tables; then
+# scripts/bench-stream.sh (drkit stream beside pgbench, and the replay of its archive).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -171,3 +172,8 @@ echo
 echo "drkit restore phases: $(grep -h 'RTO' "$work/drkit_restore.out")"
 echo "drkit $small_tables-table restore phases: $(grep -h 'RTO' "$work/many_drkit_restore.out")"
 echo "peak RSS drkit backup / restore (MiB)       = $(python3 -c "print(f'{${rss[drkit_backup]} / 1024:.0f} / {${rss[drkit_restore]} / 1024:.0f}')")  (target < 256)"
+
+# Point-in-time recovery in the same run: the stream beside pgbench at full speed, then the replay.
+echo
+echo "point-in-time recovery (scripts/bench-stream.sh):"
+BENCH_SKIP_SETUP=1 bash scripts/bench-stream.sh

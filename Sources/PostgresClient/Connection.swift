@@ -224,7 +224,9 @@ public final class Connection {
     }
 
     public static func quoteLiteral(_ value: String) -> String {
-        "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
+        // Most values have no quote: skip Foundation's search-and-replace for them (the replay quotes every value).
+        guard value.utf8.contains(UInt8(ascii: "'")) else { return "'" + value + "'" }
+        return "'" + value.replacingOccurrences(of: "'", with: "''") + "'"
     }
 
     public static func qualified(_ schema: String, _ name: String) -> String {

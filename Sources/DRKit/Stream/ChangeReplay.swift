@@ -59,6 +59,7 @@ struct ChangeReplay {
             if state.transactions > before { lastSequences = decoded.header.sequences }
             if showProgress { console.note("replay: segment \(segment.name.number) of lineage \(plan.lineage.lineage), \(state.transactions) transactions so far") }
         }
+        flushInserts(&state)
         try state.send(on: connection, force: true)
         if let lastSequences { try advanceSequences(lastSequences, on: connection) }
         try connection.execute("SET session_replication_role = DEFAULT")
@@ -82,25 +83,37 @@ struct ChangeReplay {
         var reachedCommit: Int64?
         var reachedPosition: LSN?
         var sql = ""
-        /// One entry per statement sent: the row count it must report (nil: not checked), and what it was.
-        var expected: [(rows: Int64?, what: String)] = []
-        var pendingInsert: (relation: UInt32, columns: String, values: [String])?
+        /// One entry per statement sent: the row count it must report (nil: not checked), and what it was
+        /// (described only when it fails).
+        var expected: [Check?] = []
+        /// Rows to insert, per table, sent as multi-row INSERTs: a table's rows stay in order among its own
+        /// statements (its buffer is sent before any other statement on it), and the batch is one
+        /// transaction with triggers off, so the order between tables cannot change what it commits.
+        var pendingInserts: [UInt32: (columns: String, values: [String])] = [:]
+        var pendingInsertBytes = 0
 
-        mutating func statement(_ text: String, expect rows: Int64? = nil, what: String = "") {
+        mutating func statement(_ text: String, check: Check? = nil) {
             sql += text
             sql += ";\n"
-            expected.append((rows, what))
+            expected.append(check)
         }
 
+        /// Sends the batch as one transaction: the source transactions in it are applied together, so
+        /// each one is applied whole (and none from the next batch until this one committed). One commit
+        /// per batch instead of one per source transaction is what makes the replay outpace the load.
         mutating func send(on connection: Connection, force: Bool) throws {
             guard !sql.isEmpty, force || sql.utf8.count >= ChangeReplay.batchBytes else { return }
+            precondition(pendingInserts.isEmpty, "inserts are flushed before a batch is sent")
+            sql = "BEGIN;\n" + sql + "COMMIT"
+            expected.insert(nil, at: 0)
+            expected.append(nil)
             let counts: [Int64?]
             do { counts = try connection.executeCountingRows(sql) } catch {
                 throw DRKitError(.database, "replaying the change archive failed: \(DRKitError.wrap(error).message)", cause: error)
             }
-            for (count, expectation) in zip(counts, expected) {
-                if let rows = expectation.rows, count != rows {
-                    throw DRKitError(.integrity, "replay diverged: \(expectation.what) changed \(count ?? 0) rows on the target, the source changed \(rows); the restored base and the archive do not agree (was the table changed outside the stream, or its definition altered?)")
+            for (count, check) in zip(counts, expected) {
+                if let check, count != 1 {
+                    throw DRKitError(.integrity, "replay diverged: \(check.describe(relations)) changed \(count ?? 0) rows on the target, the source changed 1; the restored base and the archive do not agree (was the table changed outside the stream, or its definition altered?)")
                 }
             }
             sql = ""
@@ -122,7 +135,6 @@ struct ChangeReplay {
                 state.including = final >= plan.basePosition
                 state.commitTime = time
                 state.commitLSN = final
-                if state.including { state.statement("BEGIN") }
                 continue
             }
             let message = try PgOutput.decode(Array(frame))
@@ -135,12 +147,13 @@ struct ChangeReplay {
                 state.relations[relation.id] = relation
             case .commit(_, let end, let time):
                 guard state.including else { continue }
-                flushInsert(&state)
-                state.statement("COMMIT")
                 state.transactions += 1
                 state.reachedCommit = time
                 state.reachedPosition = end
-                try state.send(on: connection, force: false)
+                if state.sql.utf8.count + state.pendingInsertBytes >= Self.batchBytes {
+                    flushInserts(&state)
+                    try state.send(on: connection, force: true)
+                }
             case .insert, .update, .delete, .truncate:
                 guard state.including else { continue }
                 try apply(message, state: &state, on: connection)
@@ -202,30 +215,32 @@ struct ChangeReplay {
             }
             let columnList = columns.joined(separator: ", ")
             let row = "(" + values.joined(separator: ", ") + ")"
-            if let pending = state.pendingInsert, pending.relation == id, pending.columns == columnList, pending.values.count < 1000 {
-                state.pendingInsert!.values.append(row)
-            } else {
-                flushInsert(&state)
-                state.pendingInsert = (id, columnList, [row])
+            if let pending = state.pendingInserts[id], pending.columns != columnList || pending.values.count >= 1000 {
+                flushInserts(&state, of: id)
             }
+            state.pendingInserts[id, default: (columnList, [])].values.append(row)
+            state.pendingInsertBytes += row.utf8.count
         case .update(let id, let old, let new):
-            flushInsert(&state)
+            flushInserts(&state, of: id)
             guard let relation = try relation(id, state: &state, on: connection) else { return }
-            let assignments = zip(relation.columns, new).compactMap { column, value in
-                literal(value).map { "\(Connection.quoteIdentifier(column.name)) = \($0)" }
+            // Without an old key the key did not change: setting it again would only cost index checks.
+            let keyUnchanged = old == nil && relation.replicaIdentity != "f"
+            let assignments = zip(relation.columns, new).compactMap { column, value -> String? in
+                guard !(keyUnchanged && column.isKey) else { return nil }
+                return literal(value).map { "\(Connection.quoteIdentifier(column.name)) = \($0)" }
             }
             guard !assignments.isEmpty else { return }
-            let (condition, what) = try identify(relation, old: old ?? new, keyOnly: old == nil || relation.replicaIdentity != "f")
-            state.statement("UPDATE \(qualified(relation)) SET \(assignments.joined(separator: ", ")) WHERE \(condition)", expect: 1,
-                            what: "UPDATE of \(relation.schema).\(relation.name) \(what) (commit at \(CommitTime.iso8601(state.commitTime)))")
+            let condition = try identify(relation, old: old ?? new, keyOnly: old == nil || relation.replicaIdentity != "f")
+            state.statement("UPDATE \(qualified(relation)) SET \(assignments.joined(separator: ", ")) WHERE \(condition)",
+                            check: Check(verb: "UPDATE of", relation: id, values: old ?? new, commitTime: state.commitTime))
         case .delete(let id, let old):
-            flushInsert(&state)
+            flushInserts(&state, of: id)
             guard let relation = try relation(id, state: &state, on: connection) else { return }
-            let (condition, what) = try identify(relation, old: old, keyOnly: relation.replicaIdentity != "f")
-            state.statement("DELETE FROM \(qualified(relation)) WHERE \(condition)", expect: 1,
-                            what: "DELETE from \(relation.schema).\(relation.name) \(what) (commit at \(CommitTime.iso8601(state.commitTime)))")
+            let condition = try identify(relation, old: old, keyOnly: relation.replicaIdentity != "f")
+            state.statement("DELETE FROM \(qualified(relation)) WHERE \(condition)",
+                            check: Check(verb: "DELETE from", relation: id, values: old, commitTime: state.commitTime))
         case .truncate(let ids, let cascade, let restartIdentity):
-            flushInsert(&state)
+            flushInserts(&state)  // CASCADE reaches other tables
             let names = try ids.compactMap { try relation($0, state: &state, on: connection) }.map(qualified)
             guard !names.isEmpty else { return }
             state.statement("TRUNCATE ONLY \(names.joined(separator: ", "))\(restartIdentity ? " RESTART IDENTITY" : "")\(cascade ? " CASCADE" : "")")
@@ -234,10 +249,13 @@ struct ChangeReplay {
         }
     }
 
-    private func flushInsert(_ state: inout State) {
-        guard let pending = state.pendingInsert, let relation = state.relations[pending.relation] else { return }
-        state.pendingInsert = nil
-        state.statement("INSERT INTO \(qualified(relation)) (\(pending.columns)) VALUES \(pending.values.joined(separator: ", "))")
+    /// Writes the buffered rows of one table (`of`), or of every table, as INSERT statements.
+    private func flushInserts(_ state: inout State, of only: UInt32? = nil) {
+        for id in only.map({ [$0] }) ?? Array(state.pendingInserts.keys) {
+            guard let pending = state.pendingInserts.removeValue(forKey: id), let relation = state.relations[id] else { continue }
+            state.pendingInsertBytes -= pending.values.reduce(0) { $0 + $1.utf8.count }
+            state.statement("INSERT INTO \(qualified(relation)) (\(pending.columns)) VALUES \(pending.values.joined(separator: ", "))")
+        }
     }
 
     /// Types without an equality operator cannot take part in a REPLICA IDENTITY FULL match.
@@ -245,25 +263,38 @@ struct ChangeReplay {
 
     /// The WHERE clause that finds the row: its key columns, or (REPLICA IDENTITY FULL) one row equal
     /// in every comparable column, by its ctid.
-    private func identify(_ relation: PgOutput.Relation, old: [PgOutput.Value], keyOnly: Bool) throws -> (String, String) {
+    private func identify(_ relation: PgOutput.Relation, old: [PgOutput.Value], keyOnly: Bool) throws -> String {
         var terms: [String] = []
-        var shown: [String] = []
         for (column, value) in zip(relation.columns, old) where (keyOnly ? column.isKey : !Self.typesWithoutEquality.contains(column.typeOid)) {
             let name = Connection.quoteIdentifier(column.name)
             switch value {
             case .null: terms.append("\(name) IS NULL")
             case .unchanged: continue
-            case .text(let text):
-                terms.append("\(name) = \(Connection.quoteLiteral(text))")
-                if shown.count < 3 { shown.append("\(column.name)=\(text.prefix(40))") }
+            case .text(let text): terms.append("\(name) = \(Connection.quoteLiteral(text))")
             }
         }
         guard !terms.isEmpty else {
             throw DRKitError(.integrity, "the change archive has an UPDATE or DELETE of \(relation.schema).\(relation.name) without a key to find the row")
         }
-        let what = "(" + shown.joined(separator: ", ") + ")"
-        if keyOnly { return (terms.joined(separator: " AND "), what) }
-        return ("ctid = (SELECT ctid FROM \(qualified(relation)) WHERE \(terms.joined(separator: " AND ")) LIMIT 1)", what)
+        if keyOnly { return terms.joined(separator: " AND ") }
+        return "ctid = (SELECT ctid FROM \(qualified(relation)) WHERE \(terms.joined(separator: " AND ")) LIMIT 1)"
+    }
+
+    /// An UPDATE or DELETE that must change exactly one row; described only when it does not.
+    struct Check {
+        var verb: String
+        var relation: UInt32
+        var values: [PgOutput.Value]
+        var commitTime: Int64
+
+        func describe(_ relations: [UInt32: PgOutput.Relation]) -> String {
+            guard let relation = relations[self.relation] else { return "\(verb) table \(self.relation)" }
+            let shown = zip(relation.columns, values).filter { $0.0.isKey || relation.replicaIdentity == "f" }.prefix(3).map { column, value -> String in
+                if case .text(let text) = value { return "\(column.name)=\(text.prefix(40))" }
+                return "\(column.name)=NULL"
+            }
+            return "\(verb) \(relation.schema).\(relation.name) (\(shown.joined(separator: ", "))) (commit at \(CommitTime.iso8601(commitTime)))"
+        }
     }
 
     private func literal(_ value: PgOutput.Value) -> String? {
