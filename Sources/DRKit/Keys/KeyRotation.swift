@@ -37,26 +37,26 @@ public enum KeyRotation {
         let lease = try Lease.acquire(.rotate, repository: repository, conflicts: { $0.kind == .backup || $0.kind == .copy || $0.kind == .rotate })
         defer { lease.release() }
         var outcome = Outcome()
-        var opened: [(file: ManifestFile, envelope: KeyEnvelopes.Stored, dataKey: [UInt8])] = []
-        var rotatedEarlier: [ManifestFile] = []
-        for file in try repository.backups() {
-            guard file.isEncrypted else {
-                outcome.skipped.append(file.summary.backupId)
+        var opened: [(file: Sealed, envelope: KeyEnvelopes.Stored, dataKey: [UInt8])] = []
+        var rotatedEarlier: [Sealed] = []
+        for file in try Sealed.all(in: repository) {
+            guard file.encrypted else {
+                outcome.skipped.append(file.id)
                 continue
             }
             do {
-                let (stored, dataKey) = try KeyEnvelopes.open(file, with: old, in: repository)
+                let (stored, dataKey) = try file.open(with: old, in: repository)
                 opened.append((file, stored, dataKey))
             } catch let oldError {
                 // An earlier run of this rotation removed the old envelope already.
-                guard (try? KeyEnvelopes.open(file, with: new, in: repository)) != nil else { throw oldError }
+                guard (try? file.open(with: new, in: repository)) != nil else { throw oldError }
                 rotatedEarlier.append(file)
-                outcome.alreadyRotated.append(file.summary.backupId)
+                outcome.alreadyRotated.append(file.id)
             }
         }
         var newEnvelopes: [String: String] = [:]
         for (file, stored, dataKey) in opened {
-            let backupId = file.summary.backupId
+            let backupId = file.id
             do {
                 var envelope = try KeyEnvelope.wrap(dataKey: dataKey, backupId: backupId, source: new)
                 envelope.segmentSize = stored.envelope.segmentSize
@@ -68,7 +68,7 @@ public enum KeyRotation {
             outcome.rotated.append(backupId)
         }
         for (file, stored, _) in opened {
-            let backupId = file.summary.backupId
+            let backupId = file.id
             if keepOld {
                 outcome.oldKeyStillOpens.append((backupId, "--keep-old-key"))
             } else if stored.key == newEnvelopes[backupId] {
@@ -88,13 +88,13 @@ public enum KeyRotation {
 
     /// Which other keys still open each backup, read from the envelopes stored after the rotation (the
     /// old key kept, or a key an earlier `--keep-old-key` rotation left); removed with `retireOthers`.
-    private static func account(for files: [ManifestFile], new: KeySource, retireOthers: Bool, in repository: Repository,
+    private static func account(for files: [Sealed], new: KeySource, retireOthers: Bool, in repository: Repository,
                                 outcome: inout Outcome) throws {
         for file in files {
-            let backupId = file.summary.backupId
-            let newKey = try KeyEnvelopes.open(file, with: new, in: repository).stored.key
+            let backupId = file.id
+            let newKey = try file.open(with: new, in: repository).stored.key
             var others: [String] = []
-            for stored in try KeyEnvelopes.all(of: file, in: repository) where stored.key != newKey {
+            for stored in try KeyEnvelopes.all(backupId: file.id, inManifest: file.inManifest, in: repository) where stored.key != newKey {
                 let name = "\(stored.envelope.kek.kind) \(stored.envelope.kek.fingerprint)"
                 if retireOthers && !stored.key.hasSuffix("/" + ManifestFile.objectName) {
                     do {
@@ -108,6 +108,24 @@ public enum KeyRotation {
                 others.append(name)
             }
             if !others.isEmpty { outcome.otherKeys[backupId] = others }
+        }
+    }
+
+    /// What a rotation re-wraps: every backup, and every lineage of the change archive
+    /// (`stream/<lineage>`, whose envelopes open its segments).
+    struct Sealed {
+        var id: String
+        var encrypted: Bool
+        /// Format 1: the envelope inside the manifest.
+        var inManifest: KeyEnvelope?
+
+        static func all(in repository: Repository) throws -> [Sealed] {
+            try repository.backups().map { Sealed(id: $0.summary.backupId, encrypted: $0.isEncrypted, inManifest: $0.encryption) }
+                + StreamArchive(repository: repository).lineages().map { Sealed(id: StreamArchive.folder($0.lineage), encrypted: $0.encrypted) }
+        }
+
+        func open(with source: KeySource, in repository: Repository) throws -> (stored: KeyEnvelopes.Stored, dataKey: [UInt8]) {
+            try KeyEnvelopes.open(backupId: id, inManifest: inManifest, with: source, in: repository)
         }
     }
 }

@@ -90,5 +90,28 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         XCTAssertEqual(try DatabaseFingerprint.contentHashes(try TestServices.postgres18(database: newer)),
                        try DatabaseFingerprint.contentHashes(try conninfo(database)))
     }
+
+    /// `key rotate` re-wraps the change archive's key with the backups': after the old key is retired
+    /// the archive opens with the new key alone, and a point-in-time restore still works.
+    func testKeyRotationCarriesTheChangeArchive() throws {
+        let database = try newDatabase("pitr_rotate", sql: "CREATE TABLE t (id int PRIMARY KEY)")
+        let (stream, log) = try startStream(database)
+        try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (1)", in: database)
+        try waitUntilArchived(database, log: log)
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+        let newKey = workDirectory.appendingPathComponent("new.key").path
+        XCTAssertEqual(try Command.drkit(["key", "generate", "--out", newKey]).status, 0)
+        let rotated = try Command.drkit(["key", "rotate", "--repo", repo, "--key-file", keyFile, "--new-key-file", newKey])
+        XCTAssertEqual(rotated.status, 0, rotated.stderr)
+        let withNew = try Command.drkit(["verify", "--changes", "--repo", repo, "--key-file", newKey])
+        XCTAssertEqual(withNew.status, 0, withNew.stderr)
+        let withOld = try Command.drkit(["verify", "--changes", "--repo", repo, "--key-file", keyFile])
+        assertFailure(withOld, exitCode: 5, mentions: "wrong key")
+        let restored = scratchName("pitr_rotate_r")
+        let result = try restore("latest", into: restored, extra: ["--key-file", newKey, "--to-latest"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM t", in: restored), "1")
+    }
 }
 
