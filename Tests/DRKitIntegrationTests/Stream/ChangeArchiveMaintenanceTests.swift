@@ -113,5 +113,34 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM t", in: restored), "1")
     }
+
+    /// A slot that disappears (here `stream drop`; in life a failover or max_slot_wal_keep_size) is not
+    /// resumed as if nothing happened: the next stream says what the old lineage covers, starts a new
+    /// lineage with a new base, and restores work from it.
+    func testALostSlotStartsANewLineageWithANewBase() throws {
+        let database = try newDatabase("pitr_lost", sql: "CREATE TABLE t (id int PRIMARY KEY)")
+        let (first, firstLog) = try startStream(database)
+        try waitUntil("the linked base backup", log: firstLog) { try linkedBase(database) != nil }
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (1)", in: database)
+        try waitUntilArchived(database, log: firstLog)
+        XCTAssertEqual(stopStream(first, log: firstLog), 0)
+        let dropped = try Command.drkit(["stream", "drop", "--db", try conninfo(database)])
+        XCTAssertEqual(dropped.status, 0, dropped.stderr)
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (2)", in: database)  // while no slot exists: lost to the archive
+
+        let (second, secondLog) = try startStream(database)
+        try waitUntil("a base backup for the new lineage", log: secondLog) {
+            try Repository.open(repo, create: false).backups().filter { $0.summary.database == database && $0.summary.streamPosition != nil }.count == 2
+        }
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (3)", in: database)
+        try waitUntilArchived(database, log: secondLog)
+        XCTAssertEqual(stopStream(second, log: secondLog), 0)
+        XCTAssertTrue(logText(secondLog).contains("no longer exists"), logText(secondLog))
+        XCTAssertEqual(try archive.lineages(database: database).count, 2)
+        let restored = scratchName("pitr_lost_r")
+        let result = try restore("latest", into: restored, extra: ["--key-file", keyFile, "--to-latest"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM t", in: restored), "1,2,3")
+    }
 }
 
