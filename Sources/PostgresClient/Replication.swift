@@ -237,25 +237,16 @@ struct WireReader {
         return bytes[offset]
     }
 
-    mutating func uint16() throws -> UInt16 {
-        try need(2)
-        defer { offset += 2 }
-        return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
-    }
+    mutating func uint16() throws -> UInt16 { try bigEndian() }
+    mutating func uint32() throws -> UInt32 { try bigEndian() }
+    mutating func uint64() throws -> UInt64 { try bigEndian() }
 
-    mutating func uint32() throws -> UInt32 {
-        try need(4)
-        var value: UInt32 = 0
-        for i in 0..<4 { value = value << 8 | UInt32(bytes[offset + i]) }
-        offset += 4
-        return value
-    }
-
-    mutating func uint64() throws -> UInt64 {
-        try need(8)
-        var value: UInt64 = 0
-        for i in 0..<8 { value = value << 8 | UInt64(bytes[offset + i]) }
-        offset += 8
+    private mutating func bigEndian<T: FixedWidthInteger & UnsignedInteger>() throws -> T {
+        let size = MemoryLayout<T>.size
+        try need(size)
+        var value: T = 0
+        for i in 0..<size { value = value << 8 | T(bytes[offset + i]) }
+        offset += size
         return value
     }
 

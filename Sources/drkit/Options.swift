@@ -1,3 +1,4 @@
+import Archive
 import ObjectStorage
 import ArgumentParser
 import DRKit
@@ -58,6 +59,17 @@ struct KeyFlags: ParsableArguments {
     var passphraseEnv: String?
 
     var keyOptions: KeyOptions { KeyOptions(keyFile: keyFile, passphraseEnv: passphraseEnv) }
+
+    /// The key that encrypts what a command writes (`what`: "the backup"), or nil with `--no-encrypt`,
+    /// which must be said: neither a key and --no-encrypt together nor nothing at all is accepted.
+    func encryptionKey(noEncrypt: Bool, what: String) throws -> KeySource? {
+        let key = try keyOptions.resolve()
+        if noEncrypt && key != nil { throw DRKitError(.usage, "--no-encrypt given together with a key; choose one") }
+        if !noEncrypt && key == nil {
+            throw DRKitError(.usage, "no key: give --key-file, DRKIT_KEY or --passphrase-env (or --no-encrypt to store \(what) in the clear)")
+        }
+        return key
+    }
 }
 
 struct OutputFlags: ParsableArguments {

@@ -112,13 +112,7 @@ struct Backup: ParsableCommand {
             Console.shared.quiet = output.quiet
             // Every repository is checked before the backup: a bad --copy-to must not surface after the commit.
             for destination in copyTo { try checkRepositoryLocation(destination, flag: "--copy-to") }
-            let key = try keys.keyOptions.resolve()
-            if noEncrypt && key != nil {
-                throw DRKitError(.usage, "--no-encrypt given together with a key; choose one")
-            }
-            if !noEncrypt && key == nil {
-                throw DRKitError(.usage, "no key: give --key-file, DRKIT_KEY or --passphrase-env (or --no-encrypt to store the backup in the clear)")
-            }
+            let key = try keys.encryptionKey(noEncrypt: noEncrypt, what: "the backup")
             let repo = try repository.open(create: true).locking(try lock.lock())
             var options = BackupOptions(conninfo: db, key: key)
             options.jobs = jobs

@@ -57,11 +57,7 @@ struct StreamRun: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Console.shared.quiet = output.quiet
-            let key = try keys.keyOptions.resolve()
-            if noEncrypt && key != nil { throw DRKitError(.usage, "--no-encrypt given together with a key; choose one") }
-            if !noEncrypt && key == nil {
-                throw DRKitError(.usage, "no key: give --key-file, DRKIT_KEY or --passphrase-env (or --no-encrypt to store the change archive in the clear)")
-            }
+            let key = try keys.encryptionKey(noEncrypt: noEncrypt, what: "the change archive")
             let repo = try repository.open(create: true).locking(try lock.lock())
             var options = StreamOptions(conninfo: db, key: key)
             options.flushInterval = Durations.parse(flushInterval)!
