@@ -61,6 +61,7 @@ struct ChangeReplay {
         }
         flushInserts(&state)
         try state.send(on: connection, force: true)
+        for statement in state.identityAlways { try connection.execute(statement) }
         if let lastSequences { try advanceSequences(lastSequences, on: connection) }
         try connection.execute("SET session_replication_role = DEFAULT")
         let seconds = Date().timeIntervalSince(started)
@@ -75,6 +76,8 @@ struct ChangeReplay {
         /// Tables whose definition changed at a position the replay applies: rows past it cannot be replayed.
         var changedDefinitions: [UInt32: Int64] = [:]
         var checkedTargets: Set<UInt32> = []
+        /// Statements that put back the identity columns made BY DEFAULT for the replay.
+        var identityAlways: [String] = []
         var including = false
         var commitTime: Int64 = 0
         var commitLSN = LSN.zero
@@ -174,14 +177,16 @@ struct ChangeReplay {
             throw DRKitError(.usage, "the definition of \(relation.schema).\(relation.name) changed at \(CommitTime.iso8601(changed)) while the stream ran: rows after that cannot be replayed onto the older definition. Restore to a time before it, or from a base backup taken after it (docs/runbooks/point-in-time-recovery.md)")
         }
         if !state.checkedTargets.contains(id) {
-            try checkTarget(relation, on: connection)
+            state.identityAlways += try checkTarget(relation, on: connection)
             state.checkedTargets.insert(id)
         }
         return relation
     }
 
-    /// The restored table must have the columns the archive's rows have.
-    private func checkTarget(_ relation: PgOutput.Relation, on connection: Connection) throws {
+    /// The restored table must have the columns the archive's rows have. Its `GENERATED ALWAYS AS
+    /// IDENTITY` columns take the archive's values: they are made `BY DEFAULT` for the replay (returned,
+    /// to be put back after it), since ALWAYS refuses any value but its own.
+    private func checkTarget(_ relation: PgOutput.Relation, on connection: Connection) throws -> [String] {
         let name = qualified(relation)
         let exists = try connection.query("SELECT to_regclass($1) IS NOT NULL", [name]).scalar == "t"
         guard exists else {
@@ -193,6 +198,14 @@ struct ChangeReplay {
             """, [name]).rows.compactMap { $0[0] }
         guard Set(columns) == Set(relation.columns.map(\.name)) else {
             throw DRKitError(.usage, "the definition of \(relation.schema).\(relation.name) in the base backup (\(columns.joined(separator: ", "))) differs from the archive's rows (\(relation.columns.map(\.name).joined(separator: ", "))): its definition changed while the stream ran; restore from a base backup taken after the change")
+        }
+        let always = try connection.query("""
+            SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attidentity = 'a'
+            """, [name]).rows.compactMap { $0[0] }
+        return try always.map { column in
+            let statement = "ALTER TABLE \(name) ALTER COLUMN \(Connection.quoteIdentifier(column)) SET GENERATED"
+            try connection.execute(statement + " BY DEFAULT")
+            return statement + " ALWAYS"
         }
     }
 

@@ -67,6 +67,7 @@ public final class StreamRunner: @unchecked Sendable {
         let fullIdentity = try source.ensureReplicaIdentity(fullIdentity: options.replicaIdentityFull)
         if !fullIdentity.isEmpty { console.note("stream: REPLICA IDENTITY FULL set on \(fullIdentity.joined(separator: ", "))") }
         if let warning = try source.walRetentionWarning() { console.note("warning: \(warning)") }
+        for note in try source.notArchived() { console.note("warning: \(note)") }
         if try source.ensurePublication() { console.note("stream: created publication \(source.publicationName) (FOR ALL TABLES)") }
 
         let replication: ReplicationConnection

@@ -91,6 +91,23 @@ struct StreamSource {
         return "max_slot_wal_keep_size is unlimited on \(redacted): while this stream is stopped its slot keeps every WAL file (watch drkit_stream_slot_retained_bytes; `drkit stream drop` removes the slot)"
     }
 
+    /// What logical replication does not carry, said before streaming starts.
+    func notArchived() throws -> [String] {
+        var notes: [String] = []
+        let largeObjects = Int(try connection.query("SELECT count(*) FROM pg_largeobject_metadata").scalar ?? "0") ?? 0
+        if largeObjects > 0 {
+            notes.append("\(database) has \(largeObjects) large object(s): logical replication does not carry them, so changes to them after a base backup are not archived (base backups still hold them)")
+        }
+        let unlogged = try connection.query("""
+            SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'u' ORDER BY 1
+            """).rows.compactMap { $0[0] }
+        if !unlogged.isEmpty {
+            notes.append("unlogged tables are not streamed (\(unlogged.prefix(5).joined(separator: ", "))\(unlogged.count > 5 ? " and \(unlogged.count - 5) more" : "")): a point-in-time restore has them as the base backup holds them")
+        }
+        return notes
+    }
+
     func ensurePublication() throws -> Bool {
         if try connection.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [publicationName]).count > 0 { return false }
         let options = serverVersionNum >= 130000 ? " WITH (publish_via_partition_root = true)" : ""

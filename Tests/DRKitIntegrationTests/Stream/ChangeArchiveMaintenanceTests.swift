@@ -64,11 +64,15 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         let database = try newDatabase("pitr_parts", sql: """
             CREATE TABLE a (id int PRIMARY KEY, v text); CREATE TABLE b (id int PRIMARY KEY, v text);
             INSERT INTO a VALUES (1, 'a1'); INSERT INTO b VALUES (1, 'b1');
+            CREATE TABLE ident (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n int GENERATED ALWAYS AS IDENTITY (START 100) UNIQUE, v text);
+            INSERT INTO ident (v) VALUES ('i1');
             """)
         let (stream, log) = try startStream(database)
         try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
         try PostgresClientBridge.execute("INSERT INTO a VALUES (2, 'a2'); UPDATE b SET v = 'b1 changed'; INSERT INTO b VALUES (2, 'b2')", in: database)
         try PostgresClientBridge.execute("DELETE FROM a WHERE id = 1; UPDATE a SET v = 'a2 changed' WHERE id = 2", in: database)
+        // GENERATED ALWAYS AS IDENTITY refuses given values: the replay still inserts and updates them.
+        try PostgresClientBridge.execute("INSERT INTO ident (v) VALUES ('i2'), ('i3'); UPDATE ident SET v = 'i1 changed', n = DEFAULT WHERE id = 1; DELETE FROM ident WHERE id = 2", in: database)
         try waitUntilArchived(database, log: log)
         XCTAssertEqual(stopStream(stream, log: log), 0)
 
@@ -81,6 +85,9 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         let again = try restore("latest", into: one, extra: ["--key-file", keyFile, "--to-latest", "--clean"])
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(one)), try DatabaseFingerprint.contentHashes(try conninfo(database)))
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT string_agg(attidentity::text, '') FROM pg_attribute WHERE attrelid = 'ident'::regclass AND attnum > 0", in: one),
+                       "aa", "identity columns are ALWAYS again after the replay")
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT last_value FROM ident_id_seq", in: one), "3")
 
         let newer = "pitr_18_\(UInt32.random(in: 0...UInt32.max))"
         defer { if let admin = try? Connection(conninfo: (try? TestServices.postgres18()) ?? "") { _ = try? admin.execute("DROP DATABASE IF EXISTS \(newer) WITH (FORCE)") } }
