@@ -174,10 +174,10 @@ struct ChangeReplay {
         let schema = renamedSchema.map { relation.schema == $0.from ? $0.to : relation.schema } ?? relation.schema
         if let tables, !tables.contains("\(schema).\(relation.name)") { return nil }
         if let changed = state.changedDefinitions[id] {
-            throw DRKitError(.usage, "the definition of \(relation.schema).\(relation.name) changed at \(CommitTime.iso8601(changed)) while the stream ran: rows after that cannot be replayed onto the older definition. Restore to a time before it, or from a base backup taken after it (docs/runbooks/point-in-time-recovery.md)")
+            throw DRKitError(.usage, "the definition of \(relation.schema).\(relation.name) changed at \(CommitTime.iso8601(changed)) while the stream ran: rows after that cannot be replayed onto the older definition. \(window(after: changed)) (docs/runbooks/point-in-time-recovery.md)")
         }
         if !state.checkedTargets.contains(id) {
-            state.identityAlways += try checkTarget(relation, on: connection)
+            state.identityAlways += try checkTarget(relation, on: connection, firstUse: state.commitTime)
             state.checkedTargets.insert(id)
         }
         return relation
@@ -186,11 +186,11 @@ struct ChangeReplay {
     /// The restored table must have the columns the archive's rows have. Its `GENERATED ALWAYS AS
     /// IDENTITY` columns take the archive's values: they are made `BY DEFAULT` for the replay (returned,
     /// to be put back after it), since ALWAYS refuses any value but its own.
-    private func checkTarget(_ relation: PgOutput.Relation, on connection: Connection) throws -> [String] {
+    private func checkTarget(_ relation: PgOutput.Relation, on connection: Connection, firstUse: Int64) throws -> [String] {
         let name = qualified(relation)
         let exists = try connection.query("SELECT to_regclass($1) IS NOT NULL", [name]).scalar == "t"
         guard exists else {
-            throw DRKitError(.usage, "the change archive has rows of \(relation.schema).\(relation.name), which the base backup does not have (created while the stream ran): restore to a time before it was created, or from a base backup taken after")
+            throw DRKitError(.usage, "the change archive has rows of \(relation.schema).\(relation.name) from \(CommitTime.iso8601(firstUse)) on, which base backup \(plan.base.summary.backupId) does not have (created while the stream ran). \(window(after: firstUse))")
         }
         let columns = try connection.query("""
             SELECT attname::text FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
@@ -207,6 +207,14 @@ struct ChangeReplay {
             try connection.execute(statement + " BY DEFAULT")
             return statement + " ALWAYS"
         }
+    }
+
+    /// The times a restore can reach around a change at `time`: before it, or from the first base taken after it.
+    private func window(after time: Int64) -> String {
+        guard let next = plan.laterBases.first(where: { CommitTime.micros($0.snapshotTime) > time }) else {
+            return "Restore to a time before it; no base backup was taken after it yet (`drkit stream` takes one when it sees the change, or run `drkit backup`)."
+        }
+        return "Restore to a time before it, or at or after \(Timestamps.iso8601(next.snapshotTime)) (base backup \(next.backupId), taken after it); the times in between cannot be restored to."
     }
 
     private func qualified(_ relation: PgOutput.Relation) -> String {

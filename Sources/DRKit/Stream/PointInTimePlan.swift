@@ -14,6 +14,9 @@ public struct PointInTimePlan: Sendable {
     /// The segment before `segments[0]`, whose stored hash the first one must name (nil: it is the lineage's first).
     public var predecessor: StoredSegment?
     public var target: RecoveryTarget
+    /// Linked bases of the database taken after the chosen one, oldest first: where a restore past a
+    /// schema change can start instead (named when one is refused).
+    public var laterBases: [(backupId: String, snapshotTime: Date)] = []
 
     /// `reference`: a backup id, or `latest` (the newest linked base of the database of the newest backup).
     public static func make(reference: String, target: RecoveryTarget, repository: Repository, keys: KeyOptions) throws -> PointInTimePlan {
@@ -75,7 +78,11 @@ public struct PointInTimePlan: Sendable {
             if reached { break }
         }
         let predecessor = segments.first.flatMap { first in all.last { $0.name.number == first.name.number - 1 } }
-        return PointInTimePlan(base: base, basePosition: position, lineage: lineage, segments: segments, predecessor: predecessor, target: target)
+        var plan = PointInTimePlan(base: base, basePosition: position, lineage: lineage, segments: segments, predecessor: predecessor, target: target)
+        plan.laterBases = try repository.backups().filter {
+            $0.summary.database == database && $0.summary.partial != true && ($0.summary.streamPosition.flatMap(LSN.init).map { $0 > position } ?? false)
+        }.map { ($0.summary.backupId, $0.summary.snapshotTime) }.sorted { $0.1 < $1.1 }
+        return plan
     }
 
     static func describeCoverage(_ segments: [StoredSegment], lineage: StreamLineage) -> String {

@@ -149,8 +149,12 @@ public final class StreamRunner: @unchecked Sendable {
                             ChangeSegment.appendFrame(payload, to: &transaction)
                         case UInt8(ascii: "R"):
                             guard case .relation(let relation) = try PgOutput.decode(payload) else { continue }
+                            let table = "\(relation.schema).\(relation.name)"
                             if let known = pending.relations[relation.id], !known.sameShape(as: relation) {
-                                transactionSchemaChanges.append(("\(relation.schema).\(relation.name)", relation.id))
+                                transactionSchemaChanges.append((table, relation.id))
+                                bases.request("the definition of \(table) changed")
+                            } else if pending.relations[relation.id] == nil, bases.baseHas(table) == false {
+                                bases.request("\(table) is new (created while streaming)")
                             }
                             pending.relations[relation.id] = relation
                             ChangeSegment.appendFrame(payload, to: &transaction)
@@ -165,7 +169,7 @@ public final class StreamRunner: @unchecked Sendable {
                             guard endLSN > state.end, endLSN > pending.end ?? .zero else { continue }
                             for change in transactionSchemaChanges {
                                 pending.schemaChanges.append(TableDefinitionChange(table: change.table, position: commitLSN, commitTime: time))
-                                console.note("warning: the definition of \(change.table) changed (commit at \(CommitTime.iso8601(time))): restores to later times need a base backup taken after it")
+                                console.note("warning: the definition of \(change.table) changed (commit at \(CommitTime.iso8601(time))): restores to later times start from the base backup taken after it")
                             }
                             pending.add(transaction, changes: transactionChanges, end: endLSN, commitTime: time)
                         default:
@@ -306,6 +310,10 @@ public final class StreamRunner: @unchecked Sendable {
         private var running = false
         private var taken: [String] = []
         private var lastBase: Date?
+        /// A table changed or appeared: the next base must be taken after it (one already running may not be).
+        private var requested: String?
+        /// The tables of the newest linked base: a table outside them is new to the archive.
+        private var tables: Set<String>?
 
         init(runner: StreamRunner, lineage: StreamLineage) {
             self.runner = runner
@@ -324,10 +332,14 @@ public final class StreamRunner: @unchecked Sendable {
                         && ($0.summary.streamPosition.flatMap(LSN.init).map { $0 >= lineage.startPosition } ?? false)
                 } ?? []
                 lastBase = linked.first?.summary.startedAt
+                tables = linked.first.flatMap(tableNames)
                 guard linked.isEmpty else { return }
+            } else if let reason = requested {
+                runner.console.note("stream: taking a base backup now: \(reason); restores to later times start from it")
             } else {
                 guard let every = runner.options.baseEvery, let lastBase, Date().timeIntervalSince(lastBase) >= every else { return }
             }
+            requested = nil
             running = true
             lastBase = Date()
             done.enter()
@@ -341,7 +353,8 @@ public final class StreamRunner: @unchecked Sendable {
                 do {
                     let result = try BackupEngine(options: backup, repository: runner.repository, console: runner.console).run()
                     runner.console.note("stream: base backup \(result.summary.backupId) committed (linked at \(result.summary.streamPosition ?? "?"))")
-                    lock.lock(); taken.append(result.summary.backupId); lock.unlock()
+                    let names = Set(result.manifest.tables.map { "\($0.schema).\($0.name)" })
+                    lock.lock(); taken.append(result.summary.backupId); tables = names; lock.unlock()
                 } catch {
                     runner.console.note("warning: base backup for the stream failed: \(DRKitError.wrap(error).message); the stream goes on, and the next attempt follows at start or after --base-every")
                 }
@@ -349,6 +362,26 @@ public final class StreamRunner: @unchecked Sendable {
             }
             self.thread = thread
             thread.start()
+        }
+
+        /// Fallback for schema changes (DDL is not replicated): a new base after the change, so that
+        /// restores to later times start from a base that has the new definition.
+        func request(_ reason: String) {
+            lock.lock(); defer { lock.unlock() }
+            requested = requested ?? reason
+        }
+
+        /// Whether `table` (schema.name) is in the newest linked base; nil while unknown.
+        func baseHas(_ table: String) -> Bool? {
+            lock.lock(); defer { lock.unlock() }
+            return tables.map { $0.contains(table) }
+        }
+
+        private func tableNames(_ file: ManifestFile) -> Set<String>? {
+            do {
+                let dataKey = try runner.options.key.map { try KeyEnvelopes.dataKey(for: file, source: $0, in: runner.repository) }
+                return Set(try file.open(dataKey: file.isEncrypted ? dataKey : nil).tables.map { "\($0.schema).\($0.name)" })
+            } catch { return nil }
         }
 
         @discardableResult

@@ -197,22 +197,42 @@ final class PointInTimeTests: StreamTestCase {
         XCTAssertEqual(try admin.query("SELECT count(*) FROM pg_publication").scalar, "0")
     }
 
-    func testSchemaChangeWhileStreamingIsRefusedPastItAndReplayedBeforeIt() throws {
+    /// A schema change (or a new table) while streaming: the stream takes a new base after it, restores to
+    /// later times start there, a time between the change and that base is refused naming the window,
+    /// and a time before the change replays onto the old definition.
+    func testSchemaChangeWhileStreamingTakesANewBaseAndRefusesOnlyTheWindow() throws {
         let database = try newDatabase("pitr_ddl", sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')")
         let (stream, log) = try startStream(database)
         try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        func linkedBases() throws -> Int {
+            try Repository.open(repo, create: false).backups().filter { $0.summary.database == database && $0.summary.streamPosition != nil }.count
+        }
         try PostgresClientBridge.execute("INSERT INTO t VALUES (2, 'two')", in: database)
         let beforeChange = try serverNow(database)
         try PostgresClientBridge.execute("ALTER TABLE t ADD COLUMN w int; INSERT INTO t VALUES (3, 'three', 3)", in: database)
+        try waitUntil("a base backup after the change", log: log) { try linkedBases() == 2 }
+        try PostgresClientBridge.execute("INSERT INTO t VALUES (4, 'four', 4); CREATE TABLE fresh (id int PRIMARY KEY); INSERT INTO fresh VALUES (1)", in: database)
+        try waitUntil("a base backup after the new table", log: log) { try linkedBases() == 3 }
+        try PostgresClientBridge.execute("INSERT INTO fresh VALUES (2); UPDATE t SET w = 2 WHERE id = 2", in: database)
         try waitUntilArchived(database, log: log)
         XCTAssertEqual(stopStream(stream, log: log), 0)
-        XCTAssertTrue(logText(log).contains("definition of public.t changed"), logText(log))
+        let text = logText(log)
+        XCTAssertTrue(text.contains("definition of public.t changed") && text.contains("public.fresh is new"), text)
 
-        let past = try restore("latest", into: scratchName("pitr_ddl_past"), extra: ["--key-file", keyFile, "--to-latest"])
-        assertFailure(past, exitCode: 2, mentions: "public.t")
-        let before = scratchName("pitr_ddl_before")
-        let result = try restore("latest", into: before, extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(beforeChange)])
+        // The commit of the change, as the stream logged it: inside the window, before the next base.
+        let marker = "the definition of public.t changed (commit at "
+        let changedAt = try XCTUnwrap(text.components(separatedBy: marker).dropFirst().first?.prefix { $0 != ")" }.description)
+        let inWindow = try restore("latest", into: scratchName("pitr_ddl_window"), extra: ["--key-file", keyFile, "--to-time", changedAt])
+        assertFailure(inWindow, exitCode: 2, mentions: "public.t")
+        XCTAssertTrue(inWindow.stderr.contains("at or after") && inWindow.stderr.contains("the times in between cannot be restored to"), inWindow.stderr)
+
+        let latest = scratchName("pitr_ddl_latest")
+        let result = try restore("latest", into: latest, extra: ["--key-file", keyFile, "--to-latest"])
         XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(latest)), try DatabaseFingerprint.contentHashes(try conninfo(database)))
+        let before = scratchName("pitr_ddl_before")
+        let old = try restore("latest", into: before, extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(beforeChange)])
+        XCTAssertEqual(old.status, 0, old.stderr)
         XCTAssertEqual(try PostgresClientBridge.scalar("SELECT string_agg(v, ',' ORDER BY id) FROM t", in: before), "one,two")
     }
 
