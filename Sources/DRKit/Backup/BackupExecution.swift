@@ -118,7 +118,7 @@ struct BackupExecution: Sendable {
             return ["pre-data": try dumpSection("pre-data", pgDump: pgDump), "post-data": try dumpSection("post-data", pgDump: pgDump)]
         }
         var records: [String: ObjectRecord] = [:]
-        for (name, bytes) in [("pre-data", split.preData), ("post-data", split.postData)] {
+        for (name, bytes) in [("pre-data", try withLargeObjectDefinitions(split.preData)), ("post-data", split.postData)] {
             records[name] = try writer("schema/\(name).sql").writeAll { pipeline in try bytes.withUnsafeBytes { try pipeline.write($0) } }
             progress.objectDone(estimate: 0)
         }
@@ -132,6 +132,15 @@ struct BackupExecution: Sendable {
         var script: [UInt8] = []
         try pgDump.run(arguments: scope + ["--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) { script.appendBytes($0) }
         return script
+    }
+
+    /// pg_dump 17 and later put large objects' definitions in the data section (with their contents,
+    /// which drkit stores itself), so its pre-data creates none: drkit writes them, read in the same
+    /// snapshot, at the end of pre-data. Detected by their absence, whatever pg_dump's version.
+    private func withLargeObjectDefinitions(_ preData: [UInt8]) throws -> [UInt8] {
+        guard hasLargeObjects, preData.firstRange(of: Array("; Type: BLOB;".utf8)) == nil else { return preData }
+        let connection = try BackupSnapshot.joinWorker(snapshotId: snapshotId, conninfo: conninfo)
+        return preData + (try LargeObjects.definitions(connection))
     }
 
     /// The globals object, `globals.json` (+ codec and `.enc`).
@@ -157,9 +166,13 @@ struct BackupExecution: Sendable {
         let scope = hasLargeObjects && section == "pre-data" ? "-b" : "--schema-only"
         let record = try writer("schema/\(section).sql").writeAll { pipeline in
             guard !globalsOnly else { return }
-            try pgDump.run(arguments: [scope, "--section=\(section)", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
-                try pipeline.write($0)
+            let arguments = [scope, "--section=\(section)", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments
+            guard section == "pre-data" && hasLargeObjects else {
+                return try pgDump.run(arguments: arguments, conninfo: conninfo) { try pipeline.write($0) }
             }
+            var preData: [UInt8] = []
+            try pgDump.run(arguments: arguments, conninfo: conninfo) { preData.appendBytes($0) }
+            try withLargeObjectDefinitions(preData).withUnsafeBytes { try pipeline.write($0) }
         }
         progress.objectDone(estimate: 0)
         return record

@@ -4,7 +4,8 @@ import Foundation
 import Common
 
 /// Large object contents in a backup. Their definitions (OIDs, owners, ACLs, comments) come from
-/// pg_dump's pre-data; the contents are packed into objects of their own as a stream of records,
+/// pg_dump's pre-data up to pg_dump 16, and from `definitions` with pg_dump 17 and later (which moved
+/// them into its data section, beside the contents drkit stores itself); the contents are packed into objects of their own as a stream of records,
 /// each `oid (u32) | offset (u64) | length (u32) | bytes`, big-endian, one or more per large object
 /// (a large one is read and written in 1 MiB pieces; an empty one has a single zero-length record).
 /// Objects hold whole large objects, up to the split size each, so restore loads them in parallel.
@@ -27,6 +28,48 @@ enum LargeObjects {
         } catch {
             throw DRKitError.wrap(error, "listing large objects (the backup user needs SELECT on each, or superuser)")
         }
+    }
+
+    /// The definitions pg_dump 16 writes into pre-data, as entries of the same shape (so `--no-owner`
+    /// and `--no-privileges` leave out the same lines): `lo_create` and the owner, then the privileges
+    /// when they differ from the default (granted in the ACL's own order, so it reads back the same),
+    /// then the comment. Read in the backup's snapshot.
+    static func definitions(_ connection: Connection) throws -> [UInt8] {
+        let rows: [[String?]]
+        do {
+            rows = try connection.query("""
+                SELECT m.oid::text, pg_catalog.pg_get_userbyid(m.lomowner),
+                       (SELECT string_agg(format('GRANT %s ON LARGE OBJECT %s TO %s%s;', a.privilege_type, m.oid,
+                                                 CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END,
+                                                 CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END),
+                                          E'\n' ORDER BY a.n)
+                        FROM pg_catalog.aclexplode(m.lomacl) WITH ORDINALITY AS a(grantor, grantee, privilege_type, is_grantable, n)),
+                       m.lomacl IS NOT NULL,
+                       pg_catalog.obj_description(m.oid, 'pg_largeobject')
+                FROM pg_catalog.pg_largeobject_metadata m ORDER BY m.oid
+                """).rows
+        } catch {
+            throw DRKitError.wrap(error, "reading the large objects' owners, privileges and comments")
+        }
+        var script = "\n"
+        for row in rows {
+            guard let oid = row[0], let owner = row[1] else { continue }
+            let ownerName = Connection.quoteIdentifier(owner)
+            func header(_ name: String, _ type: String) -> String {
+                "--\n-- Name: \(name); Type: \(type); Schema: -; Owner: \(owner)\n--\n\n"
+            }
+            script += header(oid, "BLOB") + "SELECT pg_catalog.lo_create('\(oid)');\n\n\nALTER LARGE OBJECT \(oid) OWNER TO \(ownerName);\n\n"
+            if row[3] == "t" {
+                // An explicit ACL replaces the default (the owner's SELECT and UPDATE) entirely.
+                script += header("LARGE OBJECT \(oid)", "ACL")
+                    + "REVOKE ALL ON LARGE OBJECT \(oid) FROM PUBLIC;\nREVOKE ALL ON LARGE OBJECT \(oid) FROM \(ownerName);\n"
+                    + (row[2].map { $0 + "\n" } ?? "") + "\n"
+            }
+            if let comment = row[4] {
+                script += header("LARGE OBJECT \(oid)", "COMMENT") + "COMMENT ON LARGE OBJECT \(oid) IS \(Connection.quoteLiteral(comment));\n\n"
+            }
+        }
+        return Array(script.utf8)
     }
 
     /// Consecutive large objects grouped into batches of about `targetBytes` (one large one alone).
