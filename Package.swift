@@ -24,13 +24,15 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // Typed wrappers for C APIs Swift cannot call directly (macros, variadics).
         .target(name: "CShims", dependencies: ["CZlib", "CCurl"]),
+        // Version (the VERSION file, compiled in) and the commit and date scripts/package.sh stamps.
+        .target(name: "CBuildInfo"),
 
         // Bytes, hashes, ciphers, random, locks, timestamps: the bottom layer, and OpenSSL's only owner.
         .target(name: "Common", dependencies: ["COpenSSL"]),
         .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
         .target(name: "Archive", dependencies: ["Common", "CZlib", "CLibDeflate", "CZstd", "CShims"]),
         .target(name: "ObjectStorage", dependencies: ["Common", "CCurl", "CShims"]),
-        .target(name: "DRKit", dependencies: ["Common", "PostgresClient", "Archive", "ObjectStorage", .product(name: "Yams", package: "Yams")]),
+        .target(name: "DRKit", dependencies: ["Common", "CBuildInfo", "PostgresClient", "Archive", "ObjectStorage", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "drkit", dependencies: [
             "DRKit", "Common", "Archive", "ObjectStorage", "PostgresClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

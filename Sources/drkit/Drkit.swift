@@ -13,7 +13,7 @@ struct Drkit: ParsableCommand {
             6 refused by a safety rule; 7 external tool failed. Checks (parity, schema diff, gate, drill, env check, \
             audit verify) use 0 pass, 1 fail, 2 any error.
             """,
-        version: DRKitVersion.current,
+        version: DRKitVersion.description,
         subcommands: [Backup.self, List.self, Verify.self, Restore.self, Stream.self, Parity.self, Schema.self, Drill.self, Gate.self, Env.self, Audit.self, Cat.self, Key.self, Repo.self, Forget.self, Storage.self]
     )
 

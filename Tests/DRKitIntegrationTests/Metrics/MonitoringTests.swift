@@ -133,7 +133,7 @@ final class MonitoringTests: StreamTestCase {
     }
 
     /// The shipped systemd units pass `systemd-analyze verify` (pointed at the built drkit, since the
-    /// units name /usr/local/bin/drkit), and every schedule writes drill evidence into dated folders.
+    /// units name /usr/bin/drkit, where the package installs it), and every schedule writes drill evidence into dated folders.
     func testShippedSchedulesAreValid() throws {
         let source = TestServices.packageRoot + "/manifests/schedules/systemd"
         let copy = workDirectory.appendingPathComponent("units")
@@ -141,7 +141,7 @@ final class MonitoringTests: StreamTestCase {
         var instances: [String] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() {
             let text = try String(contentsOfFile: source + "/" + name, encoding: .utf8)
-            try text.replacingOccurrences(of: "/usr/local/bin/drkit", with: TestServices.drkitExecutable)
+            try text.replacingOccurrences(of: "/usr/bin/drkit", with: TestServices.drkitExecutable)
                 .write(to: copy.appendingPathComponent(name), atomically: true, encoding: .utf8)
             instances.append("./" + name.replacingOccurrences(of: "@.", with: "@shop."))
         }
