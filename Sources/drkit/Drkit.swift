@@ -14,7 +14,7 @@ struct Drkit: ParsableCommand {
             audit verify) use 0 pass, 1 fail, 2 any error.
             """,
         version: DRKitVersion.description,
-        subcommands: [Backup.self, List.self, Verify.self, Restore.self, Stream.self, Parity.self, Schema.self, Drill.self, Gate.self, Env.self, Audit.self, Cat.self, Key.self, Repo.self, Forget.self, Storage.self]
+        subcommands: [Backup.self, List.self, Verify.self, Restore.self, Stream.self, Parity.self, Schema.self, Drill.self, Gate.self, Env.self, Audit.self, Evidence.self, Cat.self, Key.self, Repo.self, Forget.self, Storage.self]
     )
 
     /// Argument errors exit 2 (not ArgumentParser's 64) so every command shares one table of codes.

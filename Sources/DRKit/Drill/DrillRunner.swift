@@ -64,6 +64,8 @@ public final class DrillRunner {
         public var scenario: DrillScenario
         public var scenarioFile: String?
         public var evidenceDirectory: String
+        /// Signs the evidence (minisign) when set.
+        public var signingKey: Minisign.SecretKey?
         public var metricsFile: String?
         /// Where the drill's metrics go (file, DRKIT_METRICS_DIR, Pushgateway); `metricsFile` alone when nil.
         public var metrics: MetricsPublisher?
@@ -151,6 +153,13 @@ public final class DrillRunner {
         let report = makeReport(state, startedAt: start)
         note("drill \(state.scenario.name): \(report.result.uppercased())" + (report.failedCriteria.isEmpty ? "" : " (failed: \(report.failedCriteria.joined(separator: ", ")))"))
         try writeEvidence(report, parity: state.parity)
+        if let key = options.signingKey {
+            // The manifest as stored where the drill restored from: its digest ties the evidence to that backup.
+            let manifest = report.backupId.flatMap { try? state.restoreRepository.store.get(key: "\($0)/\(ManifestFile.objectName)") }
+            try EvidenceSignature.sign(directory: options.evidenceDirectory,
+                                       chain: .init(kind: "drill", runId: report.runId, audit: audit, backupId: report.backupId, manifestBytes: manifest),
+                                       key: key)
+        }
         return report
     }
 

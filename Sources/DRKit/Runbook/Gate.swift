@@ -7,6 +7,8 @@ public enum Gate {
         public var checklistPath: String
         public var evidenceDirectory: String?
         public var context: StepContext
+        /// Signs the evidence (minisign) when set.
+        public var signingKey: Minisign.SecretKey?
         public init(checklistPath: String, evidenceDirectory: String?, context: StepContext) {
             self.checklistPath = checklistPath
             self.evidenceDirectory = evidenceDirectory
@@ -44,6 +46,9 @@ public enum Gate {
                                 failedStep: failedStep, auditTrail: audit.location, steps: recorder.steps)
         if let directory = options.evidenceDirectory {
             try EvidenceFiles.write(json: report, markdown: report.markdown(), markdownName: "gate-record.md", to: directory)
+            if let key = options.signingKey {
+                try EvidenceSignature.sign(directory: directory, chain: .init(kind: "gate", runId: report.runId, audit: audit, backupId: nil, manifestBytes: nil), key: key)
+            }
         }
         return report
     }

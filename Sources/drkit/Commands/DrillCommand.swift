@@ -5,7 +5,7 @@ import Foundation
 struct Drill: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "DR rehearsal: backup (or latest) → verify → restore to a scratch database → migrate → smoke checks → parity → teardown.",
-        discussion: "Runs a scenario file (manifests/drills/*.yaml) or flags alone; flags override the file. Each phase is timed and recorded in the audit trail. RPO is the restored backup's age when the restore starts; RTO runs from the start of the restore to a database that passes its smoke checks. With --copy-to (or copy_to: in the scenario) the backup is copied to a second repository, the primary is then treated as lost (nothing may read it), verify/restore/parity read --restore-from (default: --copy-to), and RTO and RPO count from the loss of the primary. Writes evidence.json, rowcount.csv, backup.log, drill-record.md and drill-record.html (a self-contained page: phase timeline, criteria, and the RTO/RPO trend across earlier drills whose evidence sits beside it, e.g. evidence/<yyyy-mm>/drill-<date>) to --evidence-dir, and Prometheus metrics to --metrics-file. The scratch database is dropped unless --keep, also when the drill fails. Exit codes: 0 every criterion passed, 1 a criterion failed (named), 2 invalid scenario or options or another error, 5 the backup to rehearse was refused as forged or damaged.")
+        discussion: "Runs a scenario file (manifests/drills/*.yaml) or flags alone; flags override the file. Each phase is timed and recorded in the audit trail. RPO is the restored backup's age when the restore starts; RTO runs from the start of the restore to a database that passes its smoke checks. With --copy-to (or copy_to: in the scenario) the backup is copied to a second repository, the primary is then treated as lost (nothing may read it), verify/restore/parity read --restore-from (default: --copy-to), and RTO and RPO count from the loss of the primary. Writes evidence.json, rowcount.csv, backup.log, drill-record.md and drill-record.html (a self-contained page: phase timeline, criteria, and the RTO/RPO trend across earlier drills whose evidence sits beside it, e.g. evidence/<yyyy-mm>/drill-<date>) to --evidence-dir, and Prometheus metrics to --metrics-file. With --signing-key (or DRKIT_SIGNING_KEY) the evidence is signed in minisign's format: a .minisig per file, SHA256SUMS and its .minisig, and evidence-chain.json (the audit trail's head hash and the backup's manifest digest); `drkit evidence verify DIR --public-key KEY.pub` or `minisign -Vm FILE -p KEY.pub` checks it. The scratch database is dropped unless --keep, also when the drill fails. Exit codes: 0 every criterion passed, 1 a criterion failed (named), 2 invalid scenario or options or another error, 5 the backup to rehearse was refused as forged or damaged.")
 
     @Argument(help: "Scenario YAML (optional when the flags say enough).")
     var scenario: String?
@@ -57,6 +57,8 @@ struct Drill: ParsableCommand {
     @Flag(name: .long, help: "Print evidence.json on stdout.")
     var json = false
 
+    @OptionGroup var signing: SigningFlags
+
     func validate() throws {
         if restoreLatest && freshBackup { throw ValidationError("give --restore-latest or --fresh-backup, not both") }
         if scenario == nil && repo == nil { throw ValidationError("give a scenario file, or at least --repo (with --db or --target)") }
@@ -81,6 +83,7 @@ struct Drill: ParsableCommand {
             var options = DrillRunner.Options(scenario: s, scenarioFile: scenario, evidenceDirectory: evidenceDir, metricsFile: metricsFile,
                                               operatorName: self.operator ?? roles.operator ?? RunbookRecorder.defaultOperator())
             options.s3 = s3.options
+            options.signingKey = try signing.load()
             options.metrics = MetricsFlags(metricsFile: metricsFile, pushgateway: pushgateway).publisher
             let console = json ? Console(outputToStderr: true) : Console.shared
             let report = try DrillRunner(options: options, audit: try audit.open(), console: console).run()

@@ -6,7 +6,7 @@ import Foundation
 struct Gate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a promotion or cutover checklist: steps in order, stop at the first failure, every step audited.",
-        discussion: "Step kinds: schema-diff, env-check, verify, parity, backup-fresh, command, file-unchanged, attest. ${VAR} in step fields comes from the environment. Writes evidence.json and gate-record.md to --evidence-dir. Exit codes: 0 passed (advisory failures allowed), 1 a required step failed, 2 the checklist or options are invalid.")
+        discussion: "Step kinds: schema-diff, env-check, verify, parity, backup-fresh, command, file-unchanged, attest. ${VAR} in step fields comes from the environment. Writes evidence.json and gate-record.md to --evidence-dir; with --signing-key also signs them (a .minisig per file, SHA256SUMS, evidence-chain.json; `drkit evidence verify`). Exit codes: 0 passed (advisory failures allowed), 1 a required step failed, 2 the checklist or options are invalid.")
 
     @Argument(help: "Checklist YAML file, e.g. cutover-checklists/promotion.yaml")
     var checklist: String
@@ -24,6 +24,11 @@ struct Gate: ParsableCommand {
     var json = false
 
     @OptionGroup var metrics: MetricsFlags
+    @OptionGroup var signing: SigningFlags
+
+    func validate() throws {
+        if signing.signingKey != nil && evidenceDir == nil { throw ValidationError("--signing-key signs the evidence: give --evidence-dir too") }
+    }
 
     func run() throws {
         try runWithCheckExitCodes {
@@ -41,11 +46,13 @@ struct Gate: ParsableCommand {
             if !unknown.isEmpty { throw DRKitError(.usage, "--attest names no attest step of this checklist: \(unknown.sorted().joined(separator: ", "))") }
             let context = StepContext(attestations: attestations, operatorName: self.operator ?? RunbookRecorder.defaultOperator(),
                                       interactive: isatty(STDIN_FILENO) == 1, s3: s3.options)
+            var options = DRKit.Gate.Options(checklistPath: checklist, evidenceDirectory: evidenceDir, context: context)
+            options.signingKey = evidenceDir == nil ? nil : try signing.load()
             let auditStore = try audit.open()
             let report = try metrics.reporting({ (report: GateReport?, started, finished) in
                 CommandMetrics.gate(checklist: report?.checklist ?? checklist, report: report, startedAt: started, finishedAt: finished)
             }) {
-                try DRKit.Gate.run(list, options: .init(checklistPath: checklist, evidenceDirectory: evidenceDir, context: context),
+                try DRKit.Gate.run(list, options: options,
                                    audit: auditStore, console: json ? Console(outputToStderr: true) : .shared)
             }
             if json { Console.shared.output(try JSONText.encode(report)) }

@@ -5,20 +5,42 @@ import Foundation
 
 struct Key: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Create and rotate key-encryption keys.",
+        abstract: "Create and rotate key-encryption keys; create evidence signing keys.",
         subcommands: [Generate.self, Rotate.self])
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a new random 32-byte key (base64) to a file readable only by its owner (mode 0600).")
+            abstract: "Write a new key to a file readable only by its owner (mode 0600); an existing file is never overwritten.",
+            discussion: """
+                --type data (default): a random 32-byte key (base64) that encrypts backups (--key-file). \
+                --type signing: a minisign key pair for signing evidence: FILE, the unencrypted secret key \
+                (--signing-key; keep it off the evidence host's writable folders), and FILE.pub, the public key \
+                auditors verify with (`drkit evidence verify --public-key FILE.pub`, `minisign -V -p FILE.pub`).
+                """)
+
+        enum KeyType: String, ExpressibleByArgument, CaseIterable {
+            case data, signing
+        }
 
         @Option(name: .long, help: ArgumentHelp("File to create; an existing file is never overwritten.", valueName: "path"))
         var out: String
+        @Option(name: .long, help: "data (encrypts backups) or signing (signs evidence; also writes FILE.pub).")
+        var type: KeyType = .data
 
         func run() throws {
             try runReportingErrors {
-                let fingerprint = try KeyFile.create(at: out)
-                Console.shared.output("wrote a new key to \(out) (fingerprint \(fingerprint)); keep a copy off the backup host")
+                switch type {
+                case .data:
+                    let fingerprint = try KeyFile.create(at: out)
+                    Console.shared.output("wrote a new key to \(out) (fingerprint \(fingerprint)); keep a copy off the backup host")
+                case .signing:
+                    let key = try KeyFile.createSigningKey(at: out)
+                    Console.shared.output("""
+                        wrote a signing key to \(out) (secret, mode 0600) and its public key to \(out).pub (key id \(key.keyIdText))
+                        public key: \(key.base64)
+                        give auditors the public key from a place the evidence host cannot write
+                        """)
+                }
             }
         }
     }

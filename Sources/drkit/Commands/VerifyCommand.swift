@@ -1,5 +1,6 @@
 import ArgumentParser
 import Common
+import Archive
 import DRKit
 import Foundation
 
@@ -20,11 +21,16 @@ struct Verify: ParsableCommand {
     var jobs = 2
     @OptionGroup var metrics: MetricsFlags
     @OptionGroup var output: OutputFlags
+    @Option(name: .long, help: ArgumentHelp("Also write the result as evidence here: evidence.json and verify-record.md (signed with --signing-key).", valueName: "dir"))
+    var evidenceDir: String?
+    @OptionGroup var signing: SigningFlags
 
     func validate() throws {
         try validateJobs(jobs)
         guard changes == (backup == nil) else { throw ValidationError(changes ? "--changes verifies the change archive: give no backup id" : "give a backup id (or latest), or --changes") }
         if database != nil && !changes { throw ValidationError("--database goes with --changes") }
+        if evidenceDir != nil && changes { throw ValidationError("--evidence-dir records a backup's verification, not --changes") }
+        if signing.signingKey != nil && evidenceDir == nil { throw ValidationError("--signing-key signs the evidence: give --evidence-dir too") }
     }
 
     func run() throws {
@@ -39,20 +45,28 @@ struct Verify: ParsableCommand {
                 try VerifyEngine(repository: repo, keys: keys.keyOptions, jobs: jobs,
                                  showProgress: !output.quiet && !output.json).run(reference: backup)
             }
-            if output.json {
-                Console.shared.output(try JSONText.encode(report))
-            } else {
-                var lines = report.failures.map { "FAILED \($0.object) (\($0.content)): \($0.reason)" }
-                lines += report.unlistedObjects.map { "note: \($0) is not named by the manifest (left over; not checked)" }
-                lines.append(report.passed
-                    ? "verify \(report.backupId): OK, \(report.objectsChecked) objects, \(report.rowsChecked) rows, \(Format.bytes(report.storedBytes)) checked in \(Format.seconds(report.durationSeconds)) s"
-                    : "verify \(report.backupId): FAILED, \(report.failures.count) of \(report.objectsChecked) objects bad")
-                Console.shared.output(lines.joined(separator: "\n"))
-            }
+            var lines = report.failures.map { "FAILED \($0.object) (\($0.content)): \($0.reason)" }
+            lines += report.unlistedObjects.map { "note: \($0) is not named by the manifest (left over; not checked)" }
+            lines.append(report.passed
+                ? "verify \(report.backupId): OK, \(report.objectsChecked) objects, \(report.rowsChecked) rows, \(Format.bytes(report.storedBytes)) checked in \(Format.seconds(report.durationSeconds)) s"
+                : "verify \(report.backupId): FAILED, \(report.failures.count) of \(report.objectsChecked) objects bad")
+            if let evidenceDir { try writeEvidence(report, lines: lines, repository: repo, to: evidenceDir) }
+            Console.shared.output(output.json ? try JSONText.encode(report) : lines.joined(separator: "\n"))
             if !report.passed {
                 throw DRKitError(.checkFailed, "backup \(report.backupId) failed verification: " +
                                  report.failures.prefix(3).map { "\($0.object): \($0.reason)" }.joined(separator: "; "))
             }
+        }
+    }
+
+    /// The result as evidence an auditor can keep: the report, a short record, and (with a signing
+    /// key) signatures binding them to the backup's manifest.
+    private func writeEvidence(_ report: VerifyReport, lines: [String], repository: Repository, to directory: String) throws {
+        let record = "# Verification of backup \(report.backupId)\n\n- Result: **\(report.passed ? "PASSED" : "FAILED")**\n- Repository: \(repository.store.location)\n- Verified at: \(Timestamps.iso8601(Date()))\n\n```\n\(lines.joined(separator: "\n"))\n```\n"
+        try EvidenceFiles.write(json: report, markdown: record, markdownName: "verify-record.md", to: directory)
+        if let key = try signing.load() {
+            let manifest = try? repository.store.get(key: "\(report.backupId)/\(ManifestFile.objectName)")
+            try EvidenceSignature.sign(directory: directory, chain: .init(kind: "verify", runId: report.backupId, audit: nil, backupId: report.backupId, manifestBytes: manifest), key: key)
         }
     }
 
