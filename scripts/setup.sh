@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(pkg-config libpq-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libdeflate-dev libzstd-dev zstd postgresql-15 postgresql-client-15 gzip curl
           radosgw ceph-mon ceph-osd ceph-common prometheus prometheus-alertmanager prometheus-pushgateway systemd chromium
-          minisign libxml2-dev dpkg-dev lintian man-db podman buildah runc mmdebstrap uidmap)
+          age minisign libxml2-dev dpkg-dev lintian man-db podman buildah runc mmdebstrap uidmap)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -58,17 +58,47 @@ struct KeyFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Name of the environment variable that holds a passphrase (stretched with scrypt).", valueName: "VAR"))
     var passphraseEnv: String?
 
-    var keyOptions: KeyOptions { KeyOptions(keyFile: keyFile, passphraseEnv: passphraseEnv) }
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("age identity file (AGE-SECRET-KEY-1..., as `age-keygen` or `drkit key generate --type age` writes it) that opens backups sealed to its recipient (repeatable).", valueName: "path"))
+    var identity: [String] = []
+
+    var keyOptions: KeyOptions {
+        var options = KeyOptions(keyFile: keyFile, passphraseEnv: passphraseEnv)
+        options.identityFiles = identity
+        return options
+    }
 
     /// The key that encrypts what a command writes (`what`: "the backup"), or nil with `--no-encrypt`,
     /// which must be said: neither a key and --no-encrypt together nor nothing at all is accepted.
-    func encryptionKey(noEncrypt: Bool, what: String) throws -> KeySource? {
+    func encryptionKey(noEncrypt: Bool, what: String, recipients: [Age.Recipient] = []) throws -> KeySource? {
         let key = try keyOptions.resolve()
-        if noEncrypt && key != nil { throw DRKitError(.usage, "--no-encrypt given together with a key; choose one") }
-        if !noEncrypt && key == nil {
-            throw DRKitError(.usage, "no key: give --key-file, DRKIT_KEY or --passphrase-env (or --no-encrypt to store \(what) in the clear)")
+        if noEncrypt && (key != nil || !recipients.isEmpty) { throw DRKitError(.usage, "--no-encrypt given together with a key or recipients; choose one") }
+        if !noEncrypt && key == nil && recipients.isEmpty {
+            throw DRKitError(.usage, "no key: give --key-file, DRKIT_KEY, --passphrase-env or --recipient (or --no-encrypt to store \(what) in the clear)")
         }
         return key
+    }
+}
+
+/// `--recipient age1...` / `--recipients-file FILE`: seal what a command writes to age public keys.
+struct RecipientFlags: ParsableArguments {
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("age public key (age1...) that can open the backup with its identity (repeatable; each opens it alone). The host then needs no key that decrypts.", valueName: "age1..."))
+    var recipient: [String] = []
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("File of age recipients, one age1... per line (# comments).", valueName: "path"))
+    var recipientsFile: [String] = []
+
+    func recipients() throws -> [Age.Recipient] {
+        var all: [Age.Recipient] = []
+        do {
+            all += try recipient.map(Age.Recipient.parse)
+            for path in recipientsFile {
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DRKitError(.usage, "cannot read recipients file \(path)") }
+                let parsed = try Age.Recipient.parseFile(text)
+                if parsed.isEmpty { throw DRKitError(.usage, "recipients file \(path) names no recipient") }
+                all += parsed
+            }
+        } catch let error as DRKitError { throw error } catch { throw DRKitError(.usage, "\(error)") }
+        var seen = Set<Age.Recipient>()
+        return all.filter { seen.insert($0).inserted }
     }
 }
 

@@ -12,8 +12,12 @@ public struct BackupOptions: Sendable {
     public var splitBytes: Int64 = 64 << 20
     /// Tables smaller than this are packed together into shared objects (0: every table its own objects).
     public var packBelowBytes: Int64 = 1 << 20
-    /// nil: no encryption (the CLI only allows that with an explicit `--no-encrypt`).
+    /// nil and no recipients: no encryption (the CLI only allows that with an explicit `--no-encrypt`).
     public var key: KeySource?
+    /// age recipients: each can open the backup alone with its identity; the host needs only these.
+    public var recipients: [Age.Recipient] = []
+    /// Signs the backup's retention facts (RetentionFacts), so `forget` can decide without opening it.
+    public var signingKey: Minisign.SecretKey?
     public var showProgress = true
     /// Tables that lost more than this fraction of their rows (or bytes) since the previous backup are
     /// reported and recorded in the manifest.
@@ -85,13 +89,27 @@ public final class BackupEngine {
             return try options.linkToStream ?? !StreamArchive(repository: repository).lineages(database: database).isEmpty
         })
         if let position = whole.streamPosition { console.note("backup \(backupId): linked to the change stream at \(position)") }
-        let encryption: (envelope: KeyEnvelope, dataKey: [UInt8])?
-        do { encryption = try options.key.map { try KeyEnvelope.create(backupId: backupId, source: $0) } } catch {
+        let encryption: (envelope: KeyEnvelope?, dataKey: [UInt8], fingerprint: String)?
+        do {
+            if let key = options.key {
+                let (envelope, dataKey) = try KeyEnvelope.create(backupId: backupId, source: key)
+                encryption = (envelope, dataKey, envelope.kek.fingerprint)
+            } else if !options.recipients.isEmpty {
+                encryption = (nil, SecureRandom.bytes(32), AgeEnvelopes.fingerprint(options.recipients))
+            } else {
+                encryption = nil
+            }
+        } catch {
             throw DRKitError.wrap(error, "preparing encryption")
         }
         if let encryption {
-            // The envelope first: from its first data object on, the backup can be opened by its key.
-            try executeDiscardingOnFailure(backupId) { try KeyEnvelopes.write(encryption.envelope, backupId: backupId, in: repository) }
+            // The envelopes first: from its first data object on, the backup can be opened by its keys.
+            try executeDiscardingOnFailure(backupId) {
+                if let envelope = encryption.envelope { try KeyEnvelopes.write(envelope, backupId: backupId, in: repository) }
+                if !options.recipients.isEmpty {
+                    try AgeEnvelopes.write(dataKey: encryption.dataKey, recipients: options.recipients, backupId: backupId, in: repository)
+                }
+            }
         }
         let globals = options.includeGlobals || options.globalsOnly ? try executeDiscardingOnFailure(backupId) {
             try options.runGlobals ?? ClusterGlobals.read(whole.coordinator, rolePasswords: options.rolePasswords)
@@ -129,7 +147,7 @@ public final class BackupEngine {
             try ManifestBuilder.build(.init(backupId: backupId, startedAt: startedAt, finishedAt: finishedAt,
                                             snapshotTime: options.clock == nil ? snapshot.time : startedAt,
                                             source: snapshot.source, catalog: snapshot.catalog, sequences: snapshot.sequences,
-                                            written: written, codec: options.codec, keyFingerprint: encryption?.envelope.kek.fingerprint,
+                                            written: written, codec: options.codec, keyFingerprint: encryption?.fingerprint,
                                             extensions: snapshot.extensions, globals: globalsRecord, run: options.run,
                                             selection: options.selection.isEmpty ? nil : options.selection,
                                             streamPosition: snapshot.streamPosition?.description))
@@ -137,10 +155,14 @@ public final class BackupEngine {
         manifest.shrinkage = compareWithPrevious(manifest)
         try executeDiscardingOnFailure(backupId) {
             try lease.confirmHeld()
-            try confirmObjectsPresent(backupId, manifest.allObjects, envelope: encryption?.envelope)
+            try confirmObjectsPresent(backupId, manifest.allObjects, envelope: encryption?.envelope, recipients: options.recipients)
             try repository.makeBackupObjectsDurable(backupId)
             // The commit point: only now does the backup exist for list, verify and restore.
-            do { try repository.writeManifest(try ManifestFile.make(manifest, summary: summary, dataKey: encryption?.dataKey)) } catch {
+            let file = try ManifestFile.make(manifest, summary: summary, dataKey: encryption?.dataKey)
+            if let signingKey = options.signingKey {
+                try RetentionFacts.write(RetentionFacts(manifest: manifest, manifestBytes: try file.encoded()), key: signingKey, in: repository)
+            }
+            do { try repository.writeManifest(file) } catch {
                 throw DRKitError.wrap(error, "writing the manifest")
             }
         }
@@ -173,13 +195,15 @@ public final class BackupEngine {
     /// Every object the manifest will name is still stored, at the size written. Something that
     /// removed or replaced one while the backup ran (a `repo clean` that found the lease stale) must
     /// fail the backup here, not leave a listed backup that cannot be restored.
-    private func confirmObjectsPresent(_ backupId: String, _ records: [ObjectRecord], envelope: KeyEnvelope?) throws {
+    private func confirmObjectsPresent(_ backupId: String, _ records: [ObjectRecord], envelope: KeyEnvelope?, recipients: [Age.Recipient]) throws {
         let stored: [String: Int64]
         do {
             stored = Dictionary(try repository.objects(of: backupId).map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
         } catch { throw DRKitError.wrap(error, "checking the objects of backup \(backupId)") }
         let damaged = records.filter { stored["\(backupId)/\($0.name)"] != $0.size }
-        if let envelope, stored[KeyEnvelopes.key(backupId: backupId, fingerprint: envelope.kek.fingerprint)] == nil {
+        let envelopeKeys = (envelope.map { [KeyEnvelopes.key(backupId: backupId, fingerprint: $0.kek.fingerprint)] } ?? [])
+            + (recipients.isEmpty ? [] : [AgeEnvelopes.key(backupId: backupId, recipients: recipients)])
+        if envelopeKeys.contains(where: { stored[$0] == nil }) {
             throw DRKitError(.repository, "backup \(backupId) cannot be committed: its key envelope was removed while it ran (e.g. by `repo clean` after this backup's lease looked stale); nothing was committed")
         }
         guard damaged.isEmpty else {

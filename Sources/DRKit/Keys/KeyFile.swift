@@ -11,6 +11,13 @@ public enum KeyFile {
         return KeyEnvelope.fingerprint(ofKey: try KeySource.parseKey(Array(text.utf8)))
     }
 
+    /// Creates an age identity file (mode 0600, never overwriting), as age-keygen writes it.
+    public static func createAgeIdentity(at path: String) throws -> Age.Identity {
+        let identity = try Age.Identity.generate()
+        try writeNew(path, identity.fileText, mode: 0o600, what: "a key")
+        return identity
+    }
+
     /// Creates a minisign key pair: `path` (the secret key, unencrypted, mode 0600) and `path.pub`
     /// (mode 0644); neither may exist. Returns the public key.
     public static func createSigningKey(at path: String) throws -> Minisign.PublicKey {

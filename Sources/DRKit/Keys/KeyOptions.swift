@@ -7,6 +7,11 @@ import Common
 public struct KeyOptions: Sendable {
     public var keyFile: String?
     public var passphraseEnv: String?
+    /// age identity files (`--identity`): open backups whose data key was sealed to their recipients.
+    public var identityFiles: [String] = []
+    /// A backup's own data key, 32 raw bytes (what `age -d` prints from an age key envelope): the
+    /// by-hand path of `cat`, with no key-encryption key at all.
+    public var dataKeyFile: String?
     public var environment: [String: String]
 
     public init(keyFile: String? = nil, passphraseEnv: String? = nil,
@@ -43,12 +48,41 @@ public struct KeyOptions: Sendable {
         return nil
     }
 
-    /// Unwraps a backup's data key from whichever of its envelopes this key opens; nil for
-    /// unencrypted backups.
+    /// Whether anything was given that can open an encrypted backup.
+    public func canOpenBackups() throws -> Bool { try resolve() != nil || !identityFiles.isEmpty || dataKeyFile != nil }
+
+    /// The age identities of `--identity` files, in order.
+    public func identities() throws -> [Age.Identity] {
+        try identityFiles.flatMap { path -> [Age.Identity] in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DRKitError(.usage, "cannot read identity file \(path)") }
+            do { return try Age.Identity.parseFile(text) } catch { throw DRKitError(.usage, "identity file \(path): \(error)") }
+        }
+    }
+
+    /// Unwraps a backup's data key from whichever of its envelopes these keys open (age identities
+    /// first); nil for unencrypted backups.
     public func dataKey(for file: ManifestFile, in repository: Repository) throws -> [UInt8]? {
         guard file.isEncrypted else { return nil }
-        guard let source = try resolve() else {
-            throw DRKitError(.usage, "backup \(file.summary.backupId) is encrypted (made with key fingerprint \(file.summary.keyFingerprint ?? "?")): give --key-file, DRKIT_KEY or --passphrase-env")
+        let backupId = file.summary.backupId
+        if let dataKeyFile {
+            guard let bytes = FileManager.default.contents(atPath: dataKeyFile), bytes.count == 32 else {
+                throw DRKitError(.usage, "\(dataKeyFile) does not hold a 32-byte data key (the output of `age -d -i IDENTITY <backup>/keys/age-*.age`)")
+            }
+            return [UInt8](bytes)
+        }
+        let identities = try identities()
+        let source = try resolve()
+        if !identities.isEmpty {
+            if let dataKey = try AgeEnvelopes.open(backupId: backupId, identities: identities, in: repository) { return dataKey }
+            if source == nil {
+                let recipients = try AgeEnvelopes.all(backupId: backupId, in: repository).count
+                throw DRKitError(.integrity, recipients == 0
+                    ? "backup \(backupId) has no age envelope (made with key fingerprint \(file.summary.keyFingerprint ?? "?")): give its --key-file, DRKIT_KEY or --passphrase-env"
+                    : "none of the \(identities.count) age identit\(identities.count == 1 ? "y" : "ies") given opens backup \(backupId): it was sealed to other recipients (\(file.summary.keyFingerprint ?? "?"))")
+            }
+        }
+        guard let source else {
+            throw DRKitError(.usage, "backup \(backupId) is encrypted (made with key fingerprint \(file.summary.keyFingerprint ?? "?")): give --key-file, DRKIT_KEY, --passphrase-env, or --identity for a backup sealed to age recipients; a host that holds only recipients cannot read backups")
         }
         return try KeyEnvelopes.dataKey(for: file, source: source, in: repository)
     }

@@ -29,15 +29,25 @@ public enum Forget {
 
     public static let marker = "forgotten"
 
+    /// `publicKey`: with no key or identity that opens the backups (a host holding only age recipients),
+    /// each encrypted backup's signed retention facts decide instead.
     public static func run(repository: Repository, policy: RetentionPolicy, keys: KeyOptions, execute: Bool,
-                           audit: AuditStore? = nil, operatorName: String = NSUserName(), now: Date = Date()) throws -> Report {
+                           audit: AuditStore? = nil, operatorName: String = NSUserName(), now: Date = Date(),
+                           publicKey: Minisign.PublicKey? = nil) throws -> Report {
         try policy.validate()
         let lease = execute ? try Lease.acquire(.forget, repository: repository, conflicts: { $0.kind == .forget }) : nil
         defer { lease?.release() }
         let backups = try repository.backups()
         let interrupted = try interruptedRemovals(in: repository, completed: Set(backups.map(\.summary.backupId)))
         var positions: [String: (database: String, position: LSN)] = [:]
+        let canOpen = try keys.canOpenBackups()
+        let useFacts = publicKey != nil && !canOpen
         let candidates = try backups.map { file -> RetentionPolicy.Candidate in
+            if useFacts, file.isEncrypted, let publicKey {
+                let facts = try RetentionFacts.verified(file, publicKey: publicKey, in: repository)
+                if !facts.partial, let position = facts.streamPosition.flatMap(LSN.init) { positions[facts.backupId] = (facts.database, position) }
+                return RetentionPolicy.Candidate(backupId: facts.backupId, database: facts.database, series: facts.series, time: facts.snapshotTime)
+            }
             let manifest = try repository.openBackup(file, keys: keys).manifest
             if manifest.selection == nil, let position = manifest.streamPosition.flatMap(LSN.init) {
                 positions[manifest.backupId] = (manifest.source.database, position)

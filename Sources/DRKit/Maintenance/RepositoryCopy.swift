@@ -225,10 +225,11 @@ private struct BackupCopier {
     private func checkOpenable(_ file: ManifestFile) throws {
         guard file.isEncrypted else { return }
         let envelopes = try KeyEnvelopes.all(of: file, in: source)
-        guard !envelopes.isEmpty else {
+        let ageEnvelopes = try AgeEnvelopes.all(backupId: backupId, in: source)
+        guard !envelopes.isEmpty || !ageEnvelopes.isEmpty else {
             throw DRKitError(.integrity, "backup \(backupId) is encrypted but has no key envelope at \(source.store.location): no key can open it; not copying it")
         }
-        guard try options.keys.resolve() != nil else { return }
+        guard try options.keys.canOpenBackups() else { return }
         do { _ = try source.openBackup(file, keys: options.keys) } catch {
             let e = DRKitError.wrap(error)
             throw DRKitError(e.code, "backup \(backupId) cannot be opened with the given key (\(e.message)); not copying it", cause: error)

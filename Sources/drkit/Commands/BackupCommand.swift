@@ -50,6 +50,8 @@ struct Backup: ParsableCommand {
     var excludeTableData: [String] = []
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var keys: KeyFlags
+    @OptionGroup var recipientFlags: RecipientFlags
+    @OptionGroup var signing: SigningFlags
     @Flag(name: .long, help: "Store the backup unencrypted.")
     var noEncrypt = false
     @Option(name: .long, help: "Parallel worker connections.")
@@ -112,9 +114,12 @@ struct Backup: ParsableCommand {
             Console.shared.quiet = output.quiet
             // Every repository is checked before the backup: a bad --copy-to must not surface after the commit.
             for destination in copyTo { try checkRepositoryLocation(destination, flag: "--copy-to") }
-            let key = try keys.encryptionKey(noEncrypt: noEncrypt, what: "the backup")
+            let recipients = try recipientFlags.recipients()
+            let key = try keys.encryptionKey(noEncrypt: noEncrypt, what: "the backup", recipients: recipients)
             let repo = try repository.open(create: true).locking(try lock.lock())
             var options = BackupOptions(conninfo: db, key: key)
+            options.recipients = recipients
+            options.signingKey = try signing.load()
             options.jobs = jobs
             options.codec = try codec()
             if compressLevel != nil { Console.shared.note("--compress-level is deprecated: use --compress gzip:\(compressLevel!)") }

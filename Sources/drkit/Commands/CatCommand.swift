@@ -20,11 +20,15 @@ struct Cat: ParsableCommand {
     var object: String
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var keys: KeyFlags
+    @Option(name: .long, help: ArgumentHelp("The backup's data key itself, 32 raw bytes: what `age -d -i IDENTITY <backup>/keys/age-*.age` prints (docs/runbooks/restore-by-hand.md).", valueName: "path"))
+    var dataKeyFile: String?
 
     func run() throws {
         try runReportingErrors {
             let repo = try repository.open(create: false)
-            try ObjectCat.run(repository: repo, reference: backup, object: object, keys: keys.keyOptions,
+            var options = keys.keyOptions
+            options.dataKeyFile = dataKeyFile
+            try ObjectCat.run(repository: repo, reference: backup, object: object, keys: options,
                               output: FileDescriptorSink(fd: STDOUT_FILENO))
         }
     }

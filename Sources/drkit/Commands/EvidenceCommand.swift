@@ -11,6 +11,13 @@ struct SigningFlags: ParsableArguments {
     func load() throws -> Minisign.SecretKey? { try EvidenceSignature.loadKey(path: signingKey) }
 }
 
+/// A minisign public key given as a file (KEY.pub) or as its RW... line.
+func readPublicKey(_ value: String) throws -> Minisign.PublicKey {
+    guard FileManager.default.fileExists(atPath: value) else { return try Minisign.PublicKey.parse(value) }
+    guard let text = try? String(contentsOfFile: value, encoding: .utf8) else { throw DRKitError(.usage, "cannot read \(value)") }
+    return try Minisign.PublicKey.parse(text)
+}
+
 struct Evidence: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check signed evidence folders offline.", subcommands: [Verify.self])
 
@@ -65,8 +72,7 @@ struct Evidence: ParsableCommand {
                     throw DRKitError(.usage, "the public key \(publicKey) lies inside \(directory), which it is to check; anyone who can edit the evidence can replace it: give the key from where you keep it")
                 }
             }
-            guard let text = try? String(contentsOfFile: publicKey, encoding: .utf8) else { throw DRKitError(.usage, "cannot read \(publicKey)") }
-            return try Minisign.PublicKey.parse(text)
+            return try readPublicKey(publicKey)
         }
     }
 }

@@ -23,6 +23,9 @@ struct Forget: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var keys: KeyFlags
+    @Option(name: .long, help: ArgumentHelp("On a host holding only age recipients: decide on each backup's retention facts signed by the backup's --signing-key, checked with this public key (file or RW... line). --signing-key gives it too.", valueName: "key"))
+    var publicKey: String?
+    @OptionGroup var signing: SigningFlags
     @Option(name: .long, help: ArgumentHelp("Retention policy file (YAML); instead of the --keep-* flags.", valueName: "path"))
     var policy: String?
     @Option(name: .long, help: "Keep the N newest backups.") var keepLast: Int?
@@ -71,7 +74,8 @@ struct Forget: ParsableCommand {
                 CommandMetrics.forget(repository: repo.store.location, report: report, startedAt: started, finishedAt: finished)
             }) {
                 try DRKit.Forget.run(repository: repo, policy: policy, keys: keys.keyOptions, execute: execute,
-                                     audit: execute ? try audit.open() : nil)
+                                     audit: execute ? try audit.open() : nil,
+                                     publicKey: try publicKey.map(readPublicKey) ?? signing.load()?.publicKey)
             }
             if output.json {
                 Console.shared.output(try JSONText.encode(report))

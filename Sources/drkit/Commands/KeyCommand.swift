@@ -13,18 +13,20 @@ struct Key: ParsableCommand {
             abstract: "Write a new key to a file readable only by its owner (mode 0600); an existing file is never overwritten.",
             discussion: """
                 --type data (default): a random 32-byte key (base64) that encrypts backups (--key-file). \
+                --type age: an age identity file, as age-keygen writes it (--identity opens backups; `age -d -i FILE` \
+                opens a key envelope by hand); its public recipient (age1...) is printed, for --recipient on the backup host. \
                 --type signing: a minisign key pair for signing evidence: FILE, the unencrypted secret key \
                 (--signing-key; keep it off the evidence host's writable folders), and FILE.pub, the public key \
                 auditors verify with (`drkit evidence verify --public-key FILE.pub`, `minisign -V -p FILE.pub`).
                 """)
 
         enum KeyType: String, ExpressibleByArgument, CaseIterable {
-            case data, signing
+            case data, signing, age
         }
 
         @Option(name: .long, help: ArgumentHelp("File to create; an existing file is never overwritten.", valueName: "path"))
         var out: String
-        @Option(name: .long, help: "data (encrypts backups) or signing (signs evidence; also writes FILE.pub).")
+        @Option(name: .long, help: "data (encrypts backups), age (an age identity: backups sealed to its recipient) or signing (signs evidence; also writes FILE.pub).")
         var type: KeyType = .data
 
         func run() throws {
@@ -33,6 +35,13 @@ struct Key: ParsableCommand {
                 case .data:
                     let fingerprint = try KeyFile.create(at: out)
                     Console.shared.output("wrote a new key to \(out) (fingerprint \(fingerprint)); keep a copy off the backup host")
+                case .age:
+                    let identity = try KeyFile.createAgeIdentity(at: out)
+                    Console.shared.output("""
+                        wrote an age identity to \(out) (secret, mode 0600)
+                        recipient: \(identity.recipient.text)
+                        give the backup host only the recipient (--recipient or --recipients-file); keep the identity where restores run, and a copy in escrow
+                        """)
                 case .signing:
                     let key = try KeyFile.createSigningKey(at: out)
                     Console.shared.output("""
