@@ -81,6 +81,12 @@ struct KeyFlags: ParsableArguments {
 
 /// `--recipient age1...` / `--recipients-file FILE`: seal what a command writes to age public keys.
 struct RecipientFlags: ParsableArguments {
+    init() {}
+    init(recipient: [String], recipientsFile: [String]) {
+        self.recipient = recipient
+        self.recipientsFile = recipientsFile
+    }
+
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("age public key (age1...) that can open the backup with its identity (repeatable; each opens it alone). The host then needs no key that decrypts.", valueName: "age1..."))
     var recipient: [String] = []
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("File of age recipients, one age1... per line (# comments).", valueName: "path"))

@@ -39,6 +39,11 @@ public enum AgeEnvelopes {
 
     /// The data key from the first age envelope one of `identities` opens; nil when none does.
     public static func open(backupId: String, identities: [Age.Identity], in repository: Repository) throws -> [UInt8]? {
+        try openEnvelope(backupId: backupId, identities: identities, in: repository)?.dataKey
+    }
+
+    /// ...and which envelope object it was.
+    static func openEnvelope(backupId: String, identities: [Age.Identity], in repository: Repository) throws -> (key: String, dataKey: [UInt8])? {
         for key in try all(backupId: backupId, in: repository) {
             let bytes: [UInt8]
             do { bytes = try repository.store.get(key: key) } catch let e as StorageError where e.kind == .notFound { continue } catch {
@@ -47,7 +52,7 @@ public enum AgeEnvelopes {
             do {
                 guard let dataKey = try Age.decrypt(bytes, identities: identities) else { continue }
                 guard dataKey.count == 32 else { throw DRKitError(.integrity, "age key envelope \(key) does not hold a 32-byte data key") }
-                return dataKey
+                return (key, dataKey)
             } catch let error as DRKitError { throw error } catch {
                 throw DRKitError(.integrity, "age key envelope \(key) is damaged: \(error)")
             }

@@ -82,6 +82,10 @@ public enum KeyEnvelopes {
         }
         if envelopes.count == 1, let firstError { throw DRKitError.wrap(firstError) }
         guard !envelopes.isEmpty else {
+            let sealed = try AgeEnvelopes.all(backupId: backupId, in: repository)
+            guard sealed.isEmpty else {
+                throw DRKitError(.integrity, "wrong key: backup \(backupId) is sealed to age recipients only (\(sealed.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))): open it with --identity")
+            }
             throw DRKitError(.integrity, "backup \(backupId) is encrypted but has no key envelope (\(backupId)/\(folder)/ is empty): it cannot be opened")
         }
         throw DRKitError(.integrity, "wrong key: no key envelope of backup \(backupId) opens with the \(source.kind) given; it opens with the \(envelopes.map { "\($0.envelope.kek.kind) \($0.envelope.kek.fingerprint)" }.joined(separator: " or "))")

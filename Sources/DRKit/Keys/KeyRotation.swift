@@ -7,6 +7,57 @@ import Common
 /// asked to keep it) removes the old key's envelopes. Envelopes are objects of their own: nothing is
 /// edited in place, no manifest and no data object is rewritten.
 public enum KeyRotation {
+    /// One side of a rotation: a symmetric key or passphrase, or age keys (identities to open with,
+    /// recipients to seal to: a rotation to recipients needs no identity).
+    public enum Side: Sendable {
+        case key(KeySource)
+        case age(identities: [Age.Identity], recipients: [Age.Recipient])
+
+        var name: String {
+            switch self {
+            case .key(let source): return "\(source.kind) key"
+            case .age(_, let recipients): return recipients.isEmpty ? "age identity" : AgeEnvelopes.fingerprint(recipients)
+            }
+        }
+
+        /// The envelope this side opens and the data key in it.
+        func open(_ file: Sealed, in repository: Repository) throws -> (envelopeKey: String, dataKey: [UInt8]) {
+            switch self {
+            case .key(let source):
+                let (stored, dataKey) = try file.open(with: source, in: repository)
+                return (stored.key, dataKey)
+            case .age(let identities, let recipients):
+                if !identities.isEmpty, let opened = try AgeEnvelopes.openEnvelope(backupId: file.id, identities: identities, in: repository) {
+                    return (opened.key, opened.dataKey)
+                }
+                throw DRKitError(.integrity, "no age envelope of \(file.id) opens with the given identit\(identities.count == 1 ? "y" : "ies")" + (recipients.isEmpty ? "" : " (recipients alone open nothing)"))
+            }
+        }
+
+        /// Whether the backup already has this side's envelope (for recipients, without opening it).
+        func isPresent(_ file: Sealed, in repository: Repository) throws -> Bool {
+            if case .age(_, let recipients) = self, !recipients.isEmpty {
+                let key = AgeEnvelopes.key(backupId: file.id, recipients: recipients)
+                return try repository.store.list(prefix: key).contains { $0.key == key }
+            }
+            return (try? open(file, in: repository)) != nil
+        }
+
+        /// Writes this side's envelope for `dataKey`; returns its object key.
+        func write(dataKey: [UInt8], for file: Sealed, in repository: Repository) throws -> String {
+            switch self {
+            case .key(let source):
+                let envelope = try KeyEnvelope.wrap(dataKey: dataKey, backupId: file.id, source: source)
+                try KeyEnvelopes.write(envelope, backupId: file.id, in: repository)
+                return KeyEnvelopes.key(backupId: file.id, fingerprint: envelope.kek.fingerprint)
+            case .age(_, let recipients):
+                guard !recipients.isEmpty else { throw DRKitError(.usage, "the new side of a rotation to age needs recipients") }
+                try AgeEnvelopes.write(dataKey: dataKey, recipients: recipients, backupId: file.id, in: repository)
+                return AgeEnvelopes.key(backupId: file.id, recipients: recipients)
+            }
+        }
+    }
+
     public struct Outcome: Sendable {
         /// Backups that got the new key's envelope in this run.
         public var rotated: [String] = []
@@ -34,10 +85,15 @@ public enum KeyRotation {
     /// `retireOthers` removes every envelope but the new key's, whoever wrote it.
     public static func run(repository: Repository, from old: KeySource, to new: KeySource, keepOld: Bool = false,
                            retireOthers: Bool = false) throws -> Outcome {
+        try run(repository: repository, from: .key(old), to: .key(new), keepOld: keepOld, retireOthers: retireOthers)
+    }
+
+    public static func run(repository: Repository, from old: Side, to new: Side, keepOld: Bool = false,
+                           retireOthers: Bool = false) throws -> Outcome {
         let lease = try Lease.acquire(.rotate, repository: repository, conflicts: { $0.kind == .backup || $0.kind == .copy || $0.kind == .rotate })
         defer { lease.release() }
         var outcome = Outcome()
-        var opened: [(file: Sealed, envelope: KeyEnvelopes.Stored, dataKey: [UInt8])] = []
+        var opened: [(file: Sealed, envelopeKey: String, dataKey: [UInt8])] = []
         var rotatedEarlier: [Sealed] = []
         for file in try Sealed.all(in: repository) {
             guard file.encrypted else {
@@ -45,38 +101,35 @@ public enum KeyRotation {
                 continue
             }
             do {
-                let (stored, dataKey) = try file.open(with: old, in: repository)
-                opened.append((file, stored, dataKey))
+                let (envelopeKey, dataKey) = try old.open(file, in: repository)
+                opened.append((file, envelopeKey, dataKey))
             } catch let oldError {
                 // An earlier run of this rotation removed the old envelope already.
-                guard (try? file.open(with: new, in: repository)) != nil else { throw oldError }
+                guard (try? new.isPresent(file, in: repository)) == true else { throw oldError }
                 rotatedEarlier.append(file)
                 outcome.alreadyRotated.append(file.id)
             }
         }
         var newEnvelopes: [String: String] = [:]
-        for (file, stored, dataKey) in opened {
+        for (file, _, dataKey) in opened {
             let backupId = file.id
             do {
-                var envelope = try KeyEnvelope.wrap(dataKey: dataKey, backupId: backupId, source: new)
-                envelope.segmentSize = stored.envelope.segmentSize
-                try KeyEnvelopes.write(envelope, backupId: backupId, in: repository)
-                newEnvelopes[backupId] = KeyEnvelopes.key(backupId: backupId, fingerprint: envelope.kek.fingerprint)
+                newEnvelopes[backupId] = try new.write(dataKey: dataKey, for: file, in: repository)
             } catch {
                 throw DRKitError.wrap(error, "adding the new key's envelope to \(backupId) (run the rotation again to finish; every backup still opens with the old key)")
             }
             outcome.rotated.append(backupId)
         }
-        for (file, stored, _) in opened {
+        for (file, envelopeKey, _) in opened {
             let backupId = file.id
             if keepOld {
                 outcome.oldKeyStillOpens.append((backupId, "--keep-old-key"))
-            } else if stored.key == newEnvelopes[backupId] {
+            } else if envelopeKey == newEnvelopes[backupId] {
                 continue  // the "old" key is the new one: its envelope is the one that now opens the backup
-            } else if stored.key.hasSuffix("/" + ManifestFile.objectName) {
+            } else if envelopeKey.hasSuffix("/" + ManifestFile.objectName) {
                 outcome.oldKeyStillOpens.append((backupId, "format 1: its envelope is inside its manifest, which is never rewritten"))
             } else {
-                do { try repository.store.delete(keys: [stored.key]) } catch {
+                do { try repository.store.delete(keys: [envelopeKey]) } catch {
                     outcome.oldKeyStillOpens.append((backupId, "its old envelope could not be removed (\(DRKitError.wrap(error).message)); Object Lock keeps it until its retention ends"))
                 }
             }
@@ -88,14 +141,23 @@ public enum KeyRotation {
 
     /// Which other keys still open each backup, read from the envelopes stored after the rotation (the
     /// old key kept, or a key an earlier `--keep-old-key` rotation left); removed with `retireOthers`.
-    private static func account(for files: [Sealed], new: KeySource, retireOthers: Bool, in repository: Repository,
+    private static func account(for files: [Sealed], new: Side, retireOthers: Bool, in repository: Repository,
                                 outcome: inout Outcome) throws {
         for file in files {
             let backupId = file.id
-            let newKey = try file.open(with: new, in: repository).stored.key
+            let newKey: String
+            if case .age(_, let recipients) = new, !recipients.isEmpty {
+                newKey = AgeEnvelopes.key(backupId: backupId, recipients: recipients)
+            } else {
+                newKey = try new.open(file, in: repository).envelopeKey
+            }
             var others: [String] = []
-            for stored in try KeyEnvelopes.all(backupId: file.id, inManifest: file.inManifest, in: repository) where stored.key != newKey {
-                let name = "\(stored.envelope.kek.kind) \(stored.envelope.kek.fingerprint)"
+            let symmetric = try KeyEnvelopes.all(backupId: file.id, inManifest: file.inManifest, in: repository)
+                .map { (key: $0.key, name: "\($0.envelope.kek.kind) \($0.envelope.kek.fingerprint)") }
+            let age = try AgeEnvelopes.all(backupId: file.id, in: repository)
+                .map { (key: $0, name: "age \(($0 as NSString).lastPathComponent.dropLast(AgeEnvelopes.suffix.count))") }
+            for stored in symmetric + age where stored.key != newKey {
+                let name = stored.name
                 if retireOthers && !stored.key.hasSuffix("/" + ManifestFile.objectName) {
                     do {
                         try repository.store.delete(keys: [stored.key])

@@ -77,6 +77,10 @@ public struct StreamArchive: Sendable {
     /// The lineage's data key; nil when it is not encrypted.
     public func dataKey(of lineage: StreamLineage, keys: KeyOptions) throws -> [UInt8]? {
         guard lineage.encrypted else { return nil }
+        let identities = try keys.identities()
+        if !identities.isEmpty, let dataKey = try AgeEnvelopes.open(backupId: StreamArchive.folder(lineage.lineage), identities: identities, in: repository) {
+            return dataKey
+        }
         guard let source = try keys.resolve() else {
             throw DRKitError(.usage, "the change archive of \(lineage.database) is encrypted (key fingerprint \(lineage.keyFingerprint ?? "?")): give --key-file, DRKIT_KEY or --passphrase-env")
         }

@@ -67,7 +67,9 @@ struct Key: ParsableCommand {
                 other key that still opens backups (e.g. one an earlier --keep-old-key rotation kept); \
                 --retire-all-other-keys removes all their envelopes. An interrupted rotation is finished by running \
                 it again with the same keys; once finished, it says "already rotated". Refused (exit 6) while a \
-                backup or copy runs.
+                backup or copy runs. To age recipients: --new-recipient/--new-recipients-file seals each data key to \
+                them (keys/age-<fp>.age; no identity needed, so the backup host can run it); back from them: \
+                --identity opens, --new-key-file wraps.
                 """)
 
         @OptionGroup var repository: RepositoryOptions
@@ -76,6 +78,10 @@ struct Key: ParsableCommand {
         var newKeyFile: String?
         @Option(name: .long, help: ArgumentHelp("Environment variable holding the new passphrase.", valueName: "VAR"))
         var newPassphraseEnv: String?
+        @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("Rotate to age recipients: each backup's data key sealed to these public keys (repeatable); the old key's envelopes go as usual.", valueName: "age1..."))
+        var newRecipient: [String] = []
+        @Option(name: .long, parsing: .singleValue, help: ArgumentHelp("File of age recipients to rotate to, one per line.", valueName: "path"))
+        var newRecipientsFile: [String] = []
         @Flag(name: .long, help: "Keep the old key's envelopes: both keys open every backup.")
         var keepOldKey = false
         @Flag(name: .long, help: "Remove every envelope but the new key's, including those of keys an earlier --keep-old-key rotation kept.")
@@ -87,14 +93,26 @@ struct Key: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
-                guard let old = try keys.keyOptions.resolve() else {
-                    throw DRKitError(.usage, "give the current key with --key-file, --passphrase-env or DRKIT_KEY")
+                let identities = try keys.keyOptions.identities()
+                let oldKey = try keys.keyOptions.resolve()
+                guard oldKey != nil || !identities.isEmpty else {
+                    throw DRKitError(.usage, "give the current key with --key-file, --passphrase-env, DRKIT_KEY or --identity")
                 }
-                guard newKeyFile != nil || newPassphraseEnv != nil else {
-                    throw DRKitError(.usage, "give the new key with --new-key-file or --new-passphrase-env")
+                let recipients = try RecipientFlags(recipient: newRecipient, recipientsFile: newRecipientsFile).recipients()
+                let newSymmetric = newKeyFile != nil || newPassphraseEnv != nil
+                guard newSymmetric != !recipients.isEmpty else {
+                    throw DRKitError(.usage, newSymmetric ? "give the new key as --new-key-file/--new-passphrase-env or as --new-recipient, not both"
+                                                          : "give the new key with --new-key-file, --new-passphrase-env or --new-recipient")
                 }
-                guard let new = try KeyOptions(keyFile: newKeyFile, passphraseEnv: newPassphraseEnv, environment: ProcessInfo.processInfo.environment.filter { $0.key != "DRKIT_KEY" }).resolve() else {
-                    throw DRKitError(.usage, "the new key could not be read")
+                let old: KeyRotation.Side = oldKey.map { .key($0) } ?? .age(identities: identities, recipients: [])
+                let new: KeyRotation.Side
+                if newSymmetric {
+                    guard let source = try KeyOptions(keyFile: newKeyFile, passphraseEnv: newPassphraseEnv, environment: ProcessInfo.processInfo.environment.filter { $0.key != "DRKIT_KEY" }).resolve() else {
+                        throw DRKitError(.usage, "the new key could not be read")
+                    }
+                    new = .key(source)
+                } else {
+                    new = .age(identities: [], recipients: recipients)
                 }
                 let repo = try repository.open(create: false)
                 let outcome = try KeyRotation.run(repository: repo, from: old, to: new, keepOld: keepOldKey, retireOthers: retireAllOtherKeys)
