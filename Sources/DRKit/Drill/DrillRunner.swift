@@ -66,6 +66,8 @@ public final class DrillRunner {
         public var evidenceDirectory: String
         /// Signs the evidence (minisign) when set.
         public var signingKey: Minisign.SecretKey?
+        /// age identities that open the backup (`--identity`), besides the scenario's key.
+        public var identityFiles: [String] = []
         public var metricsFile: String?
         /// Where the drill's metrics go (file, DRKIT_METRICS_DIR, Pushgateway); `metricsFile` alone when nil.
         public var metrics: MetricsPublisher?
@@ -167,8 +169,9 @@ public final class DrillRunner {
     /// backup) the backup to restore.
     private func prepare() throws -> DrillState {
         let scenario = options.scenario
-        let keys = KeyOptions(keyFile: try expand(scenario.keyFile).flatMap { $0.isEmpty ? nil : $0 },
+        var keys = KeyOptions(keyFile: try expand(scenario.keyFile).flatMap { $0.isEmpty ? nil : $0 },
                               passphraseEnv: scenario.passphraseEnv, environment: options.environment)
+        keys.identityFiles = options.identityFiles
         let repositories = try DrillRepositories.open(scenario, expand: expand, settings: options.s3)
         let source = try expand(scenario.source).flatMap { $0.isEmpty ? nil : $0 }
         guard let serverConninfo = try expand(scenario.target).flatMap({ $0.isEmpty ? nil : $0 }) ?? source else {

@@ -7,6 +7,11 @@ import Common
 public struct StreamOptions: Sendable {
     public var conninfo: String
     public var key: KeySource?
+    /// age recipients instead of (or beside) `key`: the host cannot reopen a lineage's data key, so
+    /// each run with recipients alone starts a new lineage (with its own base) at the slot's position.
+    public var recipients: [Age.Recipient] = []
+    /// Signs the base backups' retention facts.
+    public var signingKey: Minisign.SecretKey?
     public var codec: Codec = .default
     /// A segment is written at least this often while there are committed changes to store.
     public var flushInterval: Double = 10
@@ -224,8 +229,12 @@ public final class StreamRunner: @unchecked Sendable {
             $0.systemIdentifier == source.systemIdentifier && $0.slot == source.slotName
         }.last
         if slot != nil, let existing {
-            let dataKey = try existingDataKey(existing)
-            return (existing, dataKey, try tip(of: existing, dataKey: dataKey))
+            if existing.encrypted && options.key == nil && !options.recipients.isEmpty {
+                console.note("stream: lineage \(existing.lineage) is sealed to age recipients and this host cannot reopen its key: a new lineage starts where it ends (nothing is lost; a restore to a time before the new lineage's first base uses \(existing.lineage))")
+            } else {
+                let dataKey = try existingDataKey(existing)
+                return (existing, dataKey, try tip(of: existing, dataKey: dataKey))
+            }
         }
         if let existing, slot == nil {
             let last = try archive.segments(of: existing.lineage).last
@@ -241,15 +250,27 @@ public final class StreamRunner: @unchecked Sendable {
             console.note("stream: created replication slot \(source.slotName) at \(start)")
         }
         let id = BackupId.make()
-        let encryption: (envelope: KeyEnvelope, dataKey: [UInt8])?
-        do { encryption = try options.key.map { try KeyEnvelope.create(backupId: StreamArchive.folder(id), source: $0) } } catch {
+        let encryption: (envelope: KeyEnvelope?, dataKey: [UInt8], fingerprint: String)?
+        do {
+            if let key = options.key {
+                let (envelope, dataKey) = try KeyEnvelope.create(backupId: StreamArchive.folder(id), source: key)
+                encryption = (envelope, dataKey, envelope.kek.fingerprint)
+            } else if !options.recipients.isEmpty {
+                encryption = (nil, SecureRandom.bytes(32), AgeEnvelopes.fingerprint(options.recipients))
+            } else {
+                encryption = nil
+            }
+            if let encryption, !options.recipients.isEmpty {
+                try AgeEnvelopes.write(dataKey: encryption.dataKey, recipients: options.recipients, backupId: StreamArchive.folder(id), in: repository)
+            }
+        } catch {
             throw DRKitError.wrap(error, "preparing encryption")
         }
         let lineage = StreamLineage(lineage: id, database: source.database, systemIdentifier: source.systemIdentifier,
                                     databaseOid: source.databaseOid, serverVersion: source.serverVersion, slot: source.slotName,
                                     publication: source.publicationName, startPosition: start, createdAt: Date(),
                                     compression: .init(algorithm: options.codec.algorithm.rawValue, level: options.codec.level),
-                                    encrypted: encryption != nil, keyFingerprint: encryption?.envelope.kek.fingerprint)
+                                    encrypted: encryption != nil, keyFingerprint: encryption?.fingerprint)
         try archive.create(lineage, envelope: encryption?.envelope)
         return (lineage, encryption?.dataKey, Tip(end: start))
     }
@@ -346,6 +367,8 @@ public final class StreamRunner: @unchecked Sendable {
             let thread = Thread { [self] in
                 defer { done.leave() }
                 var backup = BackupOptions(conninfo: runner.options.conninfo, key: runner.options.key)
+                backup.recipients = runner.options.recipients
+                backup.signingKey = runner.options.signingKey
                 backup.codec = runner.options.codec
                 backup.jobs = runner.options.baseJobs
                 backup.showProgress = false

@@ -84,6 +84,7 @@ struct Drill: ParsableCommand {
                                               operatorName: self.operator ?? roles.operator ?? RunbookRecorder.defaultOperator())
             options.s3 = s3.options
             options.signingKey = try signing.load()
+            options.identityFiles = keys.identity
             options.metrics = MetricsFlags(metricsFile: metricsFile, pushgateway: pushgateway).publisher
             let console = json ? Console(outputToStderr: true) : Console.shared
             let report = try DrillRunner(options: options, audit: try audit.open(), console: console).run()

@@ -33,6 +33,8 @@ struct StreamRun: ParsableCommand {
     var db: String
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var keys: KeyFlags
+    @OptionGroup var recipientFlags: RecipientFlags
+    @OptionGroup var signing: SigningFlags
     @Flag(name: .long, help: "Store the change archive unencrypted.")
     var noEncrypt = false
     @Option(name: .long, help: ArgumentHelp("Write a segment at least this often while changes arrive (with a unit: 10s, 1m).", valueName: "duration"))
@@ -57,9 +59,12 @@ struct StreamRun: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Console.shared.quiet = output.quiet
-            let key = try keys.encryptionKey(noEncrypt: noEncrypt, what: "the change archive")
+            let recipients = try recipientFlags.recipients()
+            let key = try keys.encryptionKey(noEncrypt: noEncrypt, what: "the change archive", recipients: recipients)
             let repo = try repository.open(create: true).locking(try lock.lock())
             var options = StreamOptions(conninfo: db, key: key)
+            options.recipients = recipients
+            options.signingKey = try signing.load()
             options.flushInterval = Durations.parse(flushInterval)!
             options.baseEvery = baseEvery.flatMap(Durations.parse)
             options.replicaIdentityFull = replicaIdentityFull

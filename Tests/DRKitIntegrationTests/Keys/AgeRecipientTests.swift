@@ -54,6 +54,11 @@ final class AgeRecipientTests: DRKitTestCase {
         XCTAssertEqual(refused.status, 5, refused.stderr)
         XCTAssertTrue(refused.stderr.contains("none of the 1 age identity given opens backup \(id)"), refused.stderr)
 
+        // A drill rehearses it with an identity (the restore host's).
+        let drill = try Command.drkit(["drill", "--repo", repo, "--identity", pair[0].identity, "--restore-latest", "--target", try conninfo("postgres"),
+                                       "--evidence-dir", file("drill-evidence"), "--audit-file", file("audit.jsonl")])
+        XCTAssertEqual(drill.status, 0, drill.stdout + drill.stderr)
+
         // By hand: age opens the envelope, the data key opens an object, zstd reads it.
         let envelopes = try FileManager.default.contentsOfDirectory(atPath: repo + "/\(id)/keys").filter { $0.hasSuffix(".age") }
         XCTAssertEqual(envelopes.count, 1)

@@ -80,6 +80,36 @@ final class PointInTimeTests: StreamTestCase {
         XCTAssertTrue(future.stderr.contains("--to-latest"), future.stderr)
     }
 
+    /// A stream sealed to an age recipient alone: the host cannot reopen a lineage's key, so a restart
+    /// starts a new lineage at the slot's position (with its own base); a restore with the identity
+    /// replays across both to the latest commit.
+    func testAStreamSealedToARecipientRestoresWithTheIdentityAcrossRestarts() throws {
+        let database = try newDatabase("pitr_age", sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'a' FROM generate_series(1, 100) g;")
+        let identity = workDirectory.appendingPathComponent("identity.txt").path
+        let made = try Command.drkit(["key", "generate", "--type", "age", "--out", identity])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let recipient = String(try XCTUnwrap(made.stdout.split(separator: "\n").first { $0.hasPrefix("recipient: ") }).dropFirst("recipient: ".count))
+        let host = ["DRKIT_KEY": ""]
+        for round in 0..<2 {
+            let (stream, log) = try startStream(database, environment: host, keys: ["--recipient", recipient])
+            try waitUntil("a linked base backup of round \(round)", log: log) {
+                guard FileManager.default.fileExists(atPath: repo) else { return false }
+                return try Repository.open(repo, create: false).backups().filter { $0.summary.database == database && $0.summary.streamPosition != nil }.count == round + 1
+            }
+            try PostgresClientBridge.execute("INSERT INTO t SELECT g, 'round \(round)' FROM generate_series(1000 * (\(round) + 1), 1000 * (\(round) + 1) + 50) g; UPDATE t SET v = 'changed' WHERE id = \(round + 1)", in: database)
+            try waitUntilArchived(database, log: log)
+            XCTAssertEqual(stopStream(stream, log: log), 0)
+            if round == 1 { XCTAssertTrue(logText(log).contains("this host cannot reopen its key: a new lineage starts where it ends"), logText(log)) }
+        }
+        XCTAssertEqual(try archive.lineages(database: database).count, 2)
+        let noKey = try restore("latest", into: scratchName("pitr_age_no"), extra: ["--to-latest"])
+        XCTAssertEqual(noKey.status, 2, noKey.stderr)
+        let restored = scratchName("pitr_age_r")
+        let result = try restore("latest", into: restored, extra: ["--identity", identity, "--to-latest"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(restored)), try DatabaseFingerprint.contentHashes(try conninfo(database)))
+    }
+
     func testKilledStreamLosesAndRepeatsNothing() throws {
         let database = try newDatabase("pitr_kill", sql: "")
         try pgbench(database, ["-i", "-s", "1", "-q"])

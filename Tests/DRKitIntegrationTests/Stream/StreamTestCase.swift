@@ -39,14 +39,14 @@ class StreamTestCase: DRKitTestCase {
 
     /// `drkit stream` in the background, its stderr in a log file of the work directory.
     func startStream(_ database: String, repository: String? = nil, environment: [String: String] = [:],
-                     extra: [String] = []) throws -> (process: Process, log: URL) {
+                     keys: [String]? = nil, extra: [String] = []) throws -> (process: Process, log: URL) {
         if !streamedDatabases.contains(database) { streamedDatabases.append(database) }
         logCount += 1
         let log = workDirectory.appendingPathComponent("stream-\(logCount).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
-        process.arguments = ["stream", "--db", try conninfo(database), "--repo", repository ?? repo, "--key-file", keyFile, "--flush-interval", "1s"] + extra
+        process.arguments = ["stream", "--db", try conninfo(database), "--repo", repository ?? repo] + (keys ?? ["--key-file", keyFile]) + ["--flush-interval", "1s"] + extra
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: log)
