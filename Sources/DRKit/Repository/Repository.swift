@@ -137,7 +137,7 @@ public final class Repository: Sendable {
     public func resolve(_ reference: String, keys: KeyOptions) throws -> ManifestFile {
         let all = try backups()
         let file = try resolve(reference, among: all)
-        guard reference == "latest", try keys.resolve() != nil, let chosenStart = BackupId.startTime(of: file.summary.backupId) else { return file }
+        guard reference == "latest", try keys.canOpenBackups(), let chosenStart = BackupId.startTime(of: file.summary.backupId) else { return file }
         let later = all.filter {
             $0.isEncrypted && (BackupId.startTime(of: $0.summary.backupId).map { $0 > chosenStart } ?? true)
         }

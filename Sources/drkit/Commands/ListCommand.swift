@@ -10,7 +10,7 @@ struct List: ParsableCommand {
         abstract: "List the completed backups in a repository, newest first (no key needed).",
         discussion: """
             Without a key the listing shows each backup's plaintext summary, which anyone who can write to \
-            the repository could edit: it is marked unverified. With the key (--key-file, --passphrase-env or \
+            the repository could edit: it is marked unverified. With the key (--key-file, --passphrase-env, --identity or \
             DRKIT_KEY) every summary is checked against its authenticated manifest, and a mismatch is exit 5.
             """)
 
@@ -25,7 +25,7 @@ struct List: ParsableCommand {
             let repo = try repository.open(create: false)
             if changes { return try listChanges(repo) }
             let files = try repo.backups()
-            let verified = try keys.keyOptions.resolve() != nil
+            let verified = try keys.keyOptions.canOpenBackups()
             if verified {
                 for file in files { _ = try repo.openBackup(file, keys: keys.keyOptions) }
             }

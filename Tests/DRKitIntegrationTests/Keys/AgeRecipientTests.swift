@@ -111,6 +111,9 @@ final class AgeRecipientTests: DRKitTestCase {
         XCTAssertEqual((report["decisions"] as? [[String: Any]])?.filter { $0["keep"] as? Bool == true }.compactMap { $0["backupId"] as? String }, [ids[2]])
         let restored = try Command.drkit(["restore", "latest", "--repo", second, "--identity", pair[1].identity, "--target", try conninfo(scratchName("age_host_ok")), "--quiet"])
         XCTAssertEqual(restored.status, 0, restored.stderr)
+        let verifiedList = try Command.drkit(["list", "--repo", second, "--identity", pair[0].identity, "--json"])
+        XCTAssertEqual(verifiedList.status, 0, verifiedList.stderr)
+        XCTAssertEqual(try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(verifiedList.stdout.utf8)) as? [[String: Any]]).compactMap { $0["verified"] as? Bool }, [true])
         // Facts edited in storage (to make the newest look old) are refused, naming the backup.
         let facts = repo + "/\(ids[2])/keys/retention.facts"
         let text = try String(contentsOfFile: facts, encoding: .utf8)
