@@ -75,10 +75,13 @@ public final class ReplicationConnection {
     /// Creates a logical slot with the built-in pgoutput plugin. With `exportSnapshot` the snapshot of
     /// its consistent point is exported: a transaction importing it sees exactly the transactions that
     /// committed before the first one the slot decodes.
-    public func createLogicalSlot(_ name: String, temporary: Bool, exportSnapshot: Bool) throws -> CreatedSlot {
+    /// `failover`: on PostgreSQL 17+, a permanent slot that standbys with `sync_replication_slots`
+    /// keep in step, so that a promoted standby still has it (ignored before 17, and for temporary slots).
+    public func createLogicalSlot(_ name: String, temporary: Bool, exportSnapshot: Bool, failover: Bool = false) throws -> CreatedSlot {
         let snapshot = exportSnapshot ? "export" : "nothing"
+        let failoverOption = failover && !temporary && connection.serverVersionNumber >= 170000 ? ", FAILOVER true" : ""
         let command = connection.serverVersionNumber >= 150000
-            ? "CREATE_REPLICATION_SLOT \(Connection.quoteIdentifier(name))\(temporary ? " TEMPORARY" : "") LOGICAL pgoutput (SNAPSHOT '\(snapshot)')"
+            ? "CREATE_REPLICATION_SLOT \(Connection.quoteIdentifier(name))\(temporary ? " TEMPORARY" : "") LOGICAL pgoutput (SNAPSHOT '\(snapshot)'\(failoverOption))"
             : "CREATE_REPLICATION_SLOT \(Connection.quoteIdentifier(name))\(temporary ? " TEMPORARY" : "") LOGICAL pgoutput \(exportSnapshot ? "EXPORT_SNAPSHOT" : "NOEXPORT_SNAPSHOT")"
         let row = try connection.execute(command).rows[0]
         guard let point = row[1].flatMap(LSN.init) else {

@@ -19,6 +19,8 @@ public struct ChangeArchiveLineage: Codable, Sendable {
     public var lagSeconds: Double?
     public var lastSegment: String?
     public var encrypted: Bool
+    /// This lineage began after a lost slot: the previous lineage and its last archived commit.
+    public var gapAfter: String?
     /// Set by `verify --changes`: transactions and row changes read back.
     public var transactionsChecked: Int?
     public var changesChecked: Int?
@@ -42,7 +44,8 @@ public enum ChangeArchiveInventory {
             storedBytes: segments.reduce(0) { $0 + $1.size }, firstCommit: firstCommit.map(CommitTime.iso8601),
             lastCommit: last.map { CommitTime.iso8601($0.name.lastCommit) },
             lagSeconds: last.map { max(0, now.timeIntervalSince(CommitTime.date($0.name.lastCommit))) },
-            lastSegment: last?.key, encrypted: lineage.encrypted)
+            lastSegment: last?.key, encrypted: lineage.encrypted,
+            gapAfter: lineage.gap.map { "lineage \($0.previousLineage) (last archived commit \($0.previousLastCommit.map(CommitTime.iso8601) ?? "none"))" })
     }
 
     /// Reads back every segment: authenticated, decompressed, chained to the one before, every message

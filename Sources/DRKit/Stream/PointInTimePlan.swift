@@ -18,6 +18,27 @@ public struct PointInTimePlan: Sendable {
     /// schema change can start instead (named when one is refused).
     public var laterBases: [(backupId: String, snapshotTime: Date)] = []
 
+    /// A time inside a gap (a lost slot: between the last commit the old lineage stored and the first
+    /// base of the new one) cannot be reached from either side: refused, naming both ends.
+    static func refuseGap(at micros: Int64, lineages: [StreamLineage], repository: Repository, database: String) throws {
+        for lineage in lineages {
+            guard let gap = lineage.gap else { continue }
+            let from = gap.previousLastCommit ?? Int64.min
+            let firstBase = try repository.backups().filter {
+                $0.summary.database == database && $0.summary.partial != true
+                    && ($0.summary.streamPosition.flatMap(LSN.init).map { $0 >= lineage.startPosition } ?? false)
+            }.map(\.summary.snapshotTime).min()
+            let until = firstBase.map(CommitTime.micros) ?? Int64.max
+            guard micros > from, micros < until else { continue }
+            throw DRKitError(.usage, """
+                \(CommitTime.iso8601(micros)) falls in a gap of the change archive of \(database): the replication slot was lost \
+                (found \(Timestamps.iso8601(gap.detectedAt))), so changes after \(gap.previousLastCommit.map(CommitTime.iso8601) ?? "the start of lineage \(gap.previousLineage)") \
+                (the end of lineage \(gap.previousLineage)) and before \(firstBase.map(Timestamps.iso8601) ?? "a first base of lineage \(lineage.lineage) (none yet)") are not archived; \
+                give a time outside it
+                """)
+        }
+    }
+
     /// `reference`: a backup id, or `latest` (the newest linked base of the database of the newest backup).
     public static func make(reference: String, target: RecoveryTarget, repository: Repository, keys: KeyOptions) throws -> PointInTimePlan {
         let archive = StreamArchive(repository: repository)
@@ -27,6 +48,7 @@ public struct PointInTimePlan: Sendable {
         guard !lineages.isEmpty else {
             throw DRKitError(.usage, "no change archive of \(database) in \(repository.store.location): point-in-time restore needs `drkit stream` to have run for it (docs/runbooks/point-in-time-recovery.md)")
         }
+        if case .time(let micros) = target { try refuseGap(at: micros, lineages: lineages, repository: repository, database: database) }
         let candidates: [ManifestFile]
         if reference == "latest" {
             candidates = try repository.backups().filter { $0.summary.database == database && $0.summary.partial != true && $0.summary.streamPosition != nil }

@@ -23,6 +23,18 @@ public struct StreamLineage: Codable, Equatable, Sendable {
     public var compression: BackupManifest.Compression
     public var encrypted: Bool
     public var keyFingerprint: String?
+    /// Set when this lineage began because the previous one's slot was lost: what was not archived.
+    public var gap: Gap?
+
+    /// Changes committed after `previousLastCommit` (the last one the previous lineage stored) and
+    /// before this lineage's first base are not in the archive; restores to a time in between are refused.
+    public struct Gap: Codable, Equatable, Sendable {
+        public var previousLineage: String
+        /// µs since 2000-01-01 (CommitTime); nil when the previous lineage stored no transaction.
+        public var previousLastCommit: Int64?
+        public var previousEndPosition: LSN
+        public var detectedAt: Date
+    }
 }
 
 /// A stored segment as listed: its object key, size and what its name says.

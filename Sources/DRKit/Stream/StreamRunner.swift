@@ -48,6 +48,8 @@ public final class StreamRunner: @unchecked Sendable {
     let archive: StreamArchive
     let console: Console
     private var heartbeat = Date().timeIntervalSince1970.rounded()
+    /// When the newest gap of this database's archive was found (a lost slot); 0 when it has none.
+    private var lastGap: Double = 0
 
     public init(options: StreamOptions, repository: Repository, console: Console = .shared) {
         self.options = options
@@ -80,6 +82,7 @@ public final class StreamRunner: @unchecked Sendable {
             throw DRKitError.wrap(error, "cannot open a replication connection to \(source.redacted) (the role needs the REPLICATION attribute, and pg_hba.conf must allow it)")
         }
         let (lineage, dataKey, tip) = try openLineage(source: source, replication: replication)
+        lastGap = (try archive.lineages(database: source.database)).compactMap(\.gap?.detectedAt.timeIntervalSince1970).max()?.rounded() ?? 0
         var state = tip
         let start = max(state.end, lineage.startPosition)
         do {
@@ -236,15 +239,18 @@ public final class StreamRunner: @unchecked Sendable {
                 return (existing, dataKey, try tip(of: existing, dataKey: dataKey))
             }
         }
+        var gap: StreamLineage.Gap?
         if let existing, slot == nil {
             let last = try archive.segments(of: existing.lineage).last
+            gap = StreamLineage.Gap(previousLineage: existing.lineage, previousLastCommit: last?.name.lastCommit,
+                                    previousEndPosition: last?.name.endPosition ?? existing.startPosition, detectedAt: Date())
             console.note("warning: slot \(source.slotName) no longer exists (dropped, or lost in a failover): lineage \(existing.lineage) ends at \(last.map { CommitTime.iso8601($0.name.lastCommit) } ?? "its start"); changes after that are not archived. Starting a new lineage with a new base backup.")
         }
         let start: LSN
         if let confirmed = slot?.confirmedFlush {
             start = confirmed
         } else {
-            do { start = try replication.createLogicalSlot(source.slotName, temporary: false, exportSnapshot: false).consistentPoint } catch {
+            do { start = try replication.createLogicalSlot(source.slotName, temporary: false, exportSnapshot: false, failover: true).consistentPoint } catch {
                 throw DRKitError.wrap(error, "creating replication slot \(source.slotName)")
             }
             console.note("stream: created replication slot \(source.slotName) at \(start)")
@@ -270,7 +276,7 @@ public final class StreamRunner: @unchecked Sendable {
                                     databaseOid: source.databaseOid, serverVersion: source.serverVersion, slot: source.slotName,
                                     publication: source.publicationName, startPosition: start, createdAt: Date(),
                                     compression: .init(algorithm: options.codec.algorithm.rawValue, level: options.codec.level),
-                                    encrypted: encryption != nil, keyFingerprint: encryption?.fingerprint)
+                                    encrypted: encryption != nil, keyFingerprint: encryption?.fingerprint, gap: gap)
         try archive.create(lineage, envelope: encryption?.envelope)
         return (lineage, encryption?.dataKey, Tip(end: start))
     }
@@ -315,6 +321,8 @@ public final class StreamRunner: @unchecked Sendable {
             samples.append(MetricSample("drkit_stream_lag_seconds", "Seconds of committed changes not yet in the archive: 0 when caught up, else the age of the newest archived commit.",
                                         labels: labels, value: caughtUp ? 0 : max(0, Date().timeIntervalSince1970 - commit)))
         }
+        samples.append(MetricSample("drkit_stream_last_gap_timestamp_seconds", "When the stream last found its slot lost and started a new lineage: the changes between are not archived (0: never).",
+                                    labels: labels, value: lastGap))
         if let retained = try? source.retainedBytes() {
             samples.append(MetricSample("drkit_stream_slot_retained_bytes", "WAL bytes the stream's replication slot keeps on the source.", labels: labels, value: Double(retained)))
         }

@@ -82,6 +82,7 @@ extension List {
     static func changeLines(_ lineages: [ChangeArchiveLineage]) -> [String] {
         ["CHANGE ARCHIVE (restore --to-time)"] + lineages.map { l in
             "\(l.database): lineage \(l.lineage), \(l.segments) segments (\(Format.bytes(l.storedBytes))), \(l.startPosition) to \(l.endPosition), last commit \(l.lastCommit ?? "none yet")\(l.lagSeconds.map { " (\(Format.seconds($0)) s ago)" } ?? "")"
+                + (l.gapAfter.map { "\n  GAP before this lineage: the slot was lost; nothing between \($0) and this lineage's first base is archived" } ?? "")
         }
     }
 

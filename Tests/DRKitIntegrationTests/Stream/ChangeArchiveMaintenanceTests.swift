@@ -133,9 +133,11 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         XCTAssertEqual(stopStream(first, log: firstLog), 0)
         let dropped = try Command.drkit(["stream", "drop", "--db", try conninfo(database)])
         XCTAssertEqual(dropped.status, 0, dropped.stderr)
+        let inGap = try serverNow(database)
         try PostgresClientBridge.execute("INSERT INTO t VALUES (2)", in: database)  // while no slot exists: lost to the archive
 
-        let (second, secondLog) = try startStream(database)
+        let metrics = workDirectory.appendingPathComponent("stream.prom").path
+        let (second, secondLog) = try startStream(database, extra: ["--metrics-file", metrics])
         try waitUntil("a base backup for the new lineage", log: secondLog) {
             try Repository.open(repo, create: false).backups().filter { $0.summary.database == database && $0.summary.streamPosition != nil }.count == 2
         }
@@ -148,6 +150,19 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         let result = try restore("latest", into: restored, extra: ["--key-file", keyFile, "--to-latest"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(try PostgresClientBridge.scalar("SELECT string_agg(id::text, ',' ORDER BY id) FROM t", in: restored), "1,2,3")
+
+        // The gap is recorded, listed, raised as a metric, and a time inside it is refused naming both ends.
+        let lineages = try archive.lineages(database: database)
+        XCTAssertEqual(lineages[1].gap?.previousLineage, lineages[0].lineage)
+        XCTAssertNil(lineages[0].gap)
+        let listed = try Command.drkit(["list", "--changes", "--repo", repo])
+        XCTAssertTrue(listed.stdout.contains("GAP before this lineage") && listed.stdout.contains("lineage \(lineages[0].lineage)"), listed.stdout)
+        let gauge = try String(contentsOfFile: metrics, encoding: .utf8).split(separator: "\n")
+            .first { $0.hasPrefix("drkit_stream_last_gap_timestamp_seconds{") }
+        XCTAssertGreaterThan(Double(try XCTUnwrap(gauge).split(separator: " ").last.map(String.init) ?? "") ?? 0, 0, String(gauge ?? ""))
+        let refused = try restore("latest", into: scratchName("pitr_gap"), extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(inGap)])
+        assertFailure(refused, exitCode: 2, mentions: "falls in a gap of the change archive of \(database)")
+        XCTAssertTrue(refused.stderr.contains("end of lineage \(lineages[0].lineage)"), refused.stderr)
     }
 }
 

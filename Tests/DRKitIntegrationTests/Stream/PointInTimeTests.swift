@@ -98,6 +98,10 @@ final class PointInTimeTests: StreamTestCase {
             }
             try PostgresClientBridge.execute("INSERT INTO t SELECT g, 'round \(round)' FROM generate_series(1000 * (\(round) + 1), 1000 * (\(round) + 1) + 50) g; UPDATE t SET v = 'changed' WHERE id = \(round + 1)", in: database)
             try waitUntilArchived(database, log: log)
+            // On 17+ the slot is created for failover: a standby with sync_replication_slots keeps it.
+            if Int(try XCTUnwrap(PostgresClientBridge.scalar("SHOW server_version_num", in: database))) ?? 0 >= 170000 {
+                XCTAssertEqual(try PostgresClientBridge.scalar("SELECT failover::text FROM pg_replication_slots WHERE slot_name = '\(StreamSource.objectName(for: database))'", in: database), "true")
+            }
             XCTAssertEqual(stopStream(stream, log: log), 0)
             if round == 1 { XCTAssertTrue(logText(log).contains("this host cannot reopen its key: a new lineage starts where it ends"), logText(log)) }
         }
