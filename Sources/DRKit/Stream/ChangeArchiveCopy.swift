@@ -20,8 +20,12 @@ public struct ChangeArchiveCopy: Codable, Sendable {
             let folder = StreamArchive.folder(lineage.lineage)
             do {
                 let present = Dictionary(try destination.store.list(prefix: folder + "/").map { ($0.key, $0.size) }, uniquingKeysWith: { a, _ in a })
-                for object in try source.store.list(prefix: folder + "/\(KeyEnvelopes.folder)/") where present[object.key] == nil {
-                    try destination.putBackupObject(key: object.key, bytes: try source.store.get(key: object.key))
+                // Key envelopes, and the schema changes seen in the catalog (without them a restore
+                // from the copy would replay across DDL it should refuse).
+                for subfolder in [KeyEnvelopes.folder, StreamArchive.catalogFolder] {
+                    for object in try source.store.list(prefix: folder + "/\(subfolder)/") where present[object.key] == nil {
+                        try destination.putBackupObject(key: object.key, bytes: try source.store.get(key: object.key))
+                    }
                 }
                 for segment in try from.segments(of: lineage.lineage) {
                     let bytes = try source.store.get(key: segment.key)

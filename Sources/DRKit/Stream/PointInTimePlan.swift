@@ -18,6 +18,25 @@ public struct PointInTimePlan: Sendable {
     /// schema change can start instead (named when one is refused).
     public var laterBases: [(backupId: String, snapshotTime: Date)] = []
 
+    /// DDL seen only in the catalog (no row carried it) between the base and the target cannot be
+    /// replayed: refused, naming when it happened and the base to restore from instead. A base taken in
+    /// the window between two looks counts as before the change (the order is unknown).
+    static func refuseUnreplayedSchemaChanges(_ changes: [CatalogChange], base: ManifestFile, target: RecoveryTarget,
+                                              laterBases: [ManifestFile], database: String) throws {
+        let baseMicros = CommitTime.micros(base.summary.snapshotTime)
+        let targetMicros: Int64?
+        if case .time(let micros) = target { targetMicros = micros } else { targetMicros = nil }
+        for change in changes where change.observedBy > baseMicros && targetMicros.map({ change.observedAfter < $0 }) ?? true {
+            let after = laterBases.filter { CommitTime.micros($0.summary.snapshotTime) > change.observedBy }
+                .min { $0.summary.snapshotTime < $1.summary.snapshotTime }
+            throw DRKitError(.usage, """
+                the schema of \(database) changed between \(CommitTime.iso8601(change.observedAfter)) and \(CommitTime.iso8601(change.observedBy)) \
+                (\(change.summary); seen in the catalog, not replayable), after base backup \(base.summary.backupId): restore to a time before \
+                \(CommitTime.iso8601(change.observedAfter)), or \(after.map { "from \($0.summary.backupId) (\(Timestamps.iso8601($0.summary.snapshotTime))) on" } ?? "after the next base backup (none yet: run `drkit backup`)")
+                """)
+        }
+    }
+
     /// A time inside a gap (a lost slot: between the last commit the old lineage stored and the first
     /// base of the new one) cannot be reached from either side: refused, naming both ends.
     static func refuseGap(at micros: Int64, lineages: [StreamLineage], repository: Repository, database: String) throws {
@@ -73,6 +92,9 @@ public struct PointInTimePlan: Sendable {
         guard let lineage = lineages.last(where: { $0.startPosition <= position }) else {
             throw DRKitError(.usage, "backup \(base.summary.backupId) (at \(position)) was taken before the change archive of \(database) starts (\(lineages[0].startPosition))")
         }
+        try refuseUnreplayedSchemaChanges(archive.catalogChanges(of: lineage.lineage), base: base, target: target,
+                                          laterBases: try repository.backups().filter { $0.summary.database == database && $0.summary.partial != true && $0.summary.streamPosition != nil },
+                                          database: database)
         let all = try archive.segments(of: lineage.lineage)
         try StreamArchive.checkNumbering(all, lineage: lineage.lineage)
         let covered = describeCoverage(all, lineage: lineage)

@@ -38,6 +38,24 @@ public struct StreamLineage: Codable, Equatable, Sendable {
 }
 
 /// A stored segment as listed: its object key, size and what its name says.
+/// DDL the stream saw by comparing the catalog between two looks (no row of it was written, so pgoutput
+/// said nothing): restores that would replay from a base before it to a time after it are refused.
+/// Plaintext, so it names no table: only when, and how many of each kind (the log names them).
+public struct CatalogChange: Codable, Equatable, Sendable {
+    /// The server's clock at the look that still had the old definitions (µs since 2000, CommitTime)...
+    public var observedAfter: Int64
+    /// ...and at the one that saw the change.
+    public var observedBy: Int64
+    public var created: Int
+    public var dropped: Int
+    public var altered: Int
+
+    var summary: String {
+        [(created, "created"), (dropped, "dropped"), (altered, "altered or renamed")].filter { $0.0 > 0 }
+            .map { "\($0.0) table(s) \($0.1)" }.joined(separator: ", ")
+    }
+}
+
 public struct StoredSegment: Sendable, Equatable {
     public var key: String
     public var size: Int64
@@ -100,6 +118,24 @@ public struct StreamArchive: Sendable {
     }
 
     /// The lineage's segments in order. Objects that are not segments (a temporary file) are left out.
+    static let catalogFolder = "catalog"
+
+    /// Write-once, one object per change seen.
+    func record(_ change: CatalogChange, lineage: String) throws {
+        let key = "\(StreamArchive.folder(lineage))/\(StreamArchive.catalogFolder)/\(String(format: "%020lld", change.observedBy)).json"
+        do { try repository.putBackupObject(key: key, bytes: [UInt8](try JSONCoding.encoder.encode(change))) } catch {
+            throw DRKitError.wrap(error, "recording a schema change of lineage \(lineage)")
+        }
+    }
+
+    public func catalogChanges(of lineage: String) throws -> [CatalogChange] {
+        do {
+            return try repository.store.list(prefix: "\(StreamArchive.folder(lineage))/\(StreamArchive.catalogFolder)/").filter { $0.key.hasSuffix(".json") }
+                .map { try JSONCoding.decoder.decode(CatalogChange.self, from: Data(try repository.store.get(key: $0.key))) }
+                .sorted { $0.observedBy < $1.observedBy }
+        } catch { throw DRKitError.wrap(error, "reading the schema changes of lineage \(lineage)") }
+    }
+
     public func segments(of lineage: String) throws -> [StoredSegment] {
         let prefix = "\(StreamArchive.folder(lineage))/\(SegmentName.folder)/"
         do {

@@ -96,6 +96,28 @@ public final class StreamRunner: @unchecked Sendable {
 
         let bases = BaseBackups(runner: self, lineage: lineage)
         bases.startIfNeeded(initial: true)
+        var catalog = try source.catalogDefinitions()
+        var reportedSinceLook: Set<String> = []
+        var nextCatalogLook = Date().addingTimeInterval(options.flushInterval)
+        /// DDL that writes no row is invisible to pgoutput: compare the catalog with the last look.
+        func lookAtCatalog() throws {
+            let now = try source.catalogDefinitions()
+            defer { catalog = now }
+            // Tables whose new definition pgoutput already described since the last look are replayed or
+            // refused at their exact commit (ChangeReplay); a drop never is.
+            let reported = reportedSinceLook
+            reportedSinceLook = []
+            let created = now.tables.keys.filter { catalog.tables[$0] == nil }.compactMap { now.tables[$0]?.name }.filter { !reported.contains($0) }
+            let dropped = catalog.tables.keys.filter { now.tables[$0] == nil }.compactMap { catalog.tables[$0]?.name }
+            let altered = now.tables.compactMap { oid, table in catalog.tables[oid].flatMap { $0.signature == table.signature ? nil : table.name } }
+                .filter { !reported.contains($0) }
+            guard !(created.isEmpty && dropped.isEmpty && altered.isEmpty) else { return }
+            let change = CatalogChange(observedAfter: catalog.serverTime, observedBy: now.serverTime, created: created.count, dropped: dropped.count, altered: altered.count)
+            try archive.record(change, lineage: lineage.lineage)
+            let names = (created.sorted().map { "created \($0)" } + dropped.sorted().map { "dropped \($0)" } + altered.sorted().map { "altered \($0)" }).joined(separator: ", ")
+            console.note("warning: the schema changed between \(CommitTime.iso8601(change.observedAfter)) and \(CommitTime.iso8601(change.observedBy)) (\(names)): restores to later times start from the base backup taken after it; a time in between is refused")
+            bases.request("the schema changed (\(change.summary))")
+        }
 
         var report = StreamReport(lineage: lineage.lineage, segments: 0, transactions: 0, lastCommit: state.lastCommit, basesTaken: [])
         var pending = PendingSegment(relations: state.relations)
@@ -117,6 +139,10 @@ public final class StreamRunner: @unchecked Sendable {
             report.transactions += written.transactions
             report.lastCommit = state.lastCommit
             pending = PendingSegment(relations: state.relations)
+            // The catalog as of this segment, before confirming it: once the server has the position,
+            // any DDL after the stored rows is judged against this look.
+            try lookAtCatalog()
+            nextCatalogLook = Date().addingTimeInterval(options.flushInterval)
             // Only now is the position safe to give up on the server.
             confirmed = max(confirmed, state.end)
             try replication.sendStatus(written: confirmed, flushed: confirmed, applied: confirmed)
@@ -161,8 +187,10 @@ public final class StreamRunner: @unchecked Sendable {
                             if let known = pending.relations[relation.id], !known.sameShape(as: relation) {
                                 transactionSchemaChanges.append((table, relation.id))
                                 bases.request("the definition of \(table) changed")
+                                reportedSinceLook.insert(table)
                             } else if pending.relations[relation.id] == nil, bases.baseHas(table) == false {
                                 bases.request("\(table) is new (created while streaming)")
+                                reportedSinceLook.insert(table)
                             }
                             pending.relations[relation.id] = relation
                             ChangeSegment.appendFrame(payload, to: &transaction)
@@ -196,6 +224,10 @@ public final class StreamRunner: @unchecked Sendable {
                 // Caught up: nothing received waits to be stored and the server has sent nothing newer.
                 let caughtUp = pending.transactions == 0 && transactionBegin == nil && confirmed >= serverEnd
                 publishGauges(source: source, lastCommit: state.lastCommit, caughtUp: caughtUp, force: false, last: &lastGauges)
+                if Date() >= nextCatalogLook {
+                    try lookAtCatalog()
+                    nextCatalogLook = Date().addingTimeInterval(options.flushInterval)
+                }
                 bases.startIfNeeded(initial: false)
             }
             // A clean stop: what is complete is stored and confirmed; a transaction still arriving is

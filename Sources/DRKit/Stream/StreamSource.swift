@@ -92,6 +92,29 @@ struct StreamSource {
     }
 
     /// What logical replication does not carry, said before streaming starts.
+    /// The published tables' definitions now, keyed by OID (name and columns, hashed), and the
+    /// server's clock: what the stream compares between two looks to see DDL that writes no row
+    /// (a DROP, an empty new table, an ALTER before any write), which pgoutput never reports.
+    func catalogDefinitions() throws -> (serverTime: Int64, tables: [String: (name: String, signature: String)]) {
+        let rows = try connection.query("""
+            SELECT clock_timestamp()::text, c.oid::text, n.nspname || '.' || c.relname,
+                   md5(n.nspname || '.' || c.relname || '|' || coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum)
+                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ''))
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+            UNION ALL SELECT clock_timestamp()::text, NULL, NULL, NULL
+            """).rows
+        var tables: [String: (name: String, signature: String)] = [:]
+        var time: Int64?
+        for row in rows {
+            if time == nil, let text = row[0] { time = CommitTime.parse(text) }
+            if let oid = row[1], let name = row[2], let signature = row[3] { tables[oid] = (name, signature) }
+        }
+        guard let time else { throw DRKitError(.database, "the server's clock could not be read") }
+        return (time, tables)
+    }
+
     func notArchived() throws -> [String] {
         var notes: [String] = []
         let largeObjects = Int(try connection.query("SELECT count(*) FROM pg_largeobject_metadata").scalar ?? "0") ?? 0
