@@ -167,6 +167,82 @@ final class PointInTimeTests: StreamTestCase {
         try assertSameDatabase(database, latest)
     }
 
+    /// A week of migrations in miniature, with pgbench bursts between them: add a column with a default,
+    /// backfill it, rename a column, change a type, create and fill a table, a partitioned table with
+    /// rows moving between partitions, drop a table. Restores to a time before each step (after the
+    /// previous step's new base) equal the source then, schema and rows; restores to just after a step
+    /// equal it too, or are refused naming the window (never a wrong database).
+    func testAWeekOfMigrationsRestoresToEveryStepOrRefusesTheWindow() throws {
+        let database = try newDatabase("pitr_week", sql: """
+            CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2) NOT NULL, note text);
+            INSERT INTO orders SELECT g, g * 1.5, 'order ' || g FROM generate_series(1, 500) g;
+            CREATE TABLE invoices (id int PRIMARY KEY, amount int);
+            """)
+        try pgbench(database, ["-i", "-s", "1", "-q"])
+        let (stream, log) = try startStream(database, extra: ["--replica-identity-full", "public.pgbench_history"])
+        try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        let steps: [(name: String, sql: String, ddl: Bool)] = [
+            ("add a column with a default", "ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'new'", true),
+            ("backfill it", "UPDATE orders SET status = 'paid' WHERE id % 3 = 0", false),
+            ("rename a column", "ALTER TABLE orders RENAME COLUMN note TO comment", true),
+            ("change a type", "ALTER TABLE orders ALTER COLUMN total TYPE numeric(14,3)", true),
+            ("create and fill a table", "CREATE TABLE refunds (id int PRIMARY KEY, order_id int, amount numeric); INSERT INTO refunds SELECT g, g, g FROM generate_series(1, 40) g", true),
+            ("partitions and moving rows", """
+                CREATE TABLE events (id int, region text, payload text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+                CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu'); CREATE TABLE events_us PARTITION OF events FOR VALUES IN ('us');
+                INSERT INTO events SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, 'e' || g FROM generate_series(1, 60) g;
+                UPDATE events SET region = 'us' WHERE id % 4 = 0
+                """, true),
+            ("drop a table", "DROP TABLE invoices", true),
+        ]
+        var references: [(label: String, time: Int64, schema: String, rows: [String: String], mustRestore: Bool)] = []
+        func capture(_ label: String, mustRestore: Bool) throws {
+            let time = try serverNow(database)
+            references.append((label, time, try DatabaseFingerprint.normalizedSchema(database: database),
+                               try DatabaseFingerprint.contentHashes(try conninfo(database)), mustRestore))
+        }
+        for (index, step) in steps.enumerated() {
+            try pgbench(database, ["-c", "2", "-j", "2", "-t", "20", "-n"])
+            // Before the step: the previous step's base (if it had DDL) is in place, so this restores.
+            try capture("before step \(index + 1) (\(step.name))", mustRestore: true)
+            // Stored after the reference: the stream's catalog look is later than it (see the DDL test).
+            try PostgresClientBridge.execute("INSERT INTO orders VALUES (\(1000 + index), 1, 'marker')", in: database)
+            try waitUntilArchived(database, log: log)
+            try PostgresClientBridge.execute(step.sql, in: database)
+            try capture("just after step \(index + 1) (\(step.name))", mustRestore: !step.ddl)
+            if step.ddl {
+                // A base whose snapshot follows the step (one requested earlier may still be running).
+                let stepTime = references.last!.time
+                try waitUntil("a base backup after step \(index + 1)", log: log) {
+                    try Repository.open(repo, create: false).backups().contains {
+                        $0.summary.database == database && $0.summary.streamPosition != nil && CommitTime.micros($0.summary.snapshotTime) > stepTime
+                    }
+                }
+            }
+        }
+        try pgbench(database, ["-c", "2", "-j", "2", "-t", "20", "-n"])
+        try capture("after the week", mustRestore: true)
+        // Writes go on after the last reference: a target after the archive's last commit is refused.
+        try pgbench(database, ["-c", "1", "-t", "5", "-n"])
+        try waitUntilArchived(database, log: log)
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+
+        for reference in references {
+            let target = scratchName("pitr_week_r")
+            let result = try restore("latest", into: target, extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(reference.time)])
+            if result.status == 0 {
+                XCTAssertEqual(try DatabaseFingerprint.normalizedSchema(database: target), reference.schema, "schema at \(reference.label)")
+                XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(target)), reference.rows, "rows at \(reference.label)")
+            } else {
+                XCTAssertFalse(reference.mustRestore, "\(reference.label) was refused: \(result.stderr)")
+                XCTAssertEqual(result.status, 2, "\(reference.label): \(result.stderr)")
+                XCTAssertTrue(result.stderr.contains("changed between") || result.stderr.contains("cannot be restored to")
+                              || result.stderr.contains("which base backup"), "\(reference.label): the refusal names the window: \(result.stderr)")
+            }
+            TestServices.dropDatabase(target)
+        }
+    }
+
     func testKilledStreamLosesAndRepeatsNothing() throws {
         let database = try newDatabase("pitr_kill", sql: "")
         try pgbench(database, ["-i", "-s", "1", "-q"])
