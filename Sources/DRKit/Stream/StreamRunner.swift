@@ -95,13 +95,19 @@ public final class StreamRunner: @unchecked Sendable {
         console.note("stream \(source.database): lineage \(lineage.lineage), slot \(source.slotName) from \(start), segment \(state.number + 1) next")
 
         let bases = BaseBackups(runner: self, lineage: lineage)
-        bases.startIfNeeded(initial: true)
+        // The first look before the first base: DDL between them is then inside a recorded window.
         var catalog = try source.catalogDefinitions()
+        bases.startIfNeeded(initial: true)
         var reportedSinceLook: Set<String> = []
         var nextCatalogLook = Date().addingTimeInterval(options.flushInterval)
         /// DDL that writes no row is invisible to pgoutput: compare the catalog with the last look.
         func lookAtCatalog() throws {
-            let now = try source.catalogDefinitions()
+            // A look that fails is skipped: the next one compares with the last good one (a wider window).
+            let now: (serverTime: Int64, tables: [String: (name: String, signature: String)])
+            do { now = try source.catalogDefinitions() } catch {
+                console.note("warning: could not read the catalog to look for schema changes (\(DRKitError.wrap(error).message)); trying again at the next segment")
+                return
+            }
             defer { catalog = now }
             // Tables whose new definition pgoutput already described since the last look are replayed or
             // refused at their exact commit (ChangeReplay); a drop never is.
