@@ -116,6 +116,20 @@ struct OutputFlags: ParsableArguments {
     var quiet = false
 }
 
+/// `--max-rate RATE`: the stored bytes a command reads or writes, at most this fast (all workers together).
+struct RateFlags: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Read or write stored bytes at most this fast, e.g. 50MiB/s or 800KB/s (with --jobs 1, the way to spare a busy production source or link).", valueName: "rate"))
+    var maxRate: String?
+
+    func limiter() throws -> RateLimiter? {
+        guard let maxRate else { return nil }
+        guard let limiter = RateLimiter.parse(maxRate) else {
+            throw DRKitError(.usage, "--max-rate takes a rate with a unit, like 50MiB/s or 800KB/s (B, KB, MB, GB, KiB, MiB, GiB), not \(maxRate)")
+        }
+        return limiter
+    }
+}
+
 /// The parallelism every command accepts.
 func validateJobs(_ jobs: Int?) throws {
     if let jobs, !(1...64).contains(jobs) { throw ValidationError("--jobs must be between 1 and 64") }

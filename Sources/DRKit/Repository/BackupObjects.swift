@@ -89,7 +89,7 @@ struct BackupObjects: Sendable {
         let gate = DeferredFinishSink(next: opened)
         let hasher = HashingSink(next: gate)
         do {
-            try repository.store.read(key: "\(backupId)/\(record.name)", into: hasher)
+            try repository.store.read(key: "\(backupId)/\(record.name)", into: repository.limitedSink(hasher))
             try hasher.finish()
         } catch let e as StorageError where e.kind == .notFound {
             throw DRKitError(.integrity, "object \(record.name) of backup \(backupId) is missing from the repository")

@@ -14,23 +14,37 @@ public final class Repository: Sendable {
     /// `makeBackupObjectsDurable` syncs the backup's folders once before the manifest is written
     /// (a backup's commit rule). Set only by the backup engine.
     let batchesDurability: Bool
+    /// `--max-rate`: backup objects written and read through this repository pay here.
+    public let rateLimiter: RateLimiter?
 
     public init(store: ObjectStore, objectLock: ObjectLock? = nil) {
         self.store = store
         self.objectLock = objectLock
         self.batchesDurability = false
+        self.rateLimiter = nil
     }
 
-    private init(store: ObjectStore, objectLock: ObjectLock?, batchesDurability: Bool) {
+    private init(store: ObjectStore, objectLock: ObjectLock?, batchesDurability: Bool, rateLimiter: RateLimiter?) {
         self.store = store
         self.objectLock = objectLock
         self.batchesDurability = batchesDurability
+        self.rateLimiter = rateLimiter
     }
 
     /// The same repository, writing backup objects without a folder sync each (directories only; S3
     /// objects are durable when their upload returns).
     func batchingDurability() -> Repository {
-        Repository(store: store, objectLock: objectLock, batchesDurability: store is DeferredDurability)
+        Repository(store: store, objectLock: objectLock, batchesDurability: store is DeferredDurability, rateLimiter: rateLimiter)
+    }
+
+    /// The same repository, its backup objects' stored bytes read and written at most at `limiter`'s rate.
+    public func limited(to limiter: RateLimiter?) -> Repository {
+        Repository(store: store, objectLock: objectLock, batchesDurability: batchesDurability, rateLimiter: limiter)
+    }
+
+    /// `sink`, paying the rate limit first when there is one.
+    func limitedSink(_ sink: ByteSink) -> ByteSink {
+        rateLimiter.map { RateLimitedSink(limiter: $0, next: sink) } ?? sink
     }
 
     /// Before a commit: the names of every object of `backupId` become durable.
@@ -47,13 +61,18 @@ public final class Repository: Sendable {
                 ? "--object-lock: the bucket of \(store.location) does not have Object Lock enabled (it can only be turned on when the bucket is created: aws s3api create-bucket --object-lock-enabled-for-bucket ...); see docs/runbooks/ransomware.md"
                 : "--object-lock: \(store.location) is a directory; S3 Object Lock needs an s3:// repository (local objects are made read-only instead)")
         }
-        return Repository(store: store, objectLock: lock, batchesDurability: batchesDurability)
+        return Repository(store: store, objectLock: lock, batchesDurability: batchesDurability, rateLimiter: rateLimiter)
     }
 
     /// A writer for one of a backup's objects, carrying the repository's Object Lock.
     public func makeBackupObjectWriter(key: String) throws -> ObjectWriter {
-        if batchesDurability, let files = store as? DeferredDurability { return try files.makeWriter(key: key, lock: objectLock, syncFolder: false) }
-        return try store.makeWriter(key: key, lock: objectLock)
+        let writer: ObjectWriter
+        if batchesDurability, let files = store as? DeferredDurability {
+            writer = try files.makeWriter(key: key, lock: objectLock, syncFolder: false)
+        } else {
+            writer = try store.makeWriter(key: key, lock: objectLock)
+        }
+        return rateLimiter.map { RateLimitedWriter(limiter: $0, inner: writer) } ?? writer
     }
 
     public func putBackupObject(key: String, bytes: [UInt8]) throws {

@@ -52,6 +52,7 @@ struct Backup: ParsableCommand {
     @OptionGroup var keys: KeyFlags
     @OptionGroup var recipientFlags: RecipientFlags
     @OptionGroup var signing: SigningFlags
+    @OptionGroup var rate: RateFlags
     @Flag(name: .long, help: "Store the backup unencrypted.")
     var noEncrypt = false
     @Option(name: .long, help: "Parallel worker connections.")
@@ -116,7 +117,8 @@ struct Backup: ParsableCommand {
             for destination in copyTo { try checkRepositoryLocation(destination, flag: "--copy-to") }
             let recipients = try recipientFlags.recipients()
             let key = try keys.encryptionKey(noEncrypt: noEncrypt, what: "the backup", recipients: recipients)
-            let repo = try repository.open(create: true).locking(try lock.lock())
+            let limiter = try rate.limiter()
+            let repo = try repository.open(create: true).locking(try lock.lock()).limited(to: limiter)
             var options = BackupOptions(conninfo: db, key: key)
             options.recipients = recipients
             options.signingKey = try signing.load()

@@ -94,6 +94,7 @@ struct Repo: ParsableCommand {
         @Option(name: .long, help: "Objects copied at once.")
         var jobs = 4
         @OptionGroup var s3: S3Flags
+        @OptionGroup var rate: RateFlags
         @OptionGroup var keys: KeyFlags
         @OptionGroup var lock: ObjectLockFlags
         @OptionGroup var metrics: MetricsFlags
@@ -111,7 +112,8 @@ struct Repo: ParsableCommand {
                 try checkRepositoryLocation(from, flag: "--from")
                 try checkRepositoryLocation(to, flag: "--to")
                 let source = try Repository.open(from, create: false, s3: s3.options)
-                let destination = try Repository.open(to, create: true, s3: s3.options).locking(try lock.lock())
+                let limiter = try rate.limiter()
+                let destination = try Repository.open(to, create: true, s3: s3.options).locking(try lock.lock()).limited(to: limiter)
                 var options = RepositoryCopy.Options()
                 options.jobs = jobs
                 options.keys = keys.keyOptions

@@ -34,6 +34,7 @@ struct Restore: ParsableCommand {
     @Argument(help: "Backup id (or a unique prefix of one), or `latest`.")
     var backup: String?
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var rate: RateFlags
     @Option(name: .long, help: ArgumentHelp("Target database: libpq conninfo or postgres:// URL naming the database to create.", valueName: "conninfo"))
     var target: String?
     @Flag(name: .long, help: "Create the backup's roles and tablespaces that the target cluster lacks, before the schema; then set the database's owner, privileges and settings.")
@@ -104,7 +105,8 @@ struct Restore: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Console.shared.quiet = output.quiet
-            let repo = try repository.open(create: false)
+            let limiter = try rate.limiter()
+            let repo = try repository.open(create: false).limited(to: limiter)
             var options = RestoreOptions(reference: backup ?? "", targetConninfo: target ?? "", keys: keys.keyOptions)
             options.jobs = jobs
             options.clean = clean
