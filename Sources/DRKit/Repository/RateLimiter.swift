@@ -40,8 +40,8 @@ public final class RateLimiter: @unchecked Sendable {
     }
 }
 
-/// A sink that pays for each chunk at the limiter before passing it on.
-final class RateLimitedSink: ByteSink {
+/// A sink (or an object writer: `abort` is passed on) that pays for each chunk at the limiter first.
+final class RateLimitedSink: ObjectWriter {
     let limiter: RateLimiter
     let next: ByteSink
 
@@ -56,23 +56,5 @@ final class RateLimitedSink: ByteSink {
     }
 
     func finish() throws { try next.finish() }
-}
-
-/// The same for an object writer (a backup's or a copy's objects), keeping `abort`.
-final class RateLimitedWriter: ObjectWriter {
-    let limiter: RateLimiter
-    let inner: ObjectWriter
-
-    init(limiter: RateLimiter, inner: ObjectWriter) {
-        self.limiter = limiter
-        self.inner = inner
-    }
-
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
-        limiter.consume(bytes.count)
-        try inner.write(bytes)
-    }
-
-    func finish() throws { try inner.finish() }
-    func abort() { inner.abort() }
+    func abort() { (next as? ObjectWriter)?.abort() }
 }

@@ -72,7 +72,7 @@ public final class Repository: Sendable {
         } else {
             writer = try store.makeWriter(key: key, lock: objectLock)
         }
-        return rateLimiter.map { RateLimitedWriter(limiter: $0, inner: writer) } ?? writer
+        return rateLimiter.map { RateLimitedSink(limiter: $0, next: writer) } ?? writer
     }
 
     public func putBackupObject(key: String, bytes: [UInt8]) throws {
