@@ -59,7 +59,10 @@ public enum PgOutput {
         case update(relation: UInt32, old: [Value]?, new: [Value])
         case delete(relation: UInt32, old: [Value])
         case truncate(relations: [UInt32], cascade: Bool, restartIdentity: Bool)
-        /// Origin, Type and logical decoding messages: not needed to replay rows.
+        /// A message a session wrote with `pg_logical_emit_message` (sent with the `messages` option):
+        /// a transactional one arrives inside its transaction, in order with its rows.
+        case message(transactional: Bool, prefix: String, content: [UInt8])
+        /// Origin and Type messages: not needed to replay rows.
         case other(UInt8)
     }
 
@@ -118,6 +121,12 @@ public enum PgOutput {
             var relations: [UInt32] = []
             for _ in 0..<count { relations.append(try reader.uint32()) }
             return .truncate(relations: relations, cascade: options & 1 != 0, restartIdentity: options & 2 != 0)
+        case UInt8(ascii: "M"):
+            let flags = try reader.byte()
+            _ = try reader.uint64()  // the message's own LSN: its place is its order in the transaction
+            let prefix = try reader.cString()
+            let length = Int(try reader.uint32())
+            return .message(transactional: flags & 1 == 1, prefix: prefix, content: Array(try reader.take(length)))
         default:
             return .other(kind)
         }

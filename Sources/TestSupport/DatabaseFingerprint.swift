@@ -32,15 +32,19 @@ public enum DatabaseFingerprint {
         return out
     }
 
-    /// `pg_dump --schema-only` without the lines that differ between runs of the same schema.
+    /// `pg_dump --schema-only` without the lines that differ between runs of the same schema, and
+    /// without drkit's schema-change capture (schema `drkit_capture` and its event triggers), which a
+    /// streamed source has and drkit deliberately never restores.
     public static func normalizedSchema(database: String, conninfo: String? = nil) throws -> String {
         // The matrix run against PostgreSQL 18 names its pg_dump in DRKIT_PG_DUMP.
         let configured = ProcessInfo.processInfo.environment["DRKIT_PG_DUMP"].flatMap { $0.isEmpty ? nil : $0 }
         let pgDump = configured ?? ["/usr/lib/postgresql/15/bin/pg_dump", "/usr/bin/pg_dump"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "pg_dump"
-        let result = try Command.run(pgDump, ["--schema-only", "--no-password", "--dbname=" + (try conninfo ?? TestServices.postgres(database: database))],
+        let result = try Command.run(pgDump, ["--schema-only", "--exclude-schema=drkit_capture", "--no-password", "--dbname=" + (try conninfo ?? TestServices.postgres(database: database))],
                                      environment: [:])
         guard result.status == 0 else { throw TestServices.Missing(description: "pg_dump failed: \(result.stderr)") }
-        return result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let captureTriggers = try NSRegularExpression(pattern: "--\n-- Name: drkit_capture_[^\n]*; Type: EVENT TRIGGER;[^\n]*\n--\n(?:(?!--\n)[^\n]*\n)*")
+        let text = captureTriggers.stringByReplacingMatches(in: result.stdout, range: NSRange(result.stdout.startIndex..., in: result.stdout), withTemplate: "")
+        return text.split(separator: "\n", omittingEmptySubsequences: false)
             .filter { !$0.hasPrefix("\\restrict") && !$0.hasPrefix("\\unrestrict") && !$0.hasPrefix("-- Dumped") }
             .joined(separator: "\n")
     }

@@ -82,4 +82,16 @@ final class PgOutputTests: XCTestCase {
         XCTAssertEqual(walEnd.value, 77)
         XCTAssertTrue(reply)
     }
+
+    /// A transactional logical decoding message (`pg_logical_emit_message(true, ...)`), as pgoutput
+    /// sends it with `messages 'true'`: flags, its LSN, the prefix, the content's length and bytes.
+    func testLogicalMessageDecodesPrefixAndContent() throws {
+        var message = Message()
+        message.byte("M"); message.u8(1); message.u64(0x2_0000_0040); message.string("drkit.ddl")
+        message.u32(5); message.bytes += Array("{\"a\"}".utf8)
+        XCTAssertEqual(try PgOutput.decode(message.bytes), .message(transactional: true, prefix: "drkit.ddl", content: Array("{\"a\"}".utf8)))
+        var truncated = message
+        truncated.bytes.removeLast(2)
+        XCTAssertThrowsError(try PgOutput.decode(truncated.bytes))
+    }
 }

@@ -185,7 +185,8 @@ struct BackupExecution: Sendable {
         try pgDump.run(arguments: ["--format=custom", "--schema-only", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
             archive.appendBytes($0)
         }
-        let toc = try DumpTOC.parse(archive)
+        var toc = try DumpTOC.parse(archive)
+        toc.entries.removeAll { $0.type == "EVENT TRIGGER" && $0.name.hasPrefix(SchemaCapture.triggerPrefix) }
         let record = try writer("schema/toc.json").writeAll { pipeline in try JSONEncoder().encode(toc).withUnsafeBytes { try pipeline.write($0) } }
         progress.objectDone(estimate: 0)
         return (toc, record)

@@ -57,8 +57,22 @@ struct PgDump {
         return directory
     }
 
-    /// Runs pg_dump with `arguments` against `conninfo`, streaming stdout to `output`.
+    /// Runs pg_dump with `arguments` against `conninfo`, streaming stdout to `output`. drkit's own
+    /// schema-change capture (`SchemaCapture`) is left out of every dump: it is not the user's schema.
     func run(arguments: [String], conninfo: String, output: (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard !arguments.contains("--format=custom") else {
+            return try runUnfiltered(arguments: arguments + SchemaCapture.dumpArguments, conninfo: conninfo, output: output)
+        }
+        var filter = SchemaCapture.DumpFilter()
+        try runUnfiltered(arguments: arguments + SchemaCapture.dumpArguments, conninfo: conninfo) { chunk in
+            let kept = filter.feed(chunk)
+            if !kept.isEmpty { try kept.withUnsafeBytes { try output($0) } }
+        }
+        let rest = filter.finish()
+        if !rest.isEmpty { try rest.withUnsafeBytes { try output($0) } }
+    }
+
+    private func runUnfiltered(arguments: [String], conninfo: String, output: (UnsafeRawBufferPointer) throws -> Void) throws {
         var options = try ConnectionOptions(conninfo)
         var environment = ProcessInfo.processInfo.environment
         if let password = options["password"] {

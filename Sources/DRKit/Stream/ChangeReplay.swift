@@ -10,6 +10,8 @@ public struct ReplayReport: Sendable, Codable {
     public var target: String
     public var transactions: Int
     public var changes: Int
+    /// Captured DDL commands run at their place in the stream.
+    public var schemaChanges: Int
     /// The commit time and position of the last transaction replayed (the base's own when none was).
     public var reachedCommitTime: String?
     public var reachedPosition: String
@@ -39,6 +41,7 @@ struct ChangeReplay {
         let started = Date()
         try connection.execute("SET session_replication_role = replica; SET synchronous_commit = off; SET standard_conforming_strings = on")
         var state = State()
+        state.searchPath = try connection.query("SELECT current_setting('search_path')").scalar ?? "public"
         var chain = StreamArchive.ChainCheck(lineage: plan.lineage)
         if let predecessor = plan.predecessor {
             // The first segment must name the bytes of the one before it: hash those without opening them.
@@ -66,7 +69,7 @@ struct ChangeReplay {
         try connection.execute("SET session_replication_role = DEFAULT")
         let seconds = Date().timeIntervalSince(started)
         return ReplayReport(baseBackupId: plan.base.summary.backupId, basePosition: plan.basePosition.description, lineage: plan.lineage.lineage,
-                            target: plan.target.description, transactions: state.transactions, changes: state.changes,
+                            target: plan.target.description, transactions: state.transactions, changes: state.changes, schemaChanges: state.schemaChanges,
                             reachedCommitTime: state.reachedCommit.map(CommitTime.iso8601), reachedPosition: (state.reachedPosition ?? plan.basePosition).description,
                             seconds: seconds, transactionsPerSecond: seconds > 0 ? Double(state.transactions) / seconds : 0)
     }
@@ -76,6 +79,14 @@ struct ChangeReplay {
         /// Tables whose definition changed at a position the replay applies: rows past it cannot be replayed.
         var changedDefinitions: [UInt32: Int64] = [:]
         var checkedTargets: Set<UInt32> = []
+        /// Captured DDL run so far, and that count when each relation was last described: a relation
+        /// described anew after a command ran has the definition the command gave it.
+        var schemaChanges = 0
+        var describedAfter: [UInt32: Int] = [:]
+        /// The commands of one query string (one key) seen so far, run once the next frame is not one of them.
+        var commands: [SchemaCapture.Command] = []
+        /// The replay session's own search_path, put back after each captured command.
+        var searchPath = "public"
         /// Statements that put back the identity columns made BY DEFAULT for the replay.
         var identityAlways: [String] = []
         var including = false
@@ -128,6 +139,14 @@ struct ChangeReplay {
     private func replay(_ messages: [ArraySlice<UInt8>], state: inout State, on connection: Connection) throws -> Bool {
         for frame in messages {
             guard let kind = frame.first else { continue }
+            if kind == UInt8(ascii: "M"), state.including,
+               case .message(true, SchemaCapture.messagePrefix, let content) = try PgOutput.decode(Array(frame)) {
+                let command = try SchemaCapture.Command.decode(content)
+                if let first = state.commands.first, first.key != command.key { try runCommands(&state, on: connection) }
+                state.commands.append(command)
+                continue
+            }
+            if !state.commands.isEmpty { try runCommands(&state, on: connection) }
             if kind == UInt8(ascii: "B") {
                 guard case .begin(let final, let time, _) = try PgOutput.decode(Array(frame)) else { continue }
                 switch plan.target {
@@ -143,8 +162,10 @@ struct ChangeReplay {
             let message = try PgOutput.decode(Array(frame))
             switch message {
             case .relation(let relation):
+                let explained = state.schemaChanges > (state.describedAfter[relation.id] ?? 0)
+                state.describedAfter[relation.id] = state.schemaChanges
                 if let known = state.relations[relation.id], !known.sameShape(as: relation) {
-                    if state.including { state.changedDefinitions[relation.id] = state.commitTime } else { state.changedDefinitions[relation.id] = nil }
+                    if state.including && !explained { state.changedDefinitions[relation.id] = state.commitTime } else { state.changedDefinitions[relation.id] = nil }
                     state.checkedTargets.remove(relation.id)
                 }
                 state.relations[relation.id] = relation
@@ -160,11 +181,49 @@ struct ChangeReplay {
             case .insert, .update, .delete, .truncate:
                 guard state.including else { continue }
                 try apply(message, state: &state, on: connection)
-            case .begin, .other:
+            case .begin, .message, .other:
                 continue
             }
         }
         return false
+    }
+
+    /// Runs the captured DDL of one query string where the source ran it: after the rows before it
+    /// (sent first), as the role that ran it when the target has that role, with its search_path.
+    private func runCommands(_ state: inout State, on connection: Connection) throws {
+        let commands = state.commands
+        state.commands = []
+        guard let first = commands.first else { return }
+        let when = "a schema change committed at \(CommitTime.iso8601(state.commitTime)) (\(first.tag))"
+        let statements: [String]
+        switch SchemaCapture.verdict(for: commands) {
+        case .refuse(let why):
+            throw DRKitError(.usage, "\(when) cannot be replayed: \(why). \(window(after: state.commitTime))")
+        case .replay(let list):
+            statements = list
+        }
+        if tables != nil || renamedSchema != nil {
+            throw DRKitError(.usage, "\(when) is replayed only by a restore of the whole database into its own schemas (not with --table or --into-schema). \(window(after: state.commitTime))")
+        }
+        flushInserts(&state)
+        try state.send(on: connection, force: true)
+        // The DDL sees the definitions the source had: identity columns back to ALWAYS first (rows after
+        // it check their tables again).
+        for statement in state.identityAlways { try connection.execute(statement) }
+        state.identityAlways = []
+        state.checkedTargets = []
+        let asRole = try connection.query(
+            "SELECT pg_has_role(current_user, oid, 'MEMBER')::text FROM pg_roles WHERE rolname = $1", [first.role]).scalar == "true"
+        do {
+            _ = try connection.query("SELECT pg_catalog.set_config('search_path', $1, false)", [first.searchPath])
+            if asRole { try connection.execute("SET ROLE \(Connection.quoteIdentifier(first.role))") }
+            for statement in statements { try connection.execute(statement) }
+            if asRole { try connection.execute("RESET ROLE") }
+            _ = try connection.query("SELECT pg_catalog.set_config('search_path', $1, false)", [state.searchPath])
+        } catch {
+            throw DRKitError(.database, "replaying \(when) failed: \(DRKitError.wrap(error).message)", cause: error)
+        }
+        state.schemaChanges += 1
     }
 
     private func relation(_ id: UInt32, state: inout State, on connection: Connection) throws -> PgOutput.Relation? {

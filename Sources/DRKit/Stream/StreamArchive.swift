@@ -52,7 +52,7 @@ public struct CatalogChange: Codable, Equatable, Sendable {
 
     var summary: String {
         [(created, "created"), (dropped, "dropped"), (altered, "altered or renamed")].filter { $0.0 > 0 }
-            .map { "\($0.0) table(s) \($0.1)" }.joined(separator: ", ")
+            .map { "\($0.0) object(s) \($0.1)" }.joined(separator: ", ")
     }
 }
 

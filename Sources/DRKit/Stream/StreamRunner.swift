@@ -21,6 +21,9 @@ public struct StreamOptions: Sendable {
     public var replicaIdentityFull: [String] = []
     /// Take a linked base backup this often (`--base-every`); nil: only when the lineage has none.
     public var baseEvery: Double?
+    /// Create (or keep) drkit's event triggers that put DDL in the stream, so that restores replay it
+    /// (`--no-schema-capture`: never create them; schema changes then fall back to a new base).
+    public var captureSchemaChanges = true
     public var baseJobs = 2
     public var metrics = MetricsPublisher()
     public var showProgress = true
@@ -76,6 +79,21 @@ public final class StreamRunner: @unchecked Sendable {
         if let warning = try source.walRetentionWarning() { console.note("warning: \(warning)") }
         for note in try source.notArchived() { console.note("warning: \(note)") }
         if try source.ensurePublication() { console.note("stream: created publication \(source.publicationName) (FOR ALL TABLES)") }
+        var captureLive = false
+        let fallback = "schema changes fall back to a new base backup after each change, and a restore to a time between a change and that base is refused (docs/runbooks/point-in-time-recovery.md, Migrations)"
+        if options.captureSchemaChanges {
+            switch try source.ensureSchemaCapture() {
+            case .installed:
+                console.note("stream: created event triggers \(SchemaCapture.triggers.joined(separator: ", ")) (schema \(SchemaCapture.schema)) in \(source.database): each DDL command is archived in order with the rows and replayed by restores")
+                captureLive = true
+            case .present:
+                captureLive = true
+            case .unavailable(let why):
+                console.note("warning: \(why): \(fallback)")
+            }
+        } else {
+            console.note("stream: --no-schema-capture: \(fallback)")
+        }
 
         let replication: ReplicationConnection
         do { replication = try ReplicationConnection(conninfo: options.conninfo) } catch {
@@ -88,7 +106,7 @@ public final class StreamRunner: @unchecked Sendable {
         do {
             try replication.startLogical(slot: source.slotName, from: start, options: [
                 ("proto_version", "1"), ("publication_names", Connection.quoteIdentifier(source.publicationName)),
-            ])
+            ] + (source.serverVersionNum >= 140000 ? [("messages", "true")] : []))
         } catch let e as PostgresError where e.sqlState == "55006" {
             throw DRKitError(.refused, "slot \(source.slotName) is in use: another `drkit stream` of \(source.database) is running", cause: e)
         } catch { throw DRKitError.wrap(error, "starting replication from slot \(source.slotName)") }
@@ -98,7 +116,6 @@ public final class StreamRunner: @unchecked Sendable {
         // The first look before the first base: DDL between them is then inside a recorded window.
         var catalog = try source.catalogDefinitions()
         bases.startIfNeeded(initial: true)
-        var reportedSinceLook: Set<String> = []
         var nextCatalogLook = Date().addingTimeInterval(options.flushInterval)
         /// DDL that writes no row is invisible to pgoutput: compare the catalog with the last look.
         func lookAtCatalog() throws {
@@ -109,14 +126,17 @@ public final class StreamRunner: @unchecked Sendable {
                 return
             }
             defer { catalog = now }
-            // Tables whose new definition pgoutput already described since the last look are replayed or
-            // refused at their exact commit (ChangeReplay); a drop never is.
-            let reported = reportedSinceLook
-            reportedSinceLook = []
-            let created = now.tables.keys.filter { catalog.tables[$0] == nil }.compactMap { now.tables[$0]?.name }.filter { !reported.contains($0) }
+            // While the capture fires, every DDL command is in the stream itself, in order: nothing to guess.
+            if captureLive {
+                if (try? source.schemaCaptureIsLive()) != false { return }
+                captureLive = false
+                console.note("warning: drkit's schema-change capture on \(source.database) was dropped or disabled (event triggers \(SchemaCapture.triggers.joined(separator: ", "))): from now on \(fallback); restart the stream to create it again")
+            }
+            // Recorded even when pgoutput described a table's new definition since: that comes with the first
+            // row written after the DDL, which may be long after it; the window starts at the last look before.
+            let created = now.tables.keys.filter { catalog.tables[$0] == nil }.compactMap { now.tables[$0]?.name }
             let dropped = catalog.tables.keys.filter { now.tables[$0] == nil }.compactMap { catalog.tables[$0]?.name }
-            let altered = now.tables.compactMap { oid, table in catalog.tables[oid].flatMap { $0.signature == table.signature ? nil : table.name } }
-                .filter { !reported.contains($0) }
+            let altered = now.tables.compactMap { oid, table in catalog.tables[oid].flatMap { $0.signature == table.signature && $0.name == table.name ? nil : table.name } }
             guard !(created.isEmpty && dropped.isEmpty && altered.isEmpty) else { return }
             let change = CatalogChange(observedAfter: catalog.serverTime, observedBy: now.serverTime, created: created.count, dropped: dropped.count, altered: altered.count)
             try archive.record(change, lineage: lineage.lineage)
@@ -131,6 +151,11 @@ public final class StreamRunner: @unchecked Sendable {
         var transactionChanges = 0
         var transactionBegin: (finalLSN: LSN, commitTime: Int64)?
         var transactionSchemaChanges: [(table: String, relation: UInt32)] = []
+        /// Captured DDL commands the replay can run, so far this run, and that count when each relation
+        /// was last described: a new description after one of them is the command's effect, not a guess.
+        var replayableCommands = 0
+        var describedAfter: [UInt32: Int] = [:]
+        var transactionUnreplayable: String?
         var confirmed = start
         var serverEnd = start
         var deadline = Date().addingTimeInterval(options.flushInterval)
@@ -186,17 +211,29 @@ public final class StreamRunner: @unchecked Sendable {
                             transaction.removeAll(keepingCapacity: true)
                             transactionChanges = 0
                             transactionSchemaChanges = []
+                            transactionUnreplayable = nil
+                            ChangeSegment.appendFrame(payload, to: &transaction)
+                        case UInt8(ascii: "M"):
+                            guard case .message(true, SchemaCapture.messagePrefix, let content) = try PgOutput.decode(payload) else { continue }
+                            let command = try SchemaCapture.Command.decode(content)
+                            switch SchemaCapture.verdict(for: [command]) {
+                            case .replay: replayableCommands += 1
+                            case .refuse(let why):
+                                transactionUnreplayable = transactionUnreplayable ?? "\(command.tag): \(why)"
+                                bases.request("a schema change that cannot be replayed (\(command.tag))")
+                            }
                             ChangeSegment.appendFrame(payload, to: &transaction)
                         case UInt8(ascii: "R"):
                             guard case .relation(let relation) = try PgOutput.decode(payload) else { continue }
                             let table = "\(relation.schema).\(relation.name)"
-                            if let known = pending.relations[relation.id], !known.sameShape(as: relation) {
+                            // Described again after a captured command: its effect, replayed at its place.
+                            let explained = captureLive && replayableCommands > (describedAfter[relation.id] ?? 0)
+                            describedAfter[relation.id] = replayableCommands
+                            if !explained, let known = pending.relations[relation.id], !known.sameShape(as: relation) {
                                 transactionSchemaChanges.append((table, relation.id))
                                 bases.request("the definition of \(table) changed")
-                                reportedSinceLook.insert(table)
-                            } else if pending.relations[relation.id] == nil, bases.baseHas(table) == false {
+                            } else if !explained, pending.relations[relation.id] == nil, bases.baseHas(table) == false {
                                 bases.request("\(table) is new (created while streaming)")
-                                reportedSinceLook.insert(table)
                             }
                             pending.relations[relation.id] = relation
                             ChangeSegment.appendFrame(payload, to: &transaction)
@@ -209,13 +246,16 @@ public final class StreamRunner: @unchecked Sendable {
                             defer { transactionBegin = nil }
                             // Stored by an earlier run that stopped before confirming it: never twice.
                             guard endLSN > state.end, endLSN > pending.end ?? .zero else { continue }
+                            if let transactionUnreplayable {
+                                console.note("warning: a schema change committed at \(CommitTime.iso8601(time)) cannot be replayed (\(transactionUnreplayable)): restores to later times start from the base backup taken after it; a time in between is refused")
+                            }
                             for change in transactionSchemaChanges {
                                 pending.schemaChanges.append(TableDefinitionChange(table: change.table, position: commitLSN, commitTime: time))
                                 console.note("warning: the definition of \(change.table) changed (commit at \(CommitTime.iso8601(time))): restores to later times start from the base backup taken after it")
                             }
                             pending.add(transaction, changes: transactionChanges, end: endLSN, commitTime: time)
                         default:
-                            continue  // Origin, Type, logical messages: not needed to replay rows.
+                            continue  // Origin, Type: not needed to replay rows.
                         }
                     }
                 }

@@ -91,30 +91,44 @@ struct StreamSource {
         return "max_slot_wal_keep_size is unlimited on \(redacted): while this stream is stopped its slot keeps every WAL file (watch drkit_stream_slot_retained_bytes; `drkit stream drop` removes the slot)"
     }
 
-    /// What logical replication does not carry, said before streaming starts.
-    /// The published tables' definitions now, keyed by OID (name and columns, hashed), and the
-    /// server's clock: what the stream compares between two looks to see DDL that writes no row
-    /// (a DROP, an empty new table, an ALTER before any write), which pgoutput never reports.
+    /// The schema's objects now, keyed by kind and OID (name and definition, hashed), and the server's
+    /// clock: what the stream compares between two looks to see DDL that writes no row (a DROP, an
+    /// empty new table, an ALTER before any write, a new index, view, function, schema or type), which
+    /// pgoutput never reports.
     func catalogDefinitions() throws -> (serverTime: Int64, tables: [String: (name: String, signature: String)]) {
+        let system = "NOT IN ('pg_catalog', 'information_schema', '\(SchemaCapture.schema)') AND n.nspname NOT LIKE 'pg\\_%'"
         let rows = try connection.query("""
-            SELECT clock_timestamp()::text, c.oid::text, n.nspname || '.' || c.relname,
-                   md5(n.nspname || '.' || c.relname || '|' || coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ',' ORDER BY a.attnum)
-                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), ''))
+            SELECT clock_timestamp()::text, 'r' || c.oid, n.nspname || '.' || c.relname,
+                   md5(c.relkind::text || '|' || coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END, ',' ORDER BY a.attnum)
+                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')
+                       || '|' || CASE WHEN c.relkind IN ('v', 'm') THEN coalesce(pg_get_viewdef(c.oid), '') WHEN c.relkind IN ('i', 'I') THEN coalesce(pg_get_indexdef(c.oid), '') ELSE '' END
+                       || '|' || coalesce((SELECT string_agg(co.conname || ' ' || pg_get_constraintdef(co.oid), ',' ORDER BY co.conname) FROM pg_constraint co WHERE co.conrelid = c.oid), '')
+                       || '|' || coalesce(pg_get_expr(c.relpartbound, c.oid), ''))
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
-              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+            WHERE c.relkind IN ('r', 'p', 'v', 'm', 'i', 'I', 'S', 'f') AND c.relpersistence = 'p' AND n.nspname \(system)
+            UNION ALL
+            SELECT NULL, 'f' || p.oid, n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+                   md5(coalesce(p.prosrc, '') || '|' || p.prorettype::text || '|' || p.provolatile::text || '|' || coalesce(array_to_string(p.proconfig, ','), ''))
+            FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname \(system)
+            UNION ALL
+            SELECT NULL, 'n' || n.oid, n.nspname, '' FROM pg_namespace n WHERE n.nspname \(system)
+            UNION ALL
+            SELECT NULL, 't' || t.oid, n.nspname || '.' || t.typname,
+                   md5(t.typtype::text || '|' || format_type(t.typbasetype, t.typtypmod) || '|' || coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), ''))
+            FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd') AND n.nspname \(system)
             UNION ALL SELECT clock_timestamp()::text, NULL, NULL, NULL
             """).rows
-        var tables: [String: (name: String, signature: String)] = [:]
+        var objects: [String: (name: String, signature: String)] = [:]
         var time: Int64?
         for row in rows {
             if time == nil, let text = row[0] { time = CommitTime.parse(text) }
-            if let oid = row[1], let name = row[2], let signature = row[3] { tables[oid] = (name, signature) }
+            if let key = row[1], let name = row[2], let signature = row[3] { objects[key] = (name, signature) }
         }
         guard let time else { throw DRKitError(.database, "the server's clock could not be read") }
-        return (time, tables)
+        return (time, objects)
     }
 
+    /// What logical replication does not carry, said before streaming starts.
     func notArchived() throws -> [String] {
         var notes: [String] = []
         let largeObjects = Int(try connection.query("SELECT count(*) FROM pg_largeobject_metadata").scalar ?? "0") ?? 0
@@ -129,6 +143,37 @@ struct StreamSource {
             notes.append("unlogged tables are not streamed (\(unlogged.prefix(5).joined(separator: ", "))\(unlogged.count > 5 ? " and \(unlogged.count - 5) more" : "")): a point-in-time restore has them as the base backup holds them")
         }
         return notes
+    }
+
+    enum SchemaCaptureState: Equatable {
+        case installed, present
+        /// Why it could not be installed.
+        case unavailable(String)
+    }
+
+    /// drkit's event triggers that put each DDL command in the change stream (`SchemaCapture`):
+    /// kept when present, created when this role may (a superuser), else the reason why not.
+    func ensureSchemaCapture() throws -> SchemaCaptureState {
+        if try schemaCaptureIsLive() { return .present }
+        let superuser = try connection.query("SELECT rolsuper::text FROM pg_catalog.pg_roles WHERE rolname = current_user").scalar == "true"
+        let role = try connection.query("SELECT current_user::text").scalar ?? "this role"
+        guard superuser else {
+            return .unavailable("creating the event triggers that capture schema changes needs a superuser, and \(role) is not one")
+        }
+        guard serverVersionNum >= 140000 else {
+            return .unavailable("PostgreSQL \(serverVersion) cannot send logical messages through pgoutput (14 or newer can)")
+        }
+        // A half-made capture (an earlier run stopped in the middle, someone dropped one trigger) is made whole.
+        try connection.execute(SchemaCapture.dropSQL)
+        do { try connection.execute(SchemaCapture.installSQL) } catch {
+            _ = try? connection.execute("ROLLBACK")
+            return .unavailable("creating the event triggers that capture schema changes failed: \(DRKitError.wrap(error).message)")
+        }
+        return .installed
+    }
+
+    func schemaCaptureIsLive() throws -> Bool {
+        try connection.query(SchemaCapture.liveSQL).scalar == "t"
     }
 
     func ensurePublication() throws -> Bool {
@@ -169,7 +214,7 @@ struct StreamSource {
             """).rows.map { SequenceValue(schema: $0[0]!, name: $0[1]!, lastValue: $0[2]!) }
     }
 
-    /// `drkit stream drop`: the slot (which frees the WAL it keeps) and the publication.
+    /// `drkit stream drop`: the slot (which frees the WAL it keeps), the publication and the capture.
     func drop() throws -> [String] {
         var dropped: [String] = []
         if let state = try slot() {
@@ -183,13 +228,17 @@ struct StreamSource {
             try connection.execute("DROP PUBLICATION \(Connection.quoteIdentifier(publicationName))")
             dropped.append("publication \(publicationName)")
         }
+        if try connection.query("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", [SchemaCapture.schema]).count > 0 {
+            try connection.execute(SchemaCapture.dropSQL)
+            dropped.append("the schema-change capture (event triggers \(SchemaCapture.triggers.joined(separator: ", ")), schema \(SchemaCapture.schema))")
+        }
         return dropped
     }
 }
 
 /// Source-side maintenance a stream leaves behind.
 public enum StreamMaintenance {
-    /// `drkit stream drop`: the slot and the publication; returns what was dropped.
+    /// `drkit stream drop`: the slot, the publication and the schema-change capture; returns what was dropped.
     public static func drop(conninfo: String) throws -> [String] {
         let source = try StreamSource(conninfo: conninfo)
         do { return try source.drop() } catch { throw DRKitError.wrap(error, "dropping the stream of \(source.database)") }

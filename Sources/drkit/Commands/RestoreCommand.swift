@@ -167,7 +167,7 @@ struct Restore: ParsableCommand {
             "partial: \(tables.joined(separator: ", "))" + result.skipped.map { "\nskipped: \($0)" }.joined() + "\n"
         } ?? ""
         let replay = result.replay.map { r in
-            "point in time: base \(r.baseBackupId) at \(r.basePosition), then \(r.transactions) transactions (\(r.changes) row changes) replayed from lineage \(r.lineage) in \(Format.seconds(r.seconds)) s (\(Int(r.transactionsPerSecond.rounded())) transactions/s); reached \(r.reachedCommitTime.map { "commit \($0)" } ?? "the base itself") at \(r.reachedPosition) (target: \(r.target))\n"
+            "point in time: base \(r.baseBackupId) at \(r.basePosition), then \(r.transactions) transactions (\(r.changes) row changes\(r.schemaChanges > 0 ? ", \(r.schemaChanges) schema changes" : "")) replayed from lineage \(r.lineage) in \(Format.seconds(r.seconds)) s (\(Int(r.transactionsPerSecond.rounded())) transactions/s); reached \(r.reachedCommitTime.map { "commit \($0)" } ?? "the base itself") at \(r.reachedPosition) (target: \(r.target))\n"
         } ?? ""
         return partial + replay + """
             restore of \(result.backupId) into \(result.database) complete: \(result.tables) tables, \(result.rows) rows\(result.largeObjects > 0 ? ", \(result.largeObjects) large objects" : "")

@@ -16,8 +16,12 @@ struct Stream: ParsableCommand {
             the segment holding it is stored, so a crash or kill loses nothing; a restart resumes from the slot and \
             drops what is already stored. A new lineage starts with a base backup linked to it; --base-every takes more. \
             Tables without a primary key or replica identity are refused up front (their UPDATE and DELETE would fail \
-            once published) unless named with --replica-identity-full. `drkit stream drop` removes the slot and the \
-            publication (a stopped stream's slot keeps WAL on the server). See docs/runbooks/point-in-time-recovery.md.
+            once published) unless named with --replica-identity-full. Schema changes: as a superuser on PostgreSQL 14+ \
+            it creates event triggers (schema drkit_capture) that put each DDL command into the stream at its place, \
+            and restores run it there; without them (--no-schema-capture, or no rights) a change makes the stream take \
+            a new base, and restores to a time between the change and that base are refused. `drkit stream drop` \
+            removes the slot, the publication and the event triggers (a stopped stream's slot keeps WAL on the \
+            server). See docs/runbooks/point-in-time-recovery.md.
             """,
         subcommands: [StreamRun.self, StreamDrop.self],
         defaultSubcommand: StreamRun.self)
@@ -43,6 +47,8 @@ struct StreamRun: ParsableCommand {
     var baseEvery: String?
     @Option(name: .long, help: ArgumentHelp("Publish this table (schema.table) though it has no primary key, setting REPLICA IDENTITY FULL on it (repeatable).", valueName: "table"))
     var replicaIdentityFull: [String] = []
+    @Flag(name: .long, help: "Do not create drkit's event triggers that put DDL into the stream (schema changes then take a new base, and the window before it cannot be restored to).")
+    var noSchemaCapture = false
     @Option(name: .long, help: ArgumentHelp("Compression: zstd[:1-19], gzip[:1-9] or none (default \(Codec.default)).", valueName: "codec[:level]"))
     var compress: String?
     @OptionGroup var lock: ObjectLockFlags
@@ -68,6 +74,7 @@ struct StreamRun: ParsableCommand {
             options.flushInterval = Durations.parse(flushInterval)!
             options.baseEvery = baseEvery.flatMap(Durations.parse)
             options.replicaIdentityFull = replicaIdentityFull
+            options.captureSchemaChanges = !noSchemaCapture
             options.codec = try compress.map(Codec.parse) ?? .default
             options.metrics = metrics.publisher
             options.showProgress = !output.quiet
@@ -99,7 +106,7 @@ struct StreamRunReport: Encodable {
 struct StreamDrop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "drop",
-        abstract: "Remove the stream's replication slot and publication from the source (the archive stays in the repository).")
+        abstract: "Remove the stream's replication slot, publication and schema-change event triggers from the source (the archive stays in the repository).")
 
     @Option(name: .long, help: ArgumentHelp("Source database: libpq conninfo or postgres:// URL.", valueName: "conninfo"))
     var db: String

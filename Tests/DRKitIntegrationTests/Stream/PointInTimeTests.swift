@@ -123,7 +123,7 @@ final class PointInTimeTests: StreamTestCase {
             CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a SELECT g, 'a' FROM generate_series(1, 50) g;
             CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b SELECT generate_series(1, 20);
             """)
-        let (stream, log) = try startStream(database)
+        let (stream, log) = try startStream(database, extra: ["--no-schema-capture"])
         try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
         func linkedBases() throws -> Int {
             try Repository.open(repo, create: false).backups().filter { $0.summary.database == database && $0.summary.streamPosition != nil }.count
@@ -167,33 +167,95 @@ final class PointInTimeTests: StreamTestCase {
         try assertSameDatabase(database, latest)
     }
 
-    /// A week of migrations in miniature, with pgbench bursts between them: add a column with a default,
-    /// backfill it, rename a column, change a type, create and fill a table, a partitioned table with
-    /// rows moving between partitions, drop a table. Restores to a time before each step (after the
-    /// previous step's new base) equal the source then, schema and rows; restores to just after a step
-    /// equal it too, or are refused naming the window (never a wrong database).
-    func testAWeekOfMigrationsRestoresToEveryStepOrRefusesTheWindow() throws {
-        let database = try newDatabase("pitr_week", sql: """
+    /// A week of migrations in miniature, with pgbench bursts between them, run the way migration tools
+    /// run them (one statement at a time, one query string of two DDL statements): add a column with a
+    /// default, backfill it, rename a column, change a type, create and fill a table, a new schema with a
+    /// view, a function and an index built concurrently, a partitioned table with rows moving between
+    /// partitions, a partition attached later, a column filled from a volatile default, drop a table.
+    /// With drkit's event triggers every DDL command is in the stream: restores to a time before and just
+    /// after each step equal the source then (schema and rows), replayed from the one base; only the
+    /// volatile default (its values cannot be computed again) is refused, naming the window, or restored
+    /// from the base the stream took after it.
+    func testAWeekOfMigrationsReplaysEveryCapturedStep() throws { try weekOfMigrations(captured: true) }
+
+    /// The same week when the stream's role may not create event triggers (not a superuser: a managed
+    /// service): the stream says so and falls back; every restore equals the source then or is refused
+    /// naming the window, never a wrong schema or wrong rows.
+    func testAWeekOfMigrationsWithoutEventTriggerRightsRestoresOrRefusesTheWindow() throws { try weekOfMigrations(captured: false) }
+
+    private func weekOfMigrations(captured: Bool) throws {
+        let database = try newDatabase(captured ? "pitr_week" : "pitr_week_norights", sql: """
             CREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2) NOT NULL, note text);
             INSERT INTO orders SELECT g, g * 1.5, 'order ' || g FROM generate_series(1, 500) g;
             CREATE TABLE invoices (id int PRIMARY KEY, amount int);
             """)
         try pgbench(database, ["-i", "-s", "1", "-q"])
-        let (stream, log) = try startStream(database, extra: ["--replica-identity-full", "public.pgbench_history"])
+        var source = try conninfo(database)
+        if !captured {
+            // A role with REPLICATION and read rights but no superuser; the publication made for it.
+            let role = "drkit_streamer_\(UInt32.random(in: 0...UInt32.max))"
+            let password = UUID().uuidString
+            let admin = try Connection(conninfo: try TestServices.postgres())
+            try admin.execute("CREATE ROLE \(role) LOGIN REPLICATION PASSWORD '\(password)'; GRANT pg_read_all_data TO \(role)")
+            addTeardownBlock {
+                for _ in 0..<100 {
+                    _ = try? admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [role])
+                    if (try? admin.query("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", [role]).scalar) == "0" { break }
+                    usleep(100_000)
+                }
+                _ = try? admin.execute("DROP ROLE IF EXISTS \(role)")
+            }
+            try PostgresClientBridge.execute("""
+                CREATE PUBLICATION \(StreamSource.objectName(for: database)) FOR ALL TABLES WITH (publish_via_partition_root = true);
+                ALTER TABLE pgbench_history REPLICA IDENTITY FULL
+                """, in: database)
+            let options = try ConnectionOptions(source)
+            source = source.replacingOccurrences(of: "user=\(options["user"] ?? "") password=\(options["password"] ?? "")", with: "user=\(role) password=\(password)")
+            XCTAssertTrue(source.contains("user=\(role)"))
+        }
+        let (stream, log) = try startStream(database, source: source, extra: captured ? ["--replica-identity-full", "public.pgbench_history"] : [])
         try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
-        let steps: [(name: String, sql: String, ddl: Bool)] = [
-            ("add a column with a default", "ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'new'", true),
-            ("backfill it", "UPDATE orders SET status = 'paid' WHERE id % 3 = 0", false),
-            ("rename a column", "ALTER TABLE orders RENAME COLUMN note TO comment", true),
-            ("change a type", "ALTER TABLE orders ALTER COLUMN total TYPE numeric(14,3)", true),
-            ("create and fill a table", "CREATE TABLE refunds (id int PRIMARY KEY, order_id int, amount numeric); INSERT INTO refunds SELECT g, g, g FROM generate_series(1, 40) g", true),
-            ("partitions and moving rows", """
-                CREATE TABLE events (id int, region text, payload text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
-                CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu'); CREATE TABLE events_us PARTITION OF events FOR VALUES IN ('us');
-                INSERT INTO events SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, 'e' || g FROM generate_series(1, 60) g;
-                UPDATE events SET region = 'us' WHERE id % 4 = 0
-                """, true),
-            ("drop a table", "DROP TABLE invoices", true),
+        XCTAssertTrue(logText(log).contains(captured ? "created event triggers drkit_capture_ddl" : "needs a superuser"), logText(log))
+        struct Step {
+            var name: String
+            var statements: [String]
+            var ddl = true
+            /// Replayed from the stream when captured (else the stream takes a new base after it).
+            var replayable = true
+        }
+        let steps = [
+            Step(name: "add a column with a default", statements: ["ALTER TABLE orders ADD COLUMN status text NOT NULL DEFAULT 'new'"]),
+            Step(name: "backfill it", statements: ["UPDATE orders SET status = 'paid' WHERE id % 3 = 0"], ddl: false),
+            Step(name: "rename a column", statements: ["ALTER TABLE orders RENAME COLUMN note TO comment"]),
+            Step(name: "change a type", statements: ["ALTER TABLE orders ALTER COLUMN total TYPE numeric(14,3)"]),
+            Step(name: "create and fill a table", statements: [
+                "CREATE TABLE refunds (id int PRIMARY KEY, order_id int, amount numeric); CREATE INDEX refunds_order ON refunds (order_id)",
+                "INSERT INTO refunds SELECT g, g, g FROM generate_series(1, 40) g",
+            ]),
+            Step(name: "a schema, a view, a function, an index", statements: [
+                "CREATE SCHEMA reporting",
+                "CREATE VIEW reporting.paid AS SELECT id, total FROM public.orders WHERE status = 'paid'",
+                "CREATE FUNCTION reporting.paid_total() RETURNS numeric LANGUAGE sql AS $$ SELECT sum(total) FROM public.orders WHERE status = 'paid' $$",
+                "CREATE INDEX CONCURRENTLY orders_status ON orders (status)",
+            ]),
+            Step(name: "partitions and moving rows", statements: [
+                "CREATE TABLE events (id int, region text, payload text, PRIMARY KEY (id, region)) PARTITION BY LIST (region)",
+                "CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu')",
+                "CREATE TABLE events_us PARTITION OF events FOR VALUES IN ('us')",
+                "INSERT INTO events SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, 'e' || g FROM generate_series(1, 60) g",
+                "UPDATE events SET region = 'us' WHERE id % 4 = 0",
+            ]),
+            Step(name: "a partition attached later", statements: [
+                "CREATE TABLE events_apac (id int NOT NULL, region text NOT NULL, payload text)",
+                "INSERT INTO events_apac VALUES (1000, 'apac', 'early')",
+                "ALTER TABLE events ATTACH PARTITION events_apac FOR VALUES IN ('apac')",
+                "INSERT INTO events SELECT g, 'apac', 'a' || g FROM generate_series(100, 110) g",
+                "UPDATE events SET region = 'apac' WHERE id = 2",
+            ]),
+            Step(name: "a column filled from a volatile default", statements: [
+                "ALTER TABLE refunds ADD COLUMN recorded_at timestamptz DEFAULT clock_timestamp()",
+            ], replayable: false),
+            Step(name: "drop a table", statements: ["DROP TABLE invoices"]),
         ]
         var references: [(label: String, time: Int64, schema: String, rows: [String: String], mustRestore: Bool)] = []
         func capture(_ label: String, mustRestore: Bool) throws {
@@ -203,19 +265,26 @@ final class PointInTimeTests: StreamTestCase {
         }
         for (index, step) in steps.enumerated() {
             try pgbench(database, ["-c", "2", "-j", "2", "-t", "20", "-n"])
-            // Before the step: the previous step's base (if it had DDL) is in place, so this restores.
+            // Before the step: any base the previous step needed is in place, so this restores.
             try capture("before step \(index + 1) (\(step.name))", mustRestore: true)
             // Stored after the reference: the stream's catalog look is later than it (see the DDL test).
-            try PostgresClientBridge.execute("INSERT INTO orders VALUES (\(1000 + index), 1, 'marker')", in: database)
+            try PostgresClientBridge.execute("INSERT INTO orders (id, total) VALUES (\(1000 + index), 1)", in: database)
             try waitUntilArchived(database, log: log)
-            try PostgresClientBridge.execute(step.sql, in: database)
-            try capture("just after step \(index + 1) (\(step.name))", mustRestore: !step.ddl)
-            if step.ddl {
-                // A base whose snapshot follows the step (one requested earlier may still be running).
-                let stepTime = references.last!.time
+            for statement in step.statements { try PostgresClientBridge.execute(statement, in: database) }
+            let needsBase = step.ddl && !(captured && step.replayable)
+            try capture("just after step \(index + 1) (\(step.name))", mustRestore: !needsBase)
+            if needsBase {
+                // A segment stored after the step: the stream has looked at the catalog since. Then a base
+                // whose snapshot follows the step and every window the looks recorded (one requested
+                // earlier may still be running, and a base taken inside a window counts as before it).
+                try PostgresClientBridge.execute("INSERT INTO orders (id, total) VALUES (\(2000 + index), 2)", in: database)
+                try waitUntilArchived(database, log: log)
+                let archive = try self.archive
+                let windows = try archive.lineages(database: database).flatMap { try archive.catalogChanges(of: $0.lineage) }
+                let after = max(references.last!.time, windows.map(\.observedBy).max() ?? 0)
                 try waitUntil("a base backup after step \(index + 1)", log: log) {
                     try Repository.open(repo, create: false).backups().contains {
-                        $0.summary.database == database && $0.summary.streamPosition != nil && CommitTime.micros($0.summary.snapshotTime) > stepTime
+                        $0.summary.database == database && $0.summary.streamPosition != nil && CommitTime.micros($0.summary.snapshotTime) > after
                     }
                 }
             }
@@ -226,13 +295,18 @@ final class PointInTimeTests: StreamTestCase {
         try pgbench(database, ["-c", "1", "-t", "5", "-n"])
         try waitUntilArchived(database, log: log)
         XCTAssertEqual(stopStream(stream, log: log), 0)
+        if captured {
+            XCTAssertTrue(logText(log).contains("cannot be replayed (ALTER TABLE: it filled a new column from a volatile default"), logText(log))
+        }
 
+        var replayedSchemaChanges = false
         for reference in references {
             let target = scratchName("pitr_week_r")
             let result = try restore("latest", into: target, extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(reference.time)])
             if result.status == 0 {
                 XCTAssertEqual(try DatabaseFingerprint.normalizedSchema(database: target), reference.schema, "schema at \(reference.label)")
                 XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(target)), reference.rows, "rows at \(reference.label)")
+                replayedSchemaChanges = replayedSchemaChanges || result.stdout.range(of: "\"schemaChanges\" *: *[1-9]", options: .regularExpression) != nil
             } else {
                 XCTAssertFalse(reference.mustRestore, "\(reference.label) was refused: \(result.stderr)")
                 XCTAssertEqual(result.status, 2, "\(reference.label): \(result.stderr)")
@@ -241,6 +315,8 @@ final class PointInTimeTests: StreamTestCase {
             }
             TestServices.dropDatabase(target)
         }
+        // Captured: restores went through DDL replayed from the stream, not only through new bases.
+        XCTAssertEqual(replayedSchemaChanges, captured)
     }
 
     func testKilledStreamLosesAndRepeatsNothing() throws {
@@ -365,7 +441,7 @@ final class PointInTimeTests: StreamTestCase {
     /// and a time before the change replays onto the old definition.
     func testSchemaChangeWhileStreamingTakesANewBaseAndRefusesOnlyTheWindow() throws {
         let database = try newDatabase("pitr_ddl", sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')")
-        let (stream, log) = try startStream(database)
+        let (stream, log) = try startStream(database, extra: ["--no-schema-capture"])
         try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
         func linkedBases() throws -> Int {
             try Repository.open(repo, create: false).backups().filter { $0.summary.database == database && $0.summary.streamPosition != nil }.count

@@ -38,7 +38,7 @@ class StreamTestCase: DRKitTestCase {
     }
 
     /// `drkit stream` in the background, its stderr in a log file of the work directory.
-    func startStream(_ database: String, repository: String? = nil, environment: [String: String] = [:],
+    func startStream(_ database: String, source: String? = nil, repository: String? = nil, environment: [String: String] = [:],
                      keys: [String]? = nil, extra: [String] = []) throws -> (process: Process, log: URL) {
         if !streamedDatabases.contains(database) { streamedDatabases.append(database) }
         logCount += 1
@@ -46,7 +46,7 @@ class StreamTestCase: DRKitTestCase {
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestServices.drkitExecutable)
-        process.arguments = ["stream", "--db", try conninfo(database), "--repo", repository ?? repo] + (keys ?? ["--key-file", keyFile]) + ["--flush-interval", "1s"] + extra
+        process.arguments = ["stream", "--db", try source ?? conninfo(database), "--repo", repository ?? repo] + (keys ?? ["--key-file", keyFile]) + ["--flush-interval", "1s"] + extra
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: log)
