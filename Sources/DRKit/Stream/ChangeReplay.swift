@@ -202,8 +202,15 @@ struct ChangeReplay {
         case .replay(let list):
             statements = list
         }
-        if tables != nil || renamedSchema != nil {
-            throw DRKitError(.usage, "\(when) is replayed only by a restore of the whole database into its own schemas (not with --table or --into-schema). \(window(after: state.commitTime))")
+        if let tables {
+            // A partial restore runs no DDL: one that names a chosen table is refused (its rows after
+            // it would not fit, or it would be missing), any other does not concern it.
+            let names = Set(tables.compactMap { $0.split(separator: ".").last.map { $0.lowercased() } })
+            guard let touched = names.first(where: { name in statements.contains { $0.lowercased().contains(name) } }) else { return }
+            throw DRKitError(.usage, "\(when) concerns \(touched), and a restore of chosen tables does not run DDL: restore the whole database, or to a time before it, or from the first base taken after it. \(window(after: state.commitTime))")
+        }
+        if renamedSchema != nil {
+            throw DRKitError(.usage, "\(when) is replayed only into the database's own schemas (not with --into-schema). \(window(after: state.commitTime))")
         }
         flushInserts(&state)
         try state.send(on: connection, force: true)

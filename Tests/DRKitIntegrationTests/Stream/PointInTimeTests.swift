@@ -319,6 +319,45 @@ final class PointInTimeTests: StreamTestCase {
         XCTAssertEqual(replayedSchemaChanges, captured)
     }
 
+    /// The runbook's "just before DROP TABLE orders" with the capture on: a restore of `orders` alone
+    /// skips DDL of other tables, is refused past DDL of `orders` itself (a partial restore runs none),
+    /// and a whole restore replays all of it; the DROP after the target is never reached.
+    func testOneTableRestoreSkipsOtherTablesDDLAndRefusesItsOwn() throws {
+        let database = try newDatabase("pitr_drop", sql: """
+            CREATE TABLE orders (id int PRIMARY KEY, total int); CREATE TABLE other (id int PRIMARY KEY);
+            INSERT INTO orders VALUES (1, 10); INSERT INTO other VALUES (1);
+            """)
+        let (stream, log) = try startStream(database)
+        try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        try PostgresClientBridge.execute("ALTER TABLE other ADD COLUMN x int", in: database)
+        try PostgresClientBridge.execute("INSERT INTO other VALUES (2, 2); INSERT INTO orders VALUES (2, 20)", in: database)
+        let beforeOwnDDL = try serverNow(database)
+        try PostgresClientBridge.execute("ALTER TABLE orders ADD COLUMN note text", in: database)
+        try PostgresClientBridge.execute("INSERT INTO orders VALUES (3, 30, 'n')", in: database)
+        let beforeDrop = try serverNow(database)
+        let whole = try DatabaseFingerprint.contentHashes(try conninfo(database))
+        let schema = try DatabaseFingerprint.normalizedSchema(database: database)
+        try PostgresClientBridge.execute("DROP TABLE orders", in: database)
+        try waitUntilArchived(database, log: log)
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+
+        let recovered = try newDatabase("pitr_drop_one", sql: "CREATE TABLE keep (id int)")
+        let one = try restore("latest", into: recovered, extra: ["--key-file", keyFile, "--table", "public.orders", "--into-schema", "recovered",
+                                                                 "--to-time", CommitTime.iso8601(beforeOwnDDL)])
+        XCTAssertEqual(one.status, 0, one.stderr)
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT string_agg(id || '=' || total, ',' ORDER BY id) FROM recovered.orders", in: recovered), "1=10,2=20")
+        let refused = try restore("latest", into: scratchName("pitr_drop_two"), extra: ["--key-file", keyFile, "--table", "public.orders",
+                                                                                        "--to-time", CommitTime.iso8601(beforeDrop)])
+        assertFailure(refused, exitCode: 2, mentions: "concerns orders, and a restore of chosen tables does not run DDL")
+
+        let all = scratchName("pitr_drop_all")
+        let restored = try restore("latest", into: all, extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(beforeDrop)])
+        XCTAssertEqual(restored.status, 0, restored.stderr)
+        XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(all)), whole)
+        XCTAssertEqual(try DatabaseFingerprint.normalizedSchema(database: all), schema)
+        XCTAssertTrue(restored.stdout.range(of: "\"schemaChanges\" *: *2", options: .regularExpression) != nil, restored.stdout)
+    }
+
     func testKilledStreamLosesAndRepeatsNothing() throws {
         let database = try newDatabase("pitr_kill", sql: "")
         try pgbench(database, ["-i", "-s", "1", "-q"])
