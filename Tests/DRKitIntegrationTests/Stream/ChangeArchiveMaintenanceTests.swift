@@ -164,5 +164,102 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         assertFailure(refused, exitCode: 2, mentions: "falls in a gap of the change archive of \(database)")
         XCTAssertTrue(refused.stderr.contains("end of lineage \(lineages[0].lineage)"), refused.stderr)
     }
-}
 
+    /// A failover to a real streaming standby (scripts/pg-standby.sh: pg_basebackup -R), promoted after
+    /// the stream stopped and rows were written. PostgreSQL 17+: the stream's slot (failover = true) is
+    /// synchronized to the standby (sync_replication_slots there, synchronized_standby_slots on the
+    /// primary), so the stream pointed at the promoted standby continues its lineage with no gap and
+    /// archives the rows written while it was down. Before 17 the standby has no copy of the slot: the
+    /// stream finds it gone, records the gap and starts a new lineage with a new base. Either way a
+    /// restore to the latest equals the new primary.
+    func testFailoverToAPromotedStandbyKeepsTheSlotFrom17OnOrRecordsTheGap() throws {
+        let database = try newDatabase("pitr_failover", sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'one')")
+        let admin = try Connection(conninfo: try TestServices.postgres())
+        let version = Int(try admin.query("SHOW server_version_num").scalar ?? "") ?? 0
+        let synchronized = version >= 170000
+        let physicalSlot = "drkit_test_standby_\(UInt32.random(in: 0...UInt32.max))"
+        let bindir = version >= 180000 ? try TestServices.pg18Bindir() : "/usr/lib/postgresql/\(version / 10000)/bin"
+        let started = try Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/pg-standby.sh", "start"],
+                                      environment: ["DRKIT_PG_BINDIR": bindir, "DRKIT_STANDBY_SLOT": physicalSlot])
+        XCTAssertEqual(started.status, 0, started.stderr)
+        func exported(_ name: String) throws -> String {
+            let line = try XCTUnwrap(started.stdout.split(separator: "\n").first { $0.hasPrefix("export \(name)=") }, started.stdout)
+            return String(line.dropFirst("export \(name)=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+        }
+        let standbyDirectory = try exported("DRKIT_STANDBY_DIR")
+        let standbyPort = try exported("DRKIT_STANDBY_PORT")
+        addTeardownBlock {
+            _ = try? Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/pg-standby.sh", "stop", standbyDirectory])
+            // The primary must not wait for a standby that is gone: every other stream would stall.
+            _ = try? admin.execute("ALTER SYSTEM RESET synchronized_standby_slots")
+            _ = try? admin.query("SELECT pg_reload_conf()")
+            for _ in 0..<100 {
+                _ = try? admin.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", [physicalSlot])
+                if (try? admin.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", [physicalSlot]).scalar) == "0" { break }
+                usleep(100_000)
+            }
+        }
+        let primaryPort = try XCTUnwrap(try ConnectionOptions(try conninfo(database))["port"])
+        func onStandby(_ database: String) throws -> String {
+            try conninfo(database).replacingOccurrences(of: "port=\(primaryPort)", with: "port=\(standbyPort)")
+        }
+        if synchronized {
+            try admin.execute("ALTER SYSTEM SET synchronized_standby_slots = '\(physicalSlot)'")
+            _ = try admin.query("SELECT pg_reload_conf()")
+        }
+        let slot = StreamSource.objectName(for: database)
+        let (stream, log) = try startStream(database)
+        try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        try PostgresClientBridge.execute("INSERT INTO t SELECT g, 'before' FROM generate_series(2, 100) g", in: database)
+        try waitUntilArchived(database, log: log)
+        if synchronized {
+            let confirmed = try XCTUnwrap(admin.query("SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1", [slot]).scalar)
+            let standby = try Connection(conninfo: try onStandby("postgres"))
+            try waitUntil("the stream's slot synchronized to the standby up to \(confirmed)", log: log) {
+                try standby.query("SELECT (synced AND confirmed_flush_lsn >= $2::pg_lsn)::text FROM pg_replication_slots WHERE slot_name = $1",
+                                  [slot, confirmed]).scalar == "true"
+            }
+        }
+        XCTAssertEqual(stopStream(stream, log: log), 0)
+        // Written while no stream runs; then the primary is lost and the standby promoted.
+        try PostgresClientBridge.execute("UPDATE t SET v = 'while down' WHERE id <= 10; INSERT INTO t VALUES (200, 'while down')", in: database)
+        // The insert position: with synchronous_commit = off the commit may not be written yet (the write
+        // position can be before it); the standby gets it once the WAL writer flushes it.
+        let primaryEnd = try XCTUnwrap(PostgresClientBridge.scalar("SELECT pg_current_wal_insert_lsn()::text", in: database))
+        let standby = try Connection(conninfo: try onStandby("postgres"))
+        try waitUntil("the standby to replay up to \(primaryEnd)") {
+            try standby.query("SELECT (pg_last_wal_replay_lsn() >= $1::pg_lsn)::text", [primaryEnd]).scalar == "true"
+        }
+        XCTAssertEqual(try standby.query("SELECT pg_promote()").scalar, "t")
+
+        let promoted = try onStandby(database)
+        let (resumed, resumedLog) = try startStream(database, source: promoted)
+        if !synchronized {
+            try waitUntil("a base backup for the new lineage", log: resumedLog) {
+                try Repository.open(repo, create: false).backups().filter { $0.summary.database == database && $0.summary.streamPosition != nil }.count == 2
+            }
+        }
+        let newPrimary = try Connection(conninfo: promoted)
+        try newPrimary.execute("INSERT INTO t VALUES (300, 'after the failover'); DELETE FROM t WHERE id = 2")
+        let end = try XCTUnwrap(newPrimary.query("SELECT pg_current_wal_insert_lsn()::text").scalar)
+        try waitUntil("the stream to store everything of the promoted standby up to \(end)", log: resumedLog) {
+            try newPrimary.query("SELECT (confirmed_flush_lsn >= $2::pg_lsn)::text FROM pg_replication_slots WHERE slot_name = $1", [slot, end]).scalar == "true"
+        }
+        XCTAssertEqual(stopStream(resumed, log: resumedLog), 0)
+
+        let lineages = try archive.lineages(database: database)
+        if synchronized {
+            XCTAssertEqual(lineages.count, 1, "the lineage goes on through the failover: \(logText(resumedLog))")
+            XCTAssertFalse(logText(resumedLog).contains("no longer exists"), logText(resumedLog))
+        } else {
+            XCTAssertEqual(lineages.count, 2)
+            XCTAssertEqual(lineages.last?.gap?.previousLineage, lineages.first?.lineage)
+            XCTAssertTrue(logText(resumedLog).contains("no longer exists"), logText(resumedLog))
+        }
+        let restored = scratchName("pitr_failover_r")
+        let result = try restore("latest", into: restored, extra: ["--key-file", keyFile, "--to-latest"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(restored)), try DatabaseFingerprint.contentHashes(promoted))
+        XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FILTER (WHERE v = 'while down') FROM t", in: restored), "10")
+    }
+}
