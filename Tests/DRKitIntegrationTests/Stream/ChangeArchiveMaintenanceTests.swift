@@ -262,4 +262,60 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(restored)), try DatabaseFingerprint.contentHashes(promoted))
         XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FILTER (WHERE v = 'while down') FROM t", in: restored), "10")
     }
+
+    /// The slot dropped under pgbench load while the stream runs (its walsender terminated, as an
+    /// invalidation by max_slot_wal_keep_size or an operator would): the stream stops with an error; the
+    /// restarted stream (systemd's restart) finds the slot gone, records the gap and starts a new lineage.
+    /// A restore to a time before the loss equals the source then, one inside the gap is refused naming
+    /// it, and one to the latest equals the source.
+    func testASlotDroppedUnderLoadIsAGapAndRestoresOutsideItEqualTheSource() throws {
+        let database = try newDatabase("pitr_dropped", sql: "")
+        try pgbench(database, ["-i", "-s", "1", "-q"])
+        let (stream, log) = try startStream(database, extra: ["--replica-identity-full", "public.pgbench_history"])
+        try waitUntil("the linked base backup", log: log) { try linkedBase(database) != nil }
+        try pgbench(database, ["-c", "2", "-j", "2", "-t", "50", "-n"])
+        let before = try serverNow(database)
+        let contentBefore = try DatabaseFingerprint.contentHashes(try conninfo(database))
+        try waitUntilArchived(database, log: log)
+
+        let (load, output) = try startPgbench(database, ["-c", "2", "-j", "2", "-T", "4", "-n"])
+        usleep(1_000_000)
+        let slot = StreamSource.objectName(for: database)
+        let admin = try Connection(conninfo: try TestServices.postgres())
+        try waitUntil("the slot dropped under load") {
+            _ = try admin.query("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active", [slot])
+            _ = try? admin.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", [slot])
+            return try admin.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", [slot]).scalar == "0"
+        }
+        stream.waitUntilExit()
+        XCTAssertNotEqual(stream.terminationStatus, 0, "a stream whose slot went away stops with an error: \(logText(log))")
+        let lastArchived = try XCTUnwrap(lastArchivedCommit(database))
+        load.waitUntilExit()
+        assertNoFailedTransactions(output: String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+
+        let (restarted, restartedLog) = try startStream(database, extra: ["--replica-identity-full", "public.pgbench_history"])
+        try waitUntil("a base backup for the new lineage", log: restartedLog) {
+            try Repository.open(repo, create: false).backups().filter { $0.summary.database == database && $0.summary.streamPosition != nil }.count == 2
+        }
+        try pgbench(database, ["-c", "2", "-j", "2", "-t", "20", "-n"])
+        try waitUntilArchived(database, log: restartedLog)
+        XCTAssertEqual(stopStream(restarted, log: restartedLog), 0)
+        XCTAssertTrue(logText(restartedLog).contains("no longer exists"), logText(restartedLog))
+        let lineages = try archive.lineages(database: database)
+        XCTAssertEqual(lineages.count, 2)
+        XCTAssertEqual(lineages.last?.gap?.previousLastCommit, lastArchived)
+
+        let early = scratchName("pitr_dropped_before")
+        let restoredBefore = try restore("latest", into: early, extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(before)])
+        XCTAssertEqual(restoredBefore.status, 0, restoredBefore.stderr)
+        XCTAssertEqual(try DatabaseFingerprint.contentHashes(try conninfo(early)), contentBefore)
+        let inGap = try restore("latest", into: scratchName("pitr_dropped_gap"), extra: ["--key-file", keyFile, "--to-time", CommitTime.iso8601(lastArchived + 1)])
+        assertFailure(inGap, exitCode: 2, mentions: "falls in a gap of the change archive of \(database)")
+        let listed = try Command.drkit(["list", "--changes", "--repo", repo])
+        XCTAssertTrue(listed.stdout.contains("GAP before this lineage"), listed.stdout)
+        let latest = scratchName("pitr_dropped_latest")
+        let restoredLatest = try restore("latest", into: latest, extra: ["--key-file", keyFile, "--to-latest"])
+        XCTAssertEqual(restoredLatest.status, 0, restoredLatest.stderr)
+        try assertSameDatabase(database, latest)
+    }
 }
