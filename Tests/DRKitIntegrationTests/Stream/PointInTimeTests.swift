@@ -169,7 +169,8 @@ final class PointInTimeTests: StreamTestCase {
 
     /// A week of migrations in miniature, with pgbench bursts between them, run the way migration tools
     /// run them (one statement at a time, one query string of two DDL statements): add a column with a
-    /// default, backfill it, rename a column, change a type, create and fill a table, a new schema with a
+    /// default, backfill it, rename a column, change a type, create and fill a table (and another in one
+    /// transaction), a new schema with a
     /// view, a function and an index built concurrently, a partitioned table with rows moving between
     /// partitions, a partition attached later, a column filled from a volatile default, drop a table.
     /// With drkit's event triggers every DDL command is in the stream: restores to a time before and just
@@ -232,6 +233,9 @@ final class PointInTimeTests: StreamTestCase {
                 "CREATE TABLE refunds (id int PRIMARY KEY, order_id int, amount numeric); CREATE INDEX refunds_order ON refunds (order_id)",
                 "INSERT INTO refunds SELECT g, g, g FROM generate_series(1, 40) g",
             ]),
+            Step(name: "create and fill a table in one transaction", statements: [
+                "BEGIN", "CREATE TABLE ledger (id int PRIMARY KEY, entry text)", "INSERT INTO ledger SELECT g, 'l' || g FROM generate_series(1, 25) g", "COMMIT",
+            ]),
             Step(name: "a schema, a view, a function, an index", statements: [
                 "CREATE SCHEMA reporting",
                 "CREATE VIEW reporting.paid AS SELECT id, total FROM public.orders WHERE status = 'paid'",
@@ -270,7 +274,9 @@ final class PointInTimeTests: StreamTestCase {
             // Stored after the reference: the stream's catalog look is later than it (see the DDL test).
             try PostgresClientBridge.execute("INSERT INTO orders (id, total) VALUES (\(1000 + index), 1)", in: database)
             try waitUntilArchived(database, log: log)
-            for statement in step.statements { try PostgresClientBridge.execute(statement, in: database) }
+            // One session, as a migration tool's: BEGIN ... COMMIT spans statements.
+            let session = try Connection(conninfo: try conninfo(database))
+            for statement in step.statements { try session.execute(statement) }
             let needsBase = step.ddl && !(captured && step.replayable)
             try capture("just after step \(index + 1) (\(step.name))", mustRestore: !needsBase)
             if needsBase {
