@@ -41,6 +41,8 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     /// it holds every transaction committed before it, none after. Absent for a backup not linked
     /// to a change stream (taken when the repository had no stream of the database).
     public var streamPosition: String?
+    /// Taken on a hot standby (absent: on a primary).
+    public var standby: StandbyRecord?
 
     public struct Compression: Codable, Equatable, Sendable {
         public var algorithm: String
@@ -105,6 +107,9 @@ public struct BackupSummary: Codable, Equatable, Sendable {
     public var partial: Bool?
     /// The manifest's `streamPosition`: where a point-in-time restore from this backup starts replaying.
     public var streamPosition: String?
+    /// Taken on a hot standby: the last commit it had replayed, what the data are as of (the drill's RPO
+    /// counts from it). Absent for a backup of a primary, whose data are as of `snapshotTime`.
+    public var effectiveTime: Date?
 
     public init(backupId: String, toolVersion: String, database: String, serverVersion: String, snapshotTime: Date,
                 startedAt: Date, finishedAt: Date, tableCount: Int, objectCount: Int, storedBytes: Int64,

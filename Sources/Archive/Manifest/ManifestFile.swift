@@ -95,6 +95,7 @@ public struct ManifestFile: Codable, Sendable {
             ("globals", (summary.globals ?? false) == (manifest.globals != nil)),
             ("partial", (summary.partial ?? false) == (manifest.selection != nil)),
             ("streamPosition", summary.streamPosition == manifest.streamPosition),
+            ("effectiveTime", summary.effectiveTime == manifest.standby?.lastReplayedCommit),
         ]
         let differing = fields.filter { !$0.1 }.map(\.0)
         guard differing.isEmpty else {

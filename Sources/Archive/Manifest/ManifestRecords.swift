@@ -112,6 +112,19 @@ public struct MaterializedViewRecord: Codable, Equatable, Sendable {
     }
 }
 
+/// A backup taken on a hot standby: its data are as of the last commit the standby had replayed.
+public struct StandbyRecord: Codable, Equatable, Sendable {
+    /// `pg_last_xact_replay_timestamp()` when the snapshot was taken (nil: none replayed since it started).
+    public var lastReplayedCommit: Date?
+    /// How far replay was behind what the standby had received, in seconds (0 when it had replayed all of it).
+    public var replayLagSeconds: Double
+
+    public init(lastReplayedCommit: Date?, replayLagSeconds: Double) {
+        self.lastReplayedCommit = lastReplayedCommit
+        self.replayLagSeconds = replayLagSeconds
+    }
+}
+
 public struct SourceRecord: Codable, Equatable, Sendable {
     public var database: String
     public var serverVersion: String

@@ -43,6 +43,10 @@ public struct BackupOptions: Sendable {
     /// Link the backup to the database's change stream (record its `streamPosition`): nil decides by
     /// whether the repository holds a change archive of the database (`drkit stream`).
     public var linkToStream: Bool?
+    /// On a hot standby: refuse (exit 1) when its replay is further behind than this, in seconds...
+    public var maxStandbyLag: Double = 300
+    /// ...unless this is set: then a warning.
+    public var allowStandbyLag = false
 
     public init(conninfo: String, key: KeySource?) {
         self.conninfo = conninfo
@@ -73,6 +77,21 @@ public final class BackupEngine {
         self.console = console
     }
 
+    /// A standby's data are as old as its replay: said, and refused (nothing written yet) past `maxStandbyLag`.
+    private func judgeStandby(_ standby: StandbyRecord, backupId: String, redacted: String) throws {
+        let replayed = standby.lastReplayedCommit.map { "last replayed commit \(Timestamps.iso8601($0))" } ?? "no commit replayed since it started"
+        let lag = "replay \(Format.seconds(standby.replayLagSeconds)) s behind what it received"
+        guard standby.replayLagSeconds > options.maxStandbyLag else {
+            console.note("backup \(backupId): \(redacted) is a standby: \(replayed), \(lag)\(standby.lastReplayedCommit == nil ? "" : "; the backup's data are as of that commit")")
+            return
+        }
+        let limit = "--max-standby-lag \(Format.seconds(options.maxStandbyLag)) s"
+        guard options.allowStandbyLag else {
+            throw DRKitError(.checkFailed, "\(redacted) is a standby whose \(lag), more than \(limit) (\(replayed)): back up the primary, wait for the standby to catch up, or pass --allow-standby-lag; nothing was written")
+        }
+        console.note("warning: \(redacted) is a standby whose \(lag), more than \(limit) (\(replayed)); going on (--allow-standby-lag): the backup's data are as of that commit")
+    }
+
     /// lease → snapshot → plan → execute → build the manifest → check → commit. Only the commit makes
     /// the backup exist; any failure before it removes what was written. The lease, held from before
     /// the first object to after the manifest, keeps `repo clean` and `key rotate` away.
@@ -89,6 +108,7 @@ public final class BackupEngine {
             return try options.linkToStream ?? !StreamArchive(repository: repository).lineages(database: database).isEmpty
         })
         if let position = whole.streamPosition { console.note("backup \(backupId): linked to the change stream at \(position)") }
+        if let standby = whole.standby { try judgeStandby(standby, backupId: backupId, redacted: redacted) }
         let encryption: (envelope: KeyEnvelope?, dataKey: [UInt8], fingerprint: String)?
         do {
             if let key = options.key {
@@ -150,7 +170,7 @@ public final class BackupEngine {
                                             written: written, codec: options.codec, keyFingerprint: encryption?.fingerprint,
                                             extensions: snapshot.extensions, globals: globalsRecord, run: options.run,
                                             selection: options.selection.isEmpty ? nil : options.selection,
-                                            streamPosition: snapshot.streamPosition?.description))
+                                            streamPosition: snapshot.streamPosition?.description, standby: whole.standby))
         }
         manifest.shrinkage = compareWithPrevious(manifest)
         try executeDiscardingOnFailure(backupId) {

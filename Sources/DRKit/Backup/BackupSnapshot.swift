@@ -18,6 +18,8 @@ struct BackupSnapshot {
     let largeObjects: [LargeObjects.Entry]
     /// With a change stream: the position the snapshot is consistent at (see `take`).
     var streamPosition: LSN? = nil
+    /// Taken on a hot standby: how fresh its data were.
+    var standby: StandbyRecord? = nil
 
     static let sessionSettings = """
         SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;
@@ -36,10 +38,14 @@ struct BackupSnapshot {
         }
         let (id, time, source, catalog): (String, Date, SourceRecord, Catalog)
         var streamPosition: LSN?
+        var inRecovery = false
+        var standby: StandbyRecord?
         do {
             try coordinator.execute(sessionSettings)
-            let setting = try coordinator.query("SELECT current_database(), current_setting('wal_level')").rows[0]
-            if setting[1] == "logical", try linkStream(setting[0] ?? "") {
+            let setting = try coordinator.query("SELECT current_database(), current_setting('wal_level'), pg_is_in_recovery()::text").rows[0]
+            inRecovery = setting[2] == "true"
+            // A standby's backup is not linked: before 16 it cannot decode, and its replay position is not the primary's stream.
+            if setting[1] == "logical", !inRecovery, try linkStream(setting[0] ?? "") {
                 do {
                     let replication = try ReplicationConnection(conninfo: conninfo)
                     let slot = try replication.createLogicalSlot("drkit_base_\(Hex.encode(SecureRandom.bytes(6)))", temporary: true, exportSnapshot: true)
@@ -65,6 +71,16 @@ struct BackupSnapshot {
             time = Timestamps.parse(row[1]!) ?? Date()
             source = SourceRecord(database: row[2]!, serverVersion: row[3]!, serverVersionNum: Int(row[4]!) ?? 0,
                                   systemIdentifier: row[6], encoding: row[5]!, databaseOid: row[7])
+            if inRecovery {
+                // What a standby's snapshot holds is what it had replayed: its last replayed commit, and how
+                // far replay was behind what it had received (nothing behind when it had replayed it all).
+                let row = try coordinator.query("""
+                    SELECT to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                           CASE WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
+                                ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8::text
+                    """).rows[0]
+                standby = StandbyRecord(lastReplayedCommit: row[0].flatMap(Timestamps.parse), replayLagSeconds: max(0, Double(row[1] ?? "") ?? 0))
+            }
             catalog = try Catalog.read(coordinator)
         } catch {
             throw DRKitError.wrap(error, "reading the catalog of \(redacted)")
@@ -74,6 +90,7 @@ struct BackupSnapshot {
                                       sequences: try readSequences(catalog, on: coordinator), extensions: try readExtensions(on: coordinator),
                                       largeObjects: catalog.largeObjects > 0 ? try LargeObjects.list(coordinator) : [])
         snapshot.streamPosition = streamPosition
+        snapshot.standby = standby
         return snapshot
     }
 

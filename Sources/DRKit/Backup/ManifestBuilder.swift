@@ -20,6 +20,7 @@ enum ManifestBuilder {
         var run: String?
         var selection: SelectionRecord?
         var streamPosition: String?
+        var standby: StandbyRecord?
     }
 
     static func build(_ inputs: Inputs) throws -> (BackupManifest, BackupSummary) {
@@ -52,6 +53,7 @@ enum ManifestBuilder {
         manifest.largeObjects = inputs.written.largeObjects.isEmpty ? nil : inputs.written.largeObjects
         manifest.packs = inputs.written.packs.isEmpty ? nil : inputs.written.packs.map(\.record)
         manifest.streamPosition = inputs.streamPosition
+        manifest.standby = inputs.standby
         let objects = manifest.allObjects
         var summary = BackupSummary(
             backupId: inputs.backupId, toolVersion: DRKitVersion.current, database: inputs.source.database,
@@ -61,6 +63,7 @@ enum ManifestBuilder {
             keyFingerprint: inputs.keyFingerprint, run: inputs.run, globals: inputs.globals == nil ? nil : true,
             partial: inputs.selection == nil ? nil : true)
         summary.streamPosition = inputs.streamPosition
+        summary.effectiveTime = inputs.standby?.lastReplayedCommit
         return (manifest, summary)
     }
 }

@@ -197,7 +197,7 @@ public final class DrillRunner {
             let repository = repositories.copy != nil ? repositories.primary : repositories.restore
             let manifest = try repository.openBackup(mode, keys: keys).manifest
             state.backupId = manifest.backupId
-            state.snapshotTime = manifest.snapshotTime
+            state.snapshotTime = manifest.standby?.lastReplayedCommit ?? manifest.snapshotTime
             note("using backup \(manifest.backupId) (\(mode)), snapshot \(Timestamps.iso8601(manifest.snapshotTime))")
         }
         return state

@@ -69,7 +69,8 @@ final class DrillState {
     /// The newest commit in the change archive of the database, when a stream archives it.
     var archivedUntil: Date?
     /// From the last recoverable moment to the outage: the data a real disaster would lose. That moment is
-    /// the backup's snapshot, or the newest archived commit when `drkit stream` archives the database.
+    /// the backup's snapshot (a standby's backup: its last replayed commit), or the newest archived
+    /// commit when `drkit stream` archives the database.
     var rpo: Double? {
         let recoverable = [snapshotTime, archivedUntil].compactMap { $0 }.max()
         return recoverable.flatMap { point in outageStart.map { $0.timeIntervalSince(point) } }

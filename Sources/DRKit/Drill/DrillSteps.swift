@@ -49,7 +49,7 @@ struct DrillStep: Sendable {
             o.showProgress = false
             let r = try BackupEngine(options: o, repository: s.repository, console: s.console).run()
             s.backupId = r.summary.backupId
-            s.snapshotTime = r.summary.snapshotTime
+            s.snapshotTime = r.summary.effectiveTime ?? r.summary.snapshotTime
             let rows = r.manifest.tables.reduce(0) { $0 + $1.rows }
             return DrillStepResult(summary: "backup \(r.summary.backupId): \(r.summary.tableCount) tables, \(rows) rows, \(Format.bytes(r.summary.storedBytes)) stored",
                                    bytes: r.summary.storedBytes, rows: rows, output: r.summary.backupId)

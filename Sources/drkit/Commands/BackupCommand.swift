@@ -71,11 +71,16 @@ struct Backup: ParsableCommand {
     var failOnShrink: String?
     @Option(name: .long, help: ArgumentHelp("Once the backup has committed, copy it to this repository too (repeatable; e.g. a second region). A failed copy never touches the backup: it exits 8 naming the repository.", valueName: "repo"))
     var copyTo: [String] = []
+    @Option(name: .long, help: ArgumentHelp("On a hot standby: refuse (exit 1, nothing written) when its replay is further behind than this (5m, 30s; default 5m). The backup's data are as of the standby's last replayed commit, recorded as its effective time.", valueName: "duration"))
+    var maxStandbyLag = "5m"
+    @Flag(name: .long, help: "On a hot standby further behind than --max-standby-lag: warn and back up anyway.")
+    var allowStandbyLag = false
     @OptionGroup var lock: ObjectLockFlags
     @OptionGroup var metrics: MetricsFlags
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
+        guard Durations.parse(maxStandbyLag) != nil else { throw ValidationError("--max-standby-lag takes a duration with a unit (5m, 30s)") }
         try validateJobs(jobs)
         if copyTo.contains(repository.repo) { throw ValidationError("--copy-to names the backup's own repository") }
         guard Backup.fraction(warnShrink) != nil else { throw ValidationError("--warn-shrink takes a percentage like 20% (0-100)") }
@@ -133,6 +138,8 @@ struct Backup: ParsableCommand {
             options.includeGlobals = globals
             options.rolePasswords = rolePasswords
             options.selection = selection
+            options.maxStandbyLag = Durations.parse(maxStandbyLag)!
+            options.allowStandbyLag = allowStandbyLag
             options.globalsOnly = globalsOnly
             if allDatabases { return try backUpCluster(options, repository: repo) }
             let database = CommandMetrics.databaseLabel(db)
