@@ -13,26 +13,7 @@ final class StandbyBackupTests: DRKitTestCase {
     /// holds what the standby had replayed, not the primary's newer rows.
     func testAStandbyBackupRecordsItsReplayAndIsRefusedPastTheLagLimit() throws {
         let database = try newDatabase("standby_src", sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'x' FROM generate_series(1, 500) g")
-        let admin = try Connection(conninfo: try TestServices.postgres())
-        let version = Int(try admin.query("SHOW server_version_num").scalar ?? "") ?? 0
-        let bindir = version >= 180000 ? try TestServices.pg18Bindir() : "/usr/lib/postgresql/\(version / 10000)/bin"
-        let physicalSlot = "drkit_test_standby_\(UInt32.random(in: 0...UInt32.max))"
-        let started = try Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/pg-standby.sh", "start"],
-                                      environment: ["DRKIT_PG_BINDIR": bindir, "DRKIT_STANDBY_SLOT": physicalSlot])
-        XCTAssertEqual(started.status, 0, started.stderr)
-        func exported(_ name: String) throws -> String {
-            let line = try XCTUnwrap(started.stdout.split(separator: "\n").first { $0.hasPrefix("export \(name)=") }, started.stdout)
-            return String(line.dropFirst("export \(name)=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "'"))
-        }
-        let directory = try exported("DRKIT_STANDBY_DIR"), port = try exported("DRKIT_STANDBY_PORT")
-        addTeardownBlock {
-            _ = try? Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/pg-standby.sh", "stop", directory])
-            for _ in 0..<100 {
-                _ = try? admin.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", [physicalSlot])
-                if (try? admin.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", [physicalSlot]).scalar) == "0" { break }
-                usleep(100_000)
-            }
-        }
+        let (port, _) = try startStandby()
         let primaryPort = try XCTUnwrap(try ConnectionOptions(try conninfo(database))["port"])
         let onStandby = try conninfo(database).replacingOccurrences(of: "port=\(primaryPort)", with: "port=\(port)")
         let standbyAdmin = try Connection(conninfo: try conninfo("postgres").replacingOccurrences(of: "port=\(primaryPort)", with: "port=\(port)"))

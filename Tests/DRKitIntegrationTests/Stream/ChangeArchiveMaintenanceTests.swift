@@ -177,28 +177,7 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         let admin = try Connection(conninfo: try TestServices.postgres())
         let version = Int(try admin.query("SHOW server_version_num").scalar ?? "") ?? 0
         let synchronized = version >= 170000
-        let physicalSlot = "drkit_test_standby_\(UInt32.random(in: 0...UInt32.max))"
-        let bindir = version >= 180000 ? try TestServices.pg18Bindir() : "/usr/lib/postgresql/\(version / 10000)/bin"
-        let started = try Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/pg-standby.sh", "start"],
-                                      environment: ["DRKIT_PG_BINDIR": bindir, "DRKIT_STANDBY_SLOT": physicalSlot])
-        XCTAssertEqual(started.status, 0, started.stderr)
-        func exported(_ name: String) throws -> String {
-            let line = try XCTUnwrap(started.stdout.split(separator: "\n").first { $0.hasPrefix("export \(name)=") }, started.stdout)
-            return String(line.dropFirst("export \(name)=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "'"))
-        }
-        let standbyDirectory = try exported("DRKIT_STANDBY_DIR")
-        let standbyPort = try exported("DRKIT_STANDBY_PORT")
-        addTeardownBlock {
-            _ = try? Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/pg-standby.sh", "stop", standbyDirectory])
-            // The primary must not wait for a standby that is gone: every other stream would stall.
-            _ = try? admin.execute("ALTER SYSTEM RESET synchronized_standby_slots")
-            _ = try? admin.query("SELECT pg_reload_conf()")
-            for _ in 0..<100 {
-                _ = try? admin.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", [physicalSlot])
-                if (try? admin.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", [physicalSlot]).scalar) == "0" { break }
-                usleep(100_000)
-            }
-        }
+        let (standbyPort, physicalSlot) = try startStandby()
         let primaryPort = try XCTUnwrap(try ConnectionOptions(try conninfo(database))["port"])
         func onStandby(_ database: String) throws -> String {
             try conninfo(database).replacingOccurrences(of: "port=\(primaryPort)", with: "port=\(standbyPort)")

@@ -87,6 +87,37 @@ class DRKitTestCase: XCTestCase {
         let dir = workDirectory.appendingPathComponent("repo/\(backupId)/\(folder)")
         return try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted().map { dir.appendingPathComponent($0).path }
     }
+
+    /// A streaming standby of the test server (scripts/pg-standby.sh), stopped after the test with its
+    /// physical slot dropped on the primary (and `synchronized_standby_slots` reset, which a test may set:
+    /// the primary must not wait for a standby that is gone). Returns its port and the slot's name.
+    func startStandby() throws -> (port: String, slot: String) {
+        let admin = try Connection(conninfo: try TestServices.postgres())
+        let version = Int(try admin.query("SHOW server_version_num").scalar ?? "") ?? 0
+        let slot = "drkit_test_standby_\(UInt32.random(in: 0...UInt32.max))"
+        let bindir = version >= 180000 ? try TestServices.pg18Bindir() : "/usr/lib/postgresql/\(version / 10000)/bin"
+        let started = try Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/pg-standby.sh", "start"],
+                                      environment: ["DRKIT_PG_BINDIR": bindir, "DRKIT_STANDBY_SLOT": slot])
+        guard started.status == 0 else { throw TestServices.Missing(description: "scripts/pg-standby.sh failed: \(started.stderr)") }
+        func exported(_ name: String) throws -> String {
+            let line = try XCTUnwrap(started.stdout.split(separator: "\n").first { $0.hasPrefix("export \(name)=") }, started.stdout)
+            return String(line.dropFirst("export \(name)=".count)).trimmingCharacters(in: CharacterSet(charactersIn: "'"))
+        }
+        let directory = try exported("DRKIT_STANDBY_DIR")
+        addTeardownBlock {
+            _ = try? Command.run("/bin/bash", [TestServices.packageRoot + "/scripts/pg-standby.sh", "stop", directory])
+            if version >= 170000 {
+                _ = try? admin.execute("ALTER SYSTEM RESET synchronized_standby_slots")
+                _ = try? admin.query("SELECT pg_reload_conf()")
+            }
+            for _ in 0..<100 {
+                _ = try? admin.query("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active", [slot])
+                if (try? admin.query("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", [slot]).scalar) == "0" { break }
+                usleep(100_000)
+            }
+        }
+        return (try exported("DRKIT_STANDBY_PORT"), slot)
+    }
 }
 
 import PostgresClient
