@@ -247,14 +247,14 @@ final class LeaseTests: DRKitTestCase {
         XCTAssertGreaterThanOrEqual(ids.count, 3, "forget keeps the last 3 (and the backups after its last run)")
         for id in ids {
             let verify = try Command.drkit(["verify", id, "--repo", repo, "--key-file", keyFile])
-            XCTAssertEqual(verify.status, 0, "listed and verifies: \(id) \(verify.stdout)")
+            XCTAssertEqual(verify.status, 0, "listed and verifies: \(id) \(verify.stdout) \(verify.stderr)")
         }
         let copies = try Command.drkit(["list", "--repo", second, "--json"])
         let copied = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(copies.stdout.utf8)) as? [[String: Any]]).compactMap { $0["backupId"] as? String }
         XCTAssertFalse(copied.isEmpty)
         for id in copied {
             let verify = try Command.drkit(["verify", id, "--repo", second, "--key-file", keyFile])
-            XCTAssertEqual(verify.status, 0, "copy listed and verifies: \(id) \(verify.stdout)")
+            XCTAssertEqual(verify.status, 0, "copy listed and verifies: \(id) \(verify.stdout) \(verify.stderr)")
         }
     }
 }
