@@ -35,6 +35,9 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     /// pg_dump's table of contents of the DDL, with its dependencies (`schema/toc.json`): what a
     /// partial restore selects from. Absent in backups made before it was recorded.
     public var ddlIndex: ObjectRecord?
+    /// The source's planner statistics as pg_dump 18+ writes them (`schema/statistics.sql`): loaded by a
+    /// restore onto PostgreSQL 18+ instead of ANALYZE. Absent for sources before 18.
+    public var statistics: ObjectRecord?
     /// Small tables packed together (format 4); absent when every table has objects of its own.
     public var packs: [PackRecord]?
     /// The WAL position (`pg_lsn` text) at which the snapshot is consistent with the change archive:
@@ -74,8 +77,9 @@ public struct BackupManifest: Codable, Equatable, Sendable {
     }
 
     public var allObjects: [ObjectRecord] {
-        [preData, postData] + (ddlIndex.map { [$0] } ?? []) + tables.flatMap(\.objects) + (packs ?? []).map(\.object)
-            + (globals.map { [$0] } ?? []) + (largeObjects ?? [])
+        let schema: [ObjectRecord] = [preData, postData] + [ddlIndex, statistics].compactMap { $0 }
+        let data: [ObjectRecord] = tables.flatMap(\.objects) + (packs ?? []).map(\.object)
+        return schema + data + [globals].compactMap { $0 } + (largeObjects ?? [])
     }
 
     /// Objects holding table rows: each table's own objects, and the packs.

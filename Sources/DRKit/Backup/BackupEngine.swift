@@ -145,15 +145,16 @@ public final class BackupEngine {
         let largeObjectNote = snapshot.largeObjects.isEmpty ? "" : ", \(snapshot.largeObjects.count) large objects"
         console.note("backup \(backupId): \(snapshot.catalog.tables.count) tables, \(snapshot.catalog.sequences.count) sequences\(largeObjectNote), \(tasks.count) data objects from \(redacted), \(options.jobs) jobs")
 
+        let withStatistics = !options.globalsOnly && snapshot.source.serverVersionNum >= 180000
         let written = try lease.explaining { try executeDiscardingOnFailure(backupId) {
             let progress = ProgressReporter(label: "backup \(backupId)", totalBytes: tasks.reduce(0) { $0 + $1.estimatedBytes },
-                                            totalObjects: tasks.count + BackupExecution.schemaObjectCount(globalsOnly: options.globalsOnly))
+                                            totalObjects: tasks.count + BackupExecution.schemaObjectCount(globalsOnly: options.globalsOnly, withStatistics: withStatistics))
             if options.showProgress { progress.start(console: console) }
             defer { progress.stop(console: console) }
             let execution = BackupExecution(repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey,
                                             conninfo: options.conninfo, snapshotId: snapshot.id, tables: snapshot.catalog.tables,
                                             hasLargeObjects: !snapshot.largeObjects.isEmpty, selection: options.selection,
-                                            globalsOnly: options.globalsOnly, lockSlots: try snapshot.lockSlots(), progress: progress,
+                                            globalsOnly: options.globalsOnly, lockSlots: try snapshot.lockSlots(), withStatistics: withStatistics, progress: progress,
                                             leaseHeld: { try lease.throwIfBroken() })
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
         } }

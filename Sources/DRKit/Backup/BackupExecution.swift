@@ -36,12 +36,15 @@ struct BackupExecution: Sendable {
     let globalsOnly: Bool
     /// The server's shared lock table (`BackupSnapshot.lockSlots`).
     let lockSlots: Int
+    /// The source is PostgreSQL 18 or later: its planner statistics are dumped too (`schema/statistics.sql`),
+    /// so that a restore onto 18+ loads them instead of running ANALYZE.
+    let withStatistics: Bool
     let progress: ProgressReporter
     /// Asked before each object: throws once the backup's lease was found broken.
     let leaseHeld: @Sendable () throws -> Void
 
     /// The schema objects a backup writes beside its data: pre-data, post-data and the table of contents.
-    static func schemaObjectCount(globalsOnly: Bool) -> Int { globalsOnly ? 2 : 3 }
+    static func schemaObjectCount(globalsOnly: Bool, withStatistics: Bool) -> Int { globalsOnly ? 2 : withStatistics ? 4 : 3 }
 
     func run(_ tasks: [BackupTask], jobs: Int, pgDump: PgDump) throws -> WrittenObjects {
         let results = Locked(WrittenObjects())
@@ -63,10 +66,13 @@ struct BackupExecution: Sendable {
                     results.withLock { $0.warnings.append("pg_dump's table of contents could not be read (\(unreadable)); this backup restores whole only") }
                 }
             },
-        ]
-        // Each pg_dump locks every table, as the coordinator does: side by side they hold three locks per
-        // table at once, which a schema of thousands of tables cannot fit in the server's lock table.
-        let sideBySide = tables.count * 3 + 1000 <= lockSlots
+        ] + (withStatistics ? [{
+            let record = try dumpStatistics(pgDump: pgDump)
+            results.withLock { $0.ddl["statistics"] = record }
+        }] : [])
+        // Each pg_dump locks every table, as the coordinator does: side by side they hold a lock per table
+        // each at once, which a schema of thousands of tables cannot fit in the server's lock table.
+        let sideBySide = tables.count * (dumps.count + 1) + 1000 <= lockSlots
         for group in sideBySide ? dumps.map({ [$0] }) : [dumps] {
             ddlDone.enter()
             Thread {
@@ -190,6 +196,18 @@ struct BackupExecution: Sendable {
         let record = try writer("schema/toc.json").writeAll { pipeline in try JSONEncoder().encode(toc).withUnsafeBytes { try pipeline.write($0) } }
         progress.objectDone(estimate: 0)
         return (toc, record)
+    }
+
+    /// The planner statistics pg_dump 18+ writes as `pg_restore_relation_stats` / `pg_restore_attribute_stats`
+    /// calls, one entry per table and index (`schema/statistics.sql`), read in the backup's snapshot.
+    private func dumpStatistics(pgDump: PgDump) throws -> ObjectRecord {
+        let record = try writer("schema/statistics.sql").writeAll { pipeline in
+            try pgDump.run(arguments: ["--statistics-only", "--snapshot=\(snapshotId)"] + selection.pgDumpArguments, conninfo: conninfo) {
+                try pipeline.write($0)
+            }
+        }
+        progress.objectDone(estimate: 0)
+        return record
     }
 
     private func dumpLargeObjects(_ index: Int, _ entries: [LargeObjects.Entry], on worker: Connection, stop: @Sendable () -> Bool) throws -> ObjectRecord {

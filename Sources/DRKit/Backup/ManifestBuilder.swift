@@ -48,6 +48,7 @@ enum ManifestBuilder {
             keyFingerprint: inputs.keyFingerprint, extensions: inputs.extensions)
         manifest.globals = inputs.globals
         manifest.ddlIndex = inputs.written.ddl["toc"]
+        manifest.statistics = inputs.written.ddl["statistics"]
         manifest.run = inputs.run
         manifest.selection = inputs.selection
         manifest.largeObjects = inputs.written.largeObjects.isEmpty ? nil : inputs.written.largeObjects

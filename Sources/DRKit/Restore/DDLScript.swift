@@ -49,7 +49,7 @@ struct DDLScript: Equatable, Sendable {
                 index += 1
                 continue
             }
-            if line == "--", index + 1 < lines.count, lines[index + 1].hasPrefix("-- Name: ") || lines[index + 1].hasPrefix("-- Data for Name: ") {
+            if line == "--", index + 1 < lines.count, DDLScript.headerPrefixes.contains(where: lines[index + 1].hasPrefix) {
                 flush()
                 currentType = DDLScript.type(of: lines[index + 1])
                 currentKey = DDLEntryKey(header: lines[index + 1])
@@ -70,6 +70,9 @@ struct DDLScript: Equatable, Sendable {
         self.preamble = preambleLines.joined(separator: "\n")
         self.entries = entries
     }
+
+    /// How pg_dump begins the second line of an entry's header: definitions, data, and (18+) statistics.
+    static let headerPrefixes = ["-- Name: ", "-- Data for Name: ", "-- Statistics for Name: "]
 
     static func type(of header: Substring) -> String {
         guard let start = header.range(of: "; Type: ") else { return "UNKNOWN" }
@@ -172,8 +175,9 @@ struct DDLEntryKey: Hashable, Sendable {
     }
 
     init?(header line: Substring) {
-        guard line.hasPrefix("-- Name: "), let type = line.range(of: "; Type: "), let schema = line.range(of: "; Schema: ") else { return nil }
+        guard let prefix = ["-- Name: ", "-- Statistics for Name: "].first(where: line.hasPrefix),
+              let type = line.range(of: "; Type: "), let schema = line.range(of: "; Schema: ") else { return nil }
         self.init(type: String(line[type.upperBound..<schema.lowerBound]), schema: String(line[schema.upperBound...].prefix { $0 != ";" }),
-                  name: String(line[line.index(line.startIndex, offsetBy: 9)..<type.lowerBound]))
+                  name: String(line[line.index(line.startIndex, offsetBy: prefix.count)..<type.lowerBound]))
     }
 }

@@ -28,6 +28,8 @@ public struct RestoreOptions: Sendable {
     /// A point-in-time restore (`--to-time`, `--to-lsn`, `--to-latest`): the newest linked base backup
     /// at or before the target (or the one `reference` names), then the change archive replayed to it.
     public var pointInTime: RecoveryTarget?
+    /// ANALYZE every table even when the backup carries planner statistics the target could load.
+    public var analyze = false
 
     public enum GlobalsScope: Sendable { case none, cluster, databaseOnly }
 
@@ -145,7 +147,9 @@ public final class RestoreEngine: Sendable {
         let toc = options.jobs > 1 && options.intoSchema == nil ? work.partial?.toc ?? tableOfContents(manifest, from: objects) : nil
         try run.runPreData(work.preData, toc: toc, on: main)
         clock.end("pre-data")
-        let plan = RestorePlanner.plan(manifest, postData: work.postData)
+        let statistics = try plannerStatistics(work, objects: objects, on: main)
+        let statisticsLoaded = statistics?.covered(manifest.tables.map(\.qualifiedKey)) ?? []
+        let plan = RestorePlanner.plan(manifest, postData: work.postData, statisticsLoaded: statisticsLoaded)
         try run.loadDataAndBuildIndexes(plan, postData: work.postData)
         clock.end("data+indexes")
         if let largeObjects = manifest.largeObjects, !largeObjects.isEmpty {
@@ -155,6 +159,12 @@ public final class RestoreEngine: Sendable {
         try run.setSequences(manifest.sequences, on: main)
         try run.runOrderedPostData(work.postData, on: main, tables: plan.tables)
         clock.end("post-data")
+        if let statistics {
+            let analyzed = try run.loadStatistics(statistics, tables: plan.tables, loaded: statisticsLoaded, on: main)
+            console.note("planner statistics of \(statisticsLoaded.count - analyzed.count) tables loaded from the backup"
+                         + (analyzed.isEmpty ? "" : "; \(analyzed.count) analyzed instead (extended statistics or refused entries)"))
+            clock.end("statistics")
+        }
         var replayReport: ReplayReport?
         if let pointInTime {
             let replay = ChangeReplay(plan: pointInTime.plan, archive: StreamArchive(repository: repository), dataKey: pointInTime.dataKey,
@@ -172,6 +182,19 @@ public final class RestoreEngine: Sendable {
             globalsReport = report
         }
         return (globalsReport, replayReport)
+    }
+
+    /// The backup's planner statistics, when they can replace ANALYZE: a whole restore (a partial one may
+    /// rename its schema or leave tables out), onto PostgreSQL 18+, without `--analyze`.
+    private func plannerStatistics(_ work: Work, objects: BackupObjects, on main: Connection) throws -> RestoreStatistics? {
+        guard let record = work.manifest.statistics, work.partial == nil, !options.analyze else { return nil }
+        let targetVersion = Int(try main.query("SELECT current_setting('server_version_num')").rows[0][0] ?? "") ?? 0
+        guard targetVersion >= 180000 else { return nil }
+        do {
+            return RestoreStatistics(script: String(decoding: try objects.contents(of: record), as: UTF8.self))
+        } catch {
+            throw DRKitError.wrap(error, "reading the backup's planner statistics")
+        }
     }
 
     /// `--into-schema`: the archive names the source schema; the replay writes into the new one.

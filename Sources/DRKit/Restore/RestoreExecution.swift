@@ -118,6 +118,44 @@ struct RestoreExecution: Sendable {
         }
     }
 
+    /// Loads the backup's planner statistics, `RestoreStatistics.entriesPerTransaction` entries to a
+    /// transaction, once every index is built. A batch the server refuses runs again entry by entry; a
+    /// table whose entry still fails is analyzed instead, as are tables with extended statistics
+    /// (`CREATE STATISTICS`), whose data pg_dump 18 does not carry. Returns the tables analyzed.
+    func loadStatistics(_ statistics: RestoreStatistics, tables: [String: TableRecord], loaded: Set<String>, on main: Connection) throws -> [String] {
+        var analyze = Set<String>()
+        // A table analyzed during the data pass (the source had no statistics for it) keeps what ANALYZE
+        // found, for it and its indexes.
+        let analyzedEarlier = Set(tables.keys).subtracting(loaded)
+        let indexTables = try main.query("""
+            SELECT ni.nspname || '.' || ci.relname, nt.nspname || '.' || ct.relname FROM pg_index x
+            JOIN pg_class ci ON ci.oid = x.indexrelid JOIN pg_namespace ni ON ni.oid = ci.relnamespace
+            JOIN pg_class ct ON ct.oid = x.indrelid JOIN pg_namespace nt ON nt.oid = ct.relnamespace
+            WHERE nt.nspname NOT IN ('pg_catalog', 'information_schema')
+            """).rows.reduce(into: [String: String]()) { map, row in if let index = row[0], let table = row[1] { map[index] = table } }
+        let kept = statistics.entries.filter { !analyzedEarlier.contains(indexTables[$0.relation] ?? $0.relation) }
+        for batch in kept.chunked(by: RestoreStatistics.entriesPerTransaction) {
+            do { try main.execute(batch.map(\.sql).joined(separator: "\n")) } catch is PostgresError {
+                for entry in batch {
+                    do { try main.execute(entry.sql) } catch is PostgresError { analyze.insert(entry.relation) }
+                }
+            }
+        }
+        let extended = try main.query("""
+            SELECT DISTINCT n.nspname || '.' || c.relname FROM pg_statistic_ext s
+            JOIN pg_class c ON c.oid = s.stxrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            """).rows.compactMap { $0[0] }
+        analyze.formUnion(extended)
+        let tablesToAnalyze = analyze.intersection(loaded).sorted()
+        for key in tablesToAnalyze {
+            guard let t = tables[key] else { continue }
+            do { try main.execute("ANALYZE \(Connection.qualified(t.schema, t.name))") } catch {
+                throw DRKitError.wrap(error, "ANALYZE \(t.schema).\(t.name)")
+            }
+        }
+        return tablesToAnalyze
+    }
+
     /// Fills the large objects pre-data created, one transaction per stored object, `jobs` at a time.
     /// A transaction commits only after its object's hash, authentication and count were checked.
     func loadLargeObjects(_ records: [ObjectRecord]) throws {

@@ -82,7 +82,9 @@ enum RestorePlanner {
     /// its locks (about four per table) well inside the server's lock table with many `--jobs`.
     static let packedTablesPerDDLBatch = 50
 
-    static func plan(_ manifest: BackupManifest, postData: DDLScript) -> RestorePlan {
+    /// `statisticsLoaded`: tables whose planner statistics the backup carries and the restore loads
+    /// afterwards (`RestoreStatistics`); they get no ANALYZE.
+    static func plan(_ manifest: BackupManifest, postData: DDLScript, statisticsLoaded: Set<String> = []) -> RestorePlan {
         let tables = Dictionary(manifest.tables.map { ($0.qualifiedKey, $0) }, uniquingKeysWith: { a, _ in a })
         let units: [DataUnit] = manifest.tables.flatMap { table in table.objects.map { DataUnit.object(table, $0) } }
             + (manifest.packs ?? []).map(DataUnit.pack)
@@ -97,8 +99,9 @@ enum RestorePlanner {
             parallelEntries: parallelEntries, entryTables: entryTables,
             steps: zip(parallelEntries, entryTables).map { steps(for: $0, table: $1.flatMap { tables[$0] }) },
             scheduled: parallelEntries.indices.filter { entryTables[$0].flatMap { packOf[$0] } == nil },
-            packDDL: packDDL(units: units, packOf: packOf, entries: parallelEntries, entryTables: entryTables, tables: tables),
-            analyze: manifest.tables.map(\.qualifiedKey).filter { packOf[$0] == nil })
+            packDDL: packDDL(units: units, packOf: packOf, entries: parallelEntries, entryTables: entryTables, tables: tables,
+                             analyzed: { !statisticsLoaded.contains($0) }),
+            analyze: manifest.tables.map(\.qualifiedKey).filter { packOf[$0] == nil && !statisticsLoaded.contains($0) })
     }
 
     /// Primary keys and unique constraints of large plain tables build their index beside the table's
@@ -130,7 +133,7 @@ enum RestorePlanner {
     /// Per pack (by unit index), its tables' own post-data entries in dump order and then their
     /// ANALYZE, `packedTablesPerDDLBatch` tables to a script (one implicit transaction each).
     static func packDDL(units: [DataUnit], packOf: [String: Int], entries: [DDLScript.Entry], entryTables: [String?],
-                        tables: [String: TableRecord]) -> [Int: [String]] {
+                        tables: [String: TableRecord], analyzed: (String) -> Bool = { _ in true }) -> [Int: [String]] {
         var statements: [String: [String]] = [:]
         for (entry, table) in zip(entries, entryTables) {
             if let table, packOf[table] != nil { statements[table, default: []].append(entry.runnable) }
@@ -139,7 +142,7 @@ enum RestorePlanner {
         for (index, unit) in units.enumerated() where unit.isPack {
             for batch in unit.tables.filter({ packOf[$0] == index }).chunked(by: packedTablesPerDDLBatch) {
                 let ddl = batch.flatMap { statements[$0] ?? [] }
-                let analyze = batch.compactMap { tables[$0] }.map { "ANALYZE \(Connection.qualified($0.schema, $0.name));" }
+                let analyze = batch.filter(analyzed).compactMap { tables[$0] }.map { "ANALYZE \(Connection.qualified($0.schema, $0.name));" }
                 scripts[index, default: []].append((ddl + analyze).joined(separator: "\n"))
             }
         }

@@ -47,7 +47,7 @@ public final class VerifyEngine: Sendable {
         let objects = try opened.objects(in: repository)
         var work: [(record: ObjectRecord, content: String, kind: ContentKind)] = [
             (manifest.preData, "pre-data", .opaque), (manifest.postData, "post-data", .opaque),
-        ] + (manifest.ddlIndex.map { [($0, "table of contents", .opaque)] } ?? []) + (manifest.globals.map { [($0, "globals", .opaque)] } ?? [])
+        ] + (manifest.ddlIndex.map { [($0, "table of contents", .opaque)] } ?? []) + (manifest.statistics.map { [($0, "statistics", .opaque)] } ?? []) + (manifest.globals.map { [($0, "globals", .opaque)] } ?? [])
             + (manifest.largeObjects ?? []).map { ($0, "large objects", .largeObjects) }
         var failures: [VerifyReport.Failure] = []
         var packedRows: [String: Int64] = [:]

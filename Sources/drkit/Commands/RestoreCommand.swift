@@ -28,7 +28,10 @@ struct Restore: ParsableCommand {
             timestamptz text), --to-lsn LSN or --to-latest restores the newest base backup linked to the change stream \
             at or before the target (or the backup named), then replays the archived transactions in commit order up to \
             and including the last one committed at or before the target, each applied atomically. A target past the end \
-            of the archive is refused with what it covers (exit 2); a broken chain of segments is exit 5.
+            of the archive is refused with what it covers (exit 2); a broken chain of segments is exit 5. \
+            Planner statistics: a backup of PostgreSQL 18+ carries its tables' statistics; a whole restore onto 18+ \
+            loads them once the indexes are built instead of running ANALYZE (tables the source never analyzed, and \
+            tables with CREATE STATISTICS objects, are analyzed). Otherwise, or with --analyze, every table is analyzed.
             """)
 
     @Argument(help: "Backup id (or a unique prefix of one), or `latest`.")
@@ -68,6 +71,8 @@ struct Restore: ParsableCommand {
     var noPrivileges = false
     @Flag(name: .long, help: "Try a target server of an older major version than the backup's source (refused by default: its DDL may fail midway).")
     var allowOlderServer = false
+    @Flag(name: .long, help: "ANALYZE every table, even when the backup carries planner statistics (PostgreSQL 18+) the target could load.")
+    var analyze = false
     @OptionGroup var output: OutputFlags
 
     func validate() throws {
@@ -113,6 +118,7 @@ struct Restore: ParsableCommand {
             options.noOwner = noOwner
             options.noPrivileges = noPrivileges
             options.allowOlderServer = allowOlderServer
+            options.analyze = analyze
             options.showProgress = !output.quiet && !output.json
             options.globals = globals ? .cluster : .none
             options.tables = table

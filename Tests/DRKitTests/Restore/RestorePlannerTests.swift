@@ -109,4 +109,26 @@ final class RestorePlannerTests: XCTestCase {
         XCTAssertEqual(ddl.sorted(), Array(plan.scheduled.indices))
         XCTAssertEqual(analyzed.sorted(), ["s.big", "s.mid"])
     }
+
+    /// pg_dump 18's `--statistics-only` script: one entry per relation; a relation the source never
+    /// counted (`reltuples` -1) does not spare its table the ANALYZE.
+    func testStatisticsCoverTheTablesTheSourceCountedAndSpareTheirAnalyze() {
+        let relation = { (name: String, tuples: String) in
+            "--\n-- Statistics for Name: \(name); Type: STATISTICS DATA; Schema: s; Owner: -\n--\n\n"
+            + "SELECT * FROM pg_catalog.pg_restore_relation_stats(\n\t'version', '180006'::integer,\n\t'schemaname', 's',\n\t'relname', '\(name)',\n"
+            + "\t'relpages', '1'::integer,\n\t'reltuples', '\(tuples)'::real\n);\n\n"
+        }
+        let script = "\\restrict abc\nSET statement_timeout = 0;\n\n" + relation("big", "1000") + relation("big_pkey", "1000")
+            + relation("mid", "-1") + relation("p1", "1") + "\\unrestrict abc\n"
+        let statistics = RestoreStatistics(script: script)
+        XCTAssertEqual(statistics.entries.map(\.relation), ["s.big", "s.big_pkey", "s.mid", "s.p1"])
+        XCTAssertEqual(statistics.entries.map(\.counted), [true, true, false, true])
+        XCTAssertFalse(statistics.entries.contains { $0.sql.contains("restrict") || $0.sql.contains("--") }, "no meta-commands or comments")
+        let covered = statistics.covered(manifest().tables.map(\.qualifiedKey))
+        XCTAssertEqual(covered, ["s.big", "s.p1"])
+        let plan = RestorePlanner.plan(manifest(), postData: postData, statisticsLoaded: covered)
+        XCTAssertEqual(plan.analyze, ["s.mid"])
+        let packScript = plan.packDDL[4]!.joined(separator: "\n")
+        XCTAssertTrue(packScript.hasSuffix("ANALYZE \"s\".\"p2\";") && !packScript.contains("\"p1\""), packScript)
+    }
 }
