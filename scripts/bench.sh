@@ -7,6 +7,8 @@
 #
 # Prints each time, archive size and peak RSS, and the ratios drkit / pg_dump that issue targets use:
 # the mixed database (local and S3), and a database of BENCH_SMALL_TABLES (2000) small tables; then
+# scripts/bench-restore.sh (the mixed-type set and 10,000 tables on PostgreSQL 15 and 18, interleaved rounds,
+# medians and ranges; BENCH_RESTORE_ARGS passes it options, e.g. "--scales 0.5,2,8"), and
 # scripts/bench-stream.sh (drkit stream beside pgbench, and the replay of its archive).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +20,7 @@ swift build -c release --product drkit >/dev/null
 drkit=$(swift build -c release --show-bin-path)/drkit
 bindir=$(pg_config --bindir)
 
-export DRKIT_PG_DURABLE=1
+export DRKIT_PG_DURABLE=1 DRKIT_PG_AUTOVACUUM=off
 eval "$(bash scripts/pg-cluster.sh start)"
 work=$(mktemp -d /tmp/drkit-bench.XXXXXX)
 cleanup() {
@@ -172,6 +174,12 @@ echo
 echo "drkit restore phases: $(grep -h 'RTO' "$work/drkit_restore.out")"
 echo "drkit $small_tables-table restore phases: $(grep -h 'RTO' "$work/many_drkit_restore.out")"
 echo "peak RSS drkit backup / restore (MiB)       = $(python3 -c "print(f'{${rss[drkit_backup]} / 1024:.0f} / {${rss[drkit_restore]} / 1024:.0f}')")  (target < 256)"
+
+# Restore at the floor on other shapes, each major's own best anchor, interleaved rounds.
+echo
+echo "mixed types and many tables (scripts/bench-restore.sh):"
+# shellcheck disable=SC2086
+BENCH_SKIP_SETUP=1 bash scripts/bench-restore.sh ${BENCH_RESTORE_ARGS:-}
 
 # Point-in-time recovery in the same run: the stream beside pgbench at full speed, then the replay.
 echo

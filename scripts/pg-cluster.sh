@@ -43,6 +43,7 @@ start)
         echo "wal_level = ${DRKIT_PG_WAL_LEVEL:-logical}"
         echo "max_replication_slots = 20"
         echo "max_wal_senders = 20"
+        echo "autovacuum = ${DRKIT_PG_AUTOVACUUM:-on}"
         if [ "${DRKIT_PG_DURABLE:-0}" != 1 ]; then
             echo "fsync = off"
             echo "synchronous_commit = off"
