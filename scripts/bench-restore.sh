@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) rounds=$2; shift 2 ;;
     --versions) versions=$2; shift 2 ;;
-    --scales) scales=$2; shift 2 ;;
+    --scales|--scale) scales=$2; shift 2 ;;
     --tables) tables=$2; shift 2 ;;
     --chart) chart=$2; shift 2 ;;
     *) echo "usage: $0 [--rounds N] [--versions 15,18] [--scales 1[,4,...]] [--tables N] [--chart FILE]" >&2; exit 2 ;;
@@ -86,6 +86,25 @@ pair() {
     fi
 }
 
+# compare SET SCALE "PG_DUMP FORMAT" CHECK_SQL: --rounds rounds of backup and restore of database SET,
+# each pair interleaved; both restores must answer CHECK_SQL alike. Drops the three databases afterwards.
+compare() {
+    local set=$1 scale=$2 format=$3 check=$4 round db
+    for round in $(seq 1 "$rounds"); do
+        rm -rf "$work/$set.dump" "$work/repo-$set"
+        pair "$set" "$version" "$scale" "$round" \
+            pg_dump "'$bin/pg_dump' $format $dump_extra -f '$work/$set.dump' -d $set" \
+            drkit_backup "'$drkit' backup --db '$conn dbname=$set' --repo '$work/repo-$set' --key-file '$work/key' --jobs 2 --quiet"
+        fresh_db "${set}_pg"; fresh_db "${set}_drkit"
+        pair "$set" "$version" "$scale" "$round" \
+            pg_restore "'$bin/pg_restore' -j2 $restore_extra -d ${set}_pg '$work/$set.dump'" \
+            drkit_restore "'$drkit' restore latest --repo '$work/repo-$set' --key-file '$work/key' --target '$conn dbname=${set}_drkit' --jobs 2"
+        for db in "${set}_pg" "${set}_drkit"; do "$bin/psql" -X -d "$db" -tAc "$check" >"$work/$db.check"; done
+        cmp -s "$work/${set}_pg.check" "$work/${set}_drkit.check" || { echo "bench-restore: the two restores of $set differ" >&2; exit 1; }
+    done
+    "$bin/psql" -X -q -d postgres -c "DROP DATABASE $set" -c "DROP DATABASE ${set}_pg" -c "DROP DATABASE ${set}_drkit"
+}
+
 for version in ${versions//,/ }; do
     bin=$(bindir_of "$version")
     eval "$(DRKIT_PG_BINDIR=$bin DRKIT_PG_DURABLE=1 DRKIT_PG_AUTOVACUUM=off bash scripts/pg-cluster.sh start)"
@@ -104,55 +123,16 @@ for version in ${versions//,/ }; do
         fresh_db mixed
         "$bin/psql" -X -q -d mixed -v scale="$scale" -f scripts/bench-mixed.sql
         copy_bytes=$(for t in customers orders documents blobs wide metrics; do "$bin/psql" -X -d mixed -c "COPY $t TO STDOUT"; done | wc -c)
-        for round in $(seq 1 "$rounds"); do
-            rm -rf "$work/mixed.dump" "$work/repo"
-            pair mixed "$version" "$scale" "$round" \
-                pg_dump "'$bin/pg_dump' -Fc $dump_extra -f '$work/mixed.dump' -d mixed" \
-                drkit_backup "'$drkit' backup --db '$conn dbname=mixed' --repo '$work/repo' --key-file '$work/key' --jobs 2 --quiet"
-            fresh_db mixed_pg; fresh_db mixed_drkit
-            pair mixed "$version" "$scale" "$round" \
-                pg_restore "'$bin/pg_restore' -j2 $restore_extra -d mixed_pg '$work/mixed.dump'" \
-                drkit_restore "'$drkit' restore latest --repo '$work/repo' --key-file '$work/key' --target '$conn dbname=mixed_drkit' --jobs 2"
-            for db in mixed_pg mixed_drkit; do
-                "$bin/psql" -X -d "$db" -tAc "SELECT (SELECT count(*) FROM orders) || '/' || (SELECT count(*) FROM documents) || '/' || (SELECT sum(length(data)) FROM blobs)" >"$work/$db.count"
-            done
-            cmp -s "$work/mixed_pg.count" "$work/mixed_drkit.count" || { echo "bench-restore: the two restores differ" >&2; exit 1; }
-        done
-        "$bin/psql" -X -q -d postgres -c "DROP DATABASE mixed" -c "DROP DATABASE mixed_pg" -c "DROP DATABASE mixed_drkit"
+        compare mixed "$scale" -Fc \
+            "SELECT (SELECT count(*) FROM orders) || '/' || (SELECT count(*) FROM documents) || '/' || (SELECT sum(length(data)) FROM blobs)"
     done
 
     if [ "$tables" -gt 0 ]; then
         echo "bench-restore: pg$version generating $tables small tables" >&2
         fresh_db many
-        "$bin/psql" -X -q -v ON_ERROR_STOP=1 -d many <<SQL
-CREATE TABLE parent (id int PRIMARY KEY);
-INSERT INTO parent SELECT generate_series(1, 100);
-DO \$\$ BEGIN
-  FOR i IN 1..$tables LOOP
-    EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, parent int NOT NULL REFERENCES parent, v text)', i);
-    EXECUTE format('CREATE INDEX ON t%s (v)', i);
-    EXECUTE format('INSERT INTO t%s SELECT g, 1 + g %% 100, md5(g::text) FROM generate_series(1, 50) g', i);
-    IF i % 1000 = 0 THEN COMMIT; END IF;
-  END LOOP;
-END \$\$;
-VACUUM ANALYZE;
-SQL
+        "$bin/psql" -X -q -d many -v tables="$tables" -f scripts/bench-many.sql
         copy_bytes=0
-        for round in $(seq 1 "$rounds"); do
-            rm -rf "$work/many.dir" "$work/repo-many"
-            pair many "$version" "$tables" "$round" \
-                pg_dump "'$bin/pg_dump' -Fd -j2 $dump_extra -f '$work/many.dir' -d many" \
-                drkit_backup "'$drkit' backup --db '$conn dbname=many' --repo '$work/repo-many' --key-file '$work/key' --jobs 2 --quiet"
-            fresh_db many_pg; fresh_db many_drkit
-            pair many "$version" "$tables" "$round" \
-                pg_restore "'$bin/pg_restore' -j2 $restore_extra -d many_pg '$work/many.dir'" \
-                drkit_restore "'$drkit' restore latest --repo '$work/repo-many' --key-file '$work/key' --target '$conn dbname=many_drkit' --jobs 2"
-            for db in many_pg many_drkit; do
-                "$bin/psql" -X -d "$db" -tAc "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace" >"$work/$db.count"
-            done
-            cmp -s "$work/many_pg.count" "$work/many_drkit.count" || { echo "bench-restore: the many-table restores differ" >&2; exit 1; }
-        done
-        "$bin/psql" -X -q -d postgres -c "DROP DATABASE many" -c "DROP DATABASE many_pg" -c "DROP DATABASE many_drkit"
+        compare many "$tables" "-Fd -j2" "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
     fi
     bash scripts/pg-cluster.sh stop "$cluster_dir"
     cluster_dir=

@@ -103,18 +103,7 @@ psql_q -d postgres -c "DROP DATABASE bench_s3_pgrestore" -c "DROP DATABASE bench
 small_tables=${BENCH_SMALL_TABLES:-2000}
 echo "bench: generating $small_tables small tables" >&2
 psql_q -d postgres -c "CREATE DATABASE bench_many"
-psql_q -d bench_many <<SQL
-CREATE TABLE parent (id int PRIMARY KEY);
-INSERT INTO parent SELECT generate_series(1, 100);
-DO \$\$ BEGIN
-  FOR i IN 1..$small_tables LOOP
-    EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, parent int NOT NULL REFERENCES parent, v text)', i);
-    EXECUTE format('CREATE INDEX ON t%s (v)', i);
-    EXECUTE format('INSERT INTO t%s SELECT g, 1 + g %% 100, md5(g::text) FROM generate_series(1, 50) g', i);
-  END LOOP;
-END \$\$;
-VACUUM ANALYZE;
-SQL
+psql_q -d bench_many -v tables="$small_tables" -f scripts/bench-many.sql
 run many_pg_dump_fd_j2 "$bindir/pg_dump" -Fd -j2 -f "$work/many.dir" -d bench_many
 run many_drkit_backup "$drkit" backup --db "$conn dbname=bench_many" --repo "$work/repo-many" --key-file "$work/key" --jobs 2 --quiet
 psql_q -d postgres -c "CREATE DATABASE many_pgrestore" -c "CREATE DATABASE many_drkit"

@@ -136,7 +136,8 @@ def write_chart(series, path):
             out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colors[step]}"/>')
         ly = top + 14 + n * 18
         out.append(f'<line x1="{width - right + 12}" y1="{ly - 4}" x2="{width - right + 36}" y2="{ly - 4}" stroke="{colors[step]}" stroke-width="2"{dash}/>')
-        out.append(f'<text x="{width - right + 42}" y="{ly}">{step} (PostgreSQL {version})</text>')
+        name = ANCHOR_NAMES.get(("mixed", step), step.replace("_", " "))
+        out.append(f'<text x="{width - right + 42}" y="{ly}">{name} (PostgreSQL {version})</text>')
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
