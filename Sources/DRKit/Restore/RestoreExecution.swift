@@ -120,7 +120,7 @@ struct RestoreExecution: Sendable {
 
     /// Loads the backup's planner statistics, `RestoreStatistics.entriesPerTransaction` entries to a
     /// transaction, once every index is built. A batch the server refuses runs again entry by entry; a
-    /// table whose entry still fails is analyzed instead, as are tables with extended statistics
+    /// table whose entry (or one of whose indexes' entry) still fails is analyzed instead, as are tables with extended statistics
     /// (`CREATE STATISTICS`), whose data pg_dump 18 does not carry. Returns the tables analyzed.
     func loadStatistics(_ statistics: RestoreStatistics, tables: [String: TableRecord], loaded: Set<String>, on main: Connection) throws -> [String] {
         var analyze = Set<String>()
@@ -137,7 +137,7 @@ struct RestoreExecution: Sendable {
         for batch in kept.chunked(by: RestoreStatistics.entriesPerTransaction) {
             do { try main.execute(batch.map(\.sql).joined(separator: "\n")) } catch is PostgresError {
                 for entry in batch {
-                    do { try main.execute(entry.sql) } catch is PostgresError { analyze.insert(entry.relation) }
+                    do { try main.execute(entry.sql) } catch is PostgresError { analyze.insert(indexTables[entry.relation] ?? entry.relation) }
                 }
             }
         }
