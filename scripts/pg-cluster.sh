@@ -6,7 +6,8 @@
 #
 # DRKIT_PG_PORT picks the port (default: a free one). DRKIT_PG_DURABLE=1 keeps fsync on (benchmarks).
 # DRKIT_PG_WAL_LEVEL sets wal_level (default logical, which `drkit stream` needs; replica to test its refusal).
-# DRKIT_PG_BINDIR picks the server binaries (default: Debian's, from pg_config); DRKIT_PG_ENV_NAME=PG18
+# DRKIT_PG_MAX_LOCKS sets max_locks_per_transaction (default 64, PostgreSQL's; a small lock table for the tests
+# of many tables). DRKIT_PG_BINDIR picks the server binaries (default: Debian's, from pg_config); DRKIT_PG_ENV_NAME=PG18
 # names the printed variables DRKIT_PG18_DIR and DRKIT_TEST_PG18_{HOST,PORT,USER,PASSWORD} instead.
 set -euo pipefail
 
@@ -44,6 +45,7 @@ start)
         echo "max_replication_slots = 20"
         echo "max_wal_senders = 20"
         echo "autovacuum = ${DRKIT_PG_AUTOVACUUM:-on}"
+        echo "max_locks_per_transaction = ${DRKIT_PG_MAX_LOCKS:-64}"
         if [ "${DRKIT_PG_DURABLE:-0}" != 1 ]; then
             echo "fsync = off"
             echo "synchronous_commit = off"

@@ -18,10 +18,14 @@ DRKIT_PG18_BINDIR=$(bash scripts/pg18.sh bindir)
 export DRKIT_PG18_BINDIR
 services=$(DRKIT_PG_BINDIR=$DRKIT_PG18_BINDIR DRKIT_PG_ENV_NAME=PG18 bash scripts/pg-cluster.sh start)
 eval "$services"
+# A PostgreSQL 15 cluster with a small lock table (1,320 slots): backups of more tables than two locks each fit.
+services=$(DRKIT_PG_ENV_NAME=LOCKS DRKIT_PG_MAX_LOCKS=10 bash scripts/pg-cluster.sh start)
+eval "$services"
 cleanup() {
     bash scripts/pg-cluster.sh stop "$DRKIT_PG_DIR"
     [ -z "${DRKIT_PG2_DIR:-}" ] || bash scripts/pg-cluster.sh stop "$DRKIT_PG2_DIR"
     [ -z "${DRKIT_PG18_DIR:-}" ] || bash scripts/pg-cluster.sh stop "$DRKIT_PG18_DIR"
+    [ -z "${DRKIT_LOCKS_DIR:-}" ] || bash scripts/pg-cluster.sh stop "$DRKIT_LOCKS_DIR"
     [ -z "${DRKIT_S3_DIR:-}" ] || bash scripts/s3-server.sh stop "$DRKIT_S3_DIR"
     [ -z "${DRKIT_RGW_DIR:-}" ] || bash scripts/rgw-server.sh stop "$DRKIT_RGW_DIR"
 }

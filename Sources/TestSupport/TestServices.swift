@@ -33,6 +33,12 @@ public enum TestServices {
         try conninfo(variablePrefix: "DRKIT_TEST_PG2_PG", database: database)
     }
 
+    /// conninfo for `database` on the PostgreSQL 15 cluster with a small lock table
+    /// (`max_locks_per_transaction` 10: 1,320 lock slots; scripts/test.sh starts it; DRKIT_TEST_LOCKS_PG*).
+    public static func smallLockTable(database: String = "postgres") throws -> String {
+        try conninfo(variablePrefix: "DRKIT_TEST_LOCKS_PG", database: database)
+    }
+
     private static func conninfo(variablePrefix prefix: String, database: String) throws -> String {
         let host = try environment(prefix + "HOST"), port = try environment(prefix + "PORT")
         let user = try environment(prefix + "USER"), password = try environment(prefix + "PASSWORD")
@@ -151,6 +157,10 @@ public struct CommandResult {
     public var stdout: String
     public var stderr: String
     public var stdoutBytes: Data
+
+    public init(status: Int32, stdout: String, stderr: String, stdoutBytes: Data) {
+        (self.status, self.stdout, self.stderr, self.stdoutBytes) = (status, stdout, stderr, stdoutBytes)
+    }
 }
 
 public enum Command {

@@ -106,7 +106,7 @@ public final class BackupEngine {
         let whole = try BackupSnapshot.take(conninfo: options.conninfo, redacted: redacted, linkStream: { [options, repository] database in
             guard !options.globalsOnly else { return false }
             return try options.linkToStream ?? !StreamArchive(repository: repository).lineages(database: database).isEmpty
-        })
+        }, note: { [console] in console.note("backup \(backupId): \($0)") })
         if let position = whole.streamPosition { console.note("backup \(backupId): linked to the change stream at \(position)") }
         if let standby = whole.standby { try judgeStandby(standby, backupId: backupId, redacted: redacted) }
         let encryption: (envelope: KeyEnvelope?, dataKey: [UInt8], fingerprint: String)?
@@ -154,7 +154,8 @@ public final class BackupEngine {
             let execution = BackupExecution(repository: repository, backupId: backupId, codec: options.codec, dataKey: encryption?.dataKey,
                                             conninfo: options.conninfo, snapshotId: snapshot.id, tables: snapshot.catalog.tables,
                                             hasLargeObjects: !snapshot.largeObjects.isEmpty, selection: options.selection,
-                                            globalsOnly: options.globalsOnly, lockSlots: try snapshot.lockSlots(), withStatistics: withStatistics, progress: progress,
+                                            globalsOnly: options.globalsOnly, lockSlots: snapshot.lockSlots, coordinatorLocksTables: snapshot.locksEveryTable,
+                                            withStatistics: withStatistics, progress: progress,
                                             leaseHeld: { try lease.throwIfBroken() })
             do { return try execution.run(tasks, jobs: options.jobs, pgDump: pgDump) } catch { throw DRKitError.wrap(error, "backup failed") }
         } }

@@ -36,6 +36,9 @@ struct BackupExecution: Sendable {
     let globalsOnly: Bool
     /// The server's shared lock table (`BackupSnapshot.lockSlots`).
     let lockSlots: Int
+    /// The coordinator holds every table's lock (`BackupSnapshot.locksEveryTable`); else each worker locks
+    /// the tables of the object it copies, and checks they are still the snapshot's.
+    let coordinatorLocksTables: Bool
     /// The source is PostgreSQL 18 or later: its planner statistics are dumped too (`schema/statistics.sql`),
     /// so that a restore onto 18+ loads them instead of running ANALYZE.
     let withStatistics: Bool
@@ -70,9 +73,9 @@ struct BackupExecution: Sendable {
             let record = try dumpStatistics(pgDump: pgDump)
             results.withLock { $0.ddl["statistics"] = record }
         }] : [])
-        // Each pg_dump locks every table, as the coordinator does: side by side they hold a lock per table
+        // Each pg_dump locks every table, as the coordinator may: side by side they hold a lock per table
         // each at once, which a schema of thousands of tables cannot fit in the server's lock table.
-        let sideBySide = tables.count * (dumps.count + 1) + 1000 <= lockSlots
+        let sideBySide = tables.count * (dumps.count + (coordinatorLocksTables ? 1 : 0)) + BackupSnapshot.lockMargin <= lockSlots
         for group in sideBySide ? dumps.map({ [$0] }) : [dumps] {
             ddlDone.enter()
             Thread {
@@ -89,6 +92,9 @@ struct BackupExecution: Sendable {
         defer { ddlDone.wait() }
         try queue.run(workers: jobs, setUp: { _ in try BackupSnapshot.joinWorker(snapshotId: snapshotId, conninfo: conninfo) }, body: { worker, task in
             try leaseHeld()
+            if !coordinatorLocksTables, !task.tableIndexes.isEmpty {
+                try BackupSnapshot.lockForCopy(task.tableIndexes.map { tables[$0] }, on: worker)
+            }
             switch task {
             case .tableChunk(let chunk):
                 let record = try copyChunk(chunk, on: worker, stop: { queue.failed })

@@ -16,6 +16,15 @@ enum BackupTask: Sendable {
         case .largeObjects(_, let entries): return entries.reduce(0) { $0 + $1.size }
         }
     }
+
+    /// The tables (catalog indexes) the task reads.
+    var tableIndexes: [Int] {
+        switch self {
+        case .tableChunk(let chunk): return [chunk.tableIndex]
+        case .tablePack(_, let tables, _): return tables
+        case .largeObjects: return []
+        }
+    }
 }
 
 struct TableChunk: Sendable {

@@ -28,7 +28,8 @@ enum PartialSelection {
         if catalog.tables.isEmpty && selected.isEmpty {
             throw DRKitError(.usage, "the selection (\(selection.pgDumpArguments.joined(separator: " "))) matches nothing in \(snapshot.source.database)")
         }
-        return BackupSnapshot(coordinator: snapshot.coordinator, id: snapshot.id, time: snapshot.time, source: snapshot.source, catalog: catalog,
+        return BackupSnapshot(coordinator: snapshot.coordinator, id: snapshot.id, locksEveryTable: snapshot.locksEveryTable, lockSlots: snapshot.lockSlots,
+                              time: snapshot.time, source: snapshot.source, catalog: catalog,
                               sequences: sequences, extensions: snapshot.extensions,
                               largeObjects: selection.includesOnly ? [] : snapshot.largeObjects, streamPosition: snapshot.streamPosition)
     }

@@ -72,7 +72,9 @@ struct DDLScript: Equatable, Sendable {
     }
 
     /// How pg_dump begins the second line of an entry's header: definitions, data, and (18+) statistics.
-    static let headerPrefixes = ["-- Name: ", "-- Data for Name: ", "-- Statistics for Name: "]
+    static let headerPrefixes = keyedHeaderPrefixes + ["-- Data for Name: "]
+    /// The headers of entries a `DDLEntryKey` names (a table's data entry is its table's, not a key of its own).
+    static let keyedHeaderPrefixes = ["-- Name: ", "-- Statistics for Name: "]
 
     static func type(of header: Substring) -> String {
         guard let start = header.range(of: "; Type: ") else { return "UNKNOWN" }
@@ -113,7 +115,7 @@ struct DDLScript: Equatable, Sendable {
             let start = lineStarts[index]
             guard index + 1 < lineStarts.count, end(index) - start == 2, script[start] == 0x2D, script[start + 1] == 0x2D else { return nil }
             let next = line(index + 1)
-            return next.hasPrefix("-- Name: ") || next.hasPrefix("-- Data for Name: ") ? next : nil
+            return DDLScript.headerPrefixes.contains(where: next.hasPrefix) ? next : nil
         }
         let firstEntry = lineStarts.indices.first { header(at: $0) != nil }
         let preamble = Array(script[..<(firstEntry.map { lineStarts[$0] } ?? script.count)])
@@ -175,7 +177,7 @@ struct DDLEntryKey: Hashable, Sendable {
     }
 
     init?(header line: Substring) {
-        guard let prefix = ["-- Name: ", "-- Statistics for Name: "].first(where: line.hasPrefix),
+        guard let prefix = DDLScript.keyedHeaderPrefixes.first(where: line.hasPrefix),
               let type = line.range(of: "; Type: "), let schema = line.range(of: "; Schema: ") else { return nil }
         self.init(type: String(line[type.upperBound..<schema.lowerBound]), schema: String(line[schema.upperBound...].prefix { $0 != ";" }),
                   name: String(line[line.index(line.startIndex, offsetBy: prefix.count)..<type.lowerBound]))

@@ -147,7 +147,7 @@ public final class RestoreEngine: Sendable {
         let toc = options.jobs > 1 && options.intoSchema == nil ? work.partial?.toc ?? tableOfContents(manifest, from: objects) : nil
         try run.runPreData(work.preData, toc: toc, on: main)
         clock.end("pre-data")
-        let statistics = try plannerStatistics(work, objects: objects, on: main)
+        let statistics = try plannerStatistics(work, objects: objects, targetVersionNum: target.serverVersionNum)
         let statisticsLoaded = statistics?.covered(manifest.tables.map(\.qualifiedKey)) ?? []
         let plan = RestorePlanner.plan(manifest, postData: work.postData, statisticsLoaded: statisticsLoaded)
         try run.loadDataAndBuildIndexes(plan, postData: work.postData)
@@ -186,10 +186,8 @@ public final class RestoreEngine: Sendable {
 
     /// The backup's planner statistics, when they can replace ANALYZE: a whole restore (a partial one may
     /// rename its schema or leave tables out), onto PostgreSQL 18+, without `--analyze`.
-    private func plannerStatistics(_ work: Work, objects: BackupObjects, on main: Connection) throws -> RestoreStatistics? {
-        guard let record = work.manifest.statistics, work.partial == nil, !options.analyze else { return nil }
-        let targetVersion = Int(try main.query("SELECT current_setting('server_version_num')").rows[0][0] ?? "") ?? 0
-        guard targetVersion >= 180000 else { return nil }
+    private func plannerStatistics(_ work: Work, objects: BackupObjects, targetVersionNum: Int) throws -> RestoreStatistics? {
+        guard let record = work.manifest.statistics, work.partial == nil, !options.analyze, targetVersionNum >= 180000 else { return nil }
         do {
             return RestoreStatistics(script: String(decoding: try objects.contents(of: record), as: UTF8.self))
         } catch {

@@ -13,6 +13,8 @@ struct RestoreTarget: Sendable {
     private(set) var created = false
     /// `--into-schema`: the schema this restore created in an existing database (dropped again on failure).
     private(set) var createdSchema: String?
+    /// The target server's `server_version_num`, known once prepared.
+    private(set) var serverVersionNum = 0
 
     init(conninfo: String) throws {
         let options: ConnectionOptions
@@ -41,8 +43,9 @@ struct RestoreTarget: Sendable {
     mutating func prepare(source: SourceRecord, encoding: String, clean: Bool, extensions: [ExtensionRecord]? = nil,
                           allowOlderServer: Bool = false) throws {
         let maintenance = try connectMaintenance()
-        try ServerCompatibility.check(try ServerCompatibility.inspect(maintenance), source: source, extensions: extensions,
-                                      allowOlderServer: allowOlderServer)
+        let server = try ServerCompatibility.inspect(maintenance)
+        try ServerCompatibility.check(server, source: source, extensions: extensions, allowOlderServer: allowOlderServer)
+        serverVersionNum = server.versionNum
         let targetSystem = RestoreTarget.systemIdentifier(maintenance)
         let sameServer = targetSystem != nil && targetSystem == source.systemIdentifier
         let unknownServer = targetSystem == nil || source.systemIdentifier == nil
@@ -91,8 +94,9 @@ struct RestoreTarget: Sendable {
     /// and copy rows back), so that rule does not apply: nothing existing is touched.
     mutating func prepareNewSchema(_ schema: String, source: SourceRecord, extensions: [ExtensionRecord]?, allowOlderServer: Bool) throws {
         let maintenance = try connectMaintenance()
-        try ServerCompatibility.check(try ServerCompatibility.inspect(maintenance), source: source, extensions: extensions,
-                                      allowOlderServer: allowOlderServer)
+        let server = try ServerCompatibility.inspect(maintenance)
+        try ServerCompatibility.check(server, source: source, extensions: extensions, allowOlderServer: allowOlderServer)
+        serverVersionNum = server.versionNum
         guard try maintenance.query("SELECT 1 FROM pg_database WHERE datname = $1", [database]).count > 0 else {
             throw DRKitError(.usage, "--into-schema restores into an existing database, and \(database) does not exist")
         }
