@@ -189,7 +189,7 @@ public final class RestoreEngine: Sendable {
     private func plannerStatistics(_ work: Work, objects: BackupObjects, targetVersionNum: Int) throws -> RestoreStatistics? {
         guard let record = work.manifest.statistics, work.partial == nil, !options.analyze, targetVersionNum >= 180000 else { return nil }
         do {
-            return RestoreStatistics(script: String(decoding: try objects.contents(of: record), as: UTF8.self))
+            return try RestoreStatistics.survey(record, objects: objects)
         } catch {
             throw DRKitError.wrap(error, "reading the backup's planner statistics")
         }

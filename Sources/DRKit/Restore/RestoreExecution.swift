@@ -133,13 +133,24 @@ struct RestoreExecution: Sendable {
             JOIN pg_class ct ON ct.oid = x.indrelid JOIN pg_namespace nt ON nt.oid = ct.relnamespace
             WHERE nt.nspname NOT IN ('pg_catalog', 'information_schema')
             """).rows.reduce(into: [String: String]()) { map, row in if let index = row[0], let table = row[1] { map[index] = table } }
-        let kept = statistics.entries.filter { !analyzedEarlier.contains(indexTables[$0.relation] ?? $0.relation) }
-        for batch in kept.chunked(by: RestoreStatistics.entriesPerTransaction) {
+        var batch: [RestoreStatistics.Entry] = []
+        func load() throws {
+            defer { batch = [] }
             do { try main.execute(batch.map(\.sql).joined(separator: "\n")) } catch is PostgresError {
                 for entry in batch {
                     do { try main.execute(entry.sql) } catch is PostgresError { analyze.insert(indexTables[entry.relation] ?? entry.relation) }
                 }
             }
+        }
+        do {
+            try statistics.forEachEntry(objects: objects) { entry in
+                guard !analyzedEarlier.contains(indexTables[entry.relation] ?? entry.relation) else { return }
+                batch.append(entry)
+                if batch.count == RestoreStatistics.entriesPerTransaction { try load() }
+            }
+            if !batch.isEmpty { try load() }
+        } catch {
+            throw DRKitError.wrap(error, "loading the backup's planner statistics")
         }
         let extended = try main.query("""
             SELECT DISTINCT n.nspname || '.' || c.relname FROM pg_statistic_ext s

@@ -112,7 +112,7 @@ final class RestorePlannerTests: XCTestCase {
 
     /// pg_dump 18's `--statistics-only` script: one entry per relation; a relation the source never
     /// counted (`reltuples` -1) does not spare its table the ANALYZE.
-    func testStatisticsCoverTheTablesTheSourceCountedAndSpareTheirAnalyze() {
+    func testStatisticsCoverTheTablesTheSourceCountedAndSpareTheirAnalyze() throws {
         let relation = { (name: String, tuples: String) in
             "--\n-- Statistics for Name: \(name); Type: STATISTICS DATA; Schema: s; Owner: -\n--\n\n"
             + "SELECT * FROM pg_catalog.pg_restore_relation_stats(\n\t'version', '180006'::integer,\n\t'schemaname', 's',\n\t'relname', '\(name)',\n"
@@ -120,10 +120,26 @@ final class RestorePlannerTests: XCTestCase {
         }
         let script = "\\restrict abc\nSET statement_timeout = 0;\n\n" + relation("big", "1000") + relation("big_pkey", "1000")
             + relation("mid", "-1") + relation("p1", "1") + "\\unrestrict abc\n"
-        let statistics = RestoreStatistics(script: script)
-        XCTAssertEqual(statistics.entries.map(\.relation), ["s.big", "s.big_pkey", "s.mid", "s.p1"])
-        XCTAssertEqual(statistics.entries.map(\.counted), [true, true, false, true])
-        XCTAssertFalse(statistics.entries.contains { $0.sql.contains("restrict") || $0.sql.contains("--") }, "no meta-commands or comments")
+        // Read as it streams, whatever the chunk size: the same entries.
+        var everyRead: [[RestoreStatistics.Entry]] = []
+        for chunkSize in [1, 7, 64, script.utf8.count] {
+            var entries: [RestoreStatistics.Entry] = []
+            let reader = StatisticsEntryReader { entries.append($0) }
+            let bytes = Array(script.utf8)
+            for start in stride(from: 0, to: bytes.count, by: chunkSize) {
+                try bytes[start..<min(start + chunkSize, bytes.count)].withUnsafeBytes { try reader.write($0) }
+            }
+            try reader.finish()
+            everyRead.append(entries)
+        }
+        let entries = everyRead[0]
+        XCTAssertTrue(everyRead.allSatisfy { $0 == entries })
+        XCTAssertEqual(entries.map(\.relation), ["s.big", "s.big_pkey", "s.mid", "s.p1"])
+        XCTAssertEqual(entries.map(\.counted), [true, true, false, true])
+        XCTAssertFalse(entries.contains { $0.sql.contains("restrict") || $0.sql.contains("--") }, "no meta-commands or comments")
+        XCTAssertTrue(entries[0].sql.hasPrefix("SELECT * FROM pg_catalog.pg_restore_relation_stats(\n") && entries[0].sql.hasSuffix("::real\n);"), entries[0].sql)
+        let statistics = RestoreStatistics(record: ObjectRecord(name: "schema/statistics.sql", size: 0, sha256: "", plainBytes: 0, rows: 0),
+                                           counted: Set(entries.filter(\.counted).map(\.relation)))
         let covered = statistics.covered(manifest().tables.map(\.qualifiedKey))
         XCTAssertEqual(covered, ["s.big", "s.p1"])
         let plan = RestorePlanner.plan(manifest(), postData: postData, statisticsLoaded: covered)
