@@ -140,9 +140,11 @@ struct DDLScript: Equatable, Sendable {
 
     /// The entry's SQL without its header comment and blank lines.
     static func statements(of entry: Entry) -> String {
-        entry.sql.split(separator: "\n", omittingEmptySubsequences: false)
-            .filter { !$0.hasPrefix("--") && !$0.isEmpty }.joined(separator: "\n")
+        entry.sql.split(separator: "\n", omittingEmptySubsequences: false).filter(isStatementLine).joined(separator: "\n")
     }
+
+    /// A line of an entry the server runs: not a comment, not blank.
+    static func isStatementLine(_ line: some StringProtocol) -> Bool { !line.isEmpty && !line.hasPrefix("--") }
 
     /// A plain `PRIMARY KEY (cols)` or `UNIQUE (cols)` constraint as two steps: its unique index, built
     /// under a SHARE lock (beside the table's other index builds, as `ADD CONSTRAINT` under ACCESS

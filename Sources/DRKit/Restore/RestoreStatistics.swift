@@ -84,7 +84,7 @@ final class StatisticsEntryReader: ByteSink {
             if let key = DDLEntryKey(header: Substring(text)), key.type == "STATISTICS DATA" { current = ("\(key.schema).\(key.name)", []) }
             return
         }
-        guard !text.isEmpty, !text.hasPrefix("--"), !text.hasPrefix("\\") else { return }
+        guard DDLScript.isStatementLine(text), !text.hasPrefix("\\") else { return }
         current?.lines.append(text)
     }
 
