@@ -34,7 +34,7 @@ struct DDLScript: Equatable, Sendable {
         var currentLines: [Substring] = []
         var currentPlacement = ""
         var inForce: [String: Substring] = [:]
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = SQLLexer.lines(of: text)
         var index = 0
         func flush() {
             if let type = currentType {
@@ -43,16 +43,17 @@ struct DDLScript: Equatable, Sendable {
             currentLines = []
         }
         while index < lines.count {
-            let line = lines[index]
+            let (line, continuesQuote) = lines[index]
             // psql meta-commands (\restrict, \unrestrict, \connect) are not SQL; the server must not see them.
-            if line.hasPrefix("\\") {
+            if !continuesQuote, line.hasPrefix("\\") {
                 index += 1
                 continue
             }
-            if line == "--", index + 1 < lines.count, DDLScript.headerPrefixes.contains(where: lines[index + 1].hasPrefix) {
+            if !continuesQuote, line == "--", index + 1 < lines.count, DDLScript.headerPrefixes.contains(where: lines[index + 1].line.hasPrefix) {
+                let header = lines[index + 1].line
                 flush()
-                currentType = DDLScript.type(of: lines[index + 1])
-                currentKey = DDLEntryKey(header: lines[index + 1])
+                currentType = DDLScript.type(of: header)
+                currentKey = DDLEntryKey(header: header)
                 currentPlacement = inForce.isEmpty ? "" : DDLScript.placementSettings.map { name in
                     inForce[name].map(String.init) ?? "RESET \(name);"
                 }.joined(separator: "\n")
@@ -60,7 +61,7 @@ struct DDLScript: Equatable, Sendable {
                 index += 1
                 continue
             }
-            if line.hasPrefix("SET "), let name = DDLScript.placementSettings.first(where: { line.hasPrefix("SET \($0) = ") }) {
+            if !continuesQuote, line.hasPrefix("SET "), let name = DDLScript.placementSettings.first(where: { line.hasPrefix("SET \($0) = ") }) {
                 inForce[name] = line
             }
             if currentType == nil { preambleLines.append(line) } else { currentLines.append(line) }
@@ -92,9 +93,9 @@ struct DDLScript: Equatable, Sendable {
         if owners {
             copy.entries = copy.entries.map { entry in
                 var e = entry
-                e.sql = entry.sql.split(separator: "\n", omittingEmptySubsequences: false)
-                    .filter { !($0.hasPrefix("ALTER ") && $0.contains(" OWNER TO ") && $0.hasSuffix(";")) }
-                    .joined(separator: "\n")
+                e.sql = SQLLexer.lines(of: entry.sql)
+                    .filter { line, continuesQuote in continuesQuote || !(line.hasPrefix("ALTER ") && line.contains(" OWNER TO ") && line.hasSuffix(";")) }
+                    .map(\.line).joined(separator: "\n")
                 return e
             }
         }
@@ -111,9 +112,14 @@ struct DDLScript: Equatable, Sendable {
         for (offset, byte) in script.enumerated() where byte == 0x0A { lineStarts.append(offset + 1) }
         func end(_ index: Int) -> Int { index + 1 < lineStarts.count ? lineStarts[index + 1] - 1 : script.count }
         func line(_ index: Int) -> Substring { Substring(String(decoding: script[lineStarts[index]..<end(index)], as: UTF8.self)) }
+        var lexer = SQLLexer()
+        let continuesQuote = lineStarts.indices.map { index in
+            defer { lexer.feed(script[lineStarts[index]..<end(index)]) }
+            return lexer.continuesQuote
+        }
         func header(at index: Int) -> Substring? {
             let start = lineStarts[index]
-            guard index + 1 < lineStarts.count, end(index) - start == 2, script[start] == 0x2D, script[start + 1] == 0x2D else { return nil }
+            guard index + 1 < lineStarts.count, !continuesQuote[index], end(index) - start == 2, script[start] == 0x2D, script[start + 1] == 0x2D else { return nil }
             let next = line(index + 1)
             return DDLScript.headerPrefixes.contains(where: next.hasPrefix) ? next : nil
         }
@@ -140,11 +146,14 @@ struct DDLScript: Equatable, Sendable {
 
     /// The entry's SQL without its header comment and blank lines.
     static func statements(of entry: Entry) -> String {
-        entry.sql.split(separator: "\n", omittingEmptySubsequences: false).filter(isStatementLine).joined(separator: "\n")
+        SQLLexer.lines(of: entry.sql).filter { isStatementLine($0.line, continuesQuote: $0.continuesQuote) }.map(\.line).joined(separator: "\n")
     }
 
-    /// A line of an entry the server runs: not a comment, not blank.
-    static func isStatementLine(_ line: some StringProtocol) -> Bool { !line.isEmpty && !line.hasPrefix("--") }
+    /// A line of an entry the server runs: not a comment, not blank, unless it continues a quote (a
+    /// function body's or a value's text is kept whole).
+    static func isStatementLine(_ line: some StringProtocol, continuesQuote: Bool) -> Bool {
+        continuesQuote || (!line.isEmpty && !line.hasPrefix("--"))
+    }
 
     /// A plain `PRIMARY KEY (cols)` or `UNIQUE (cols)` constraint as two steps: its unique index, built
     /// under a SHARE lock (beside the table's other index builds, as `ADD CONSTRAINT` under ACCESS

@@ -49,11 +49,13 @@ struct RestoreStatistics: Sendable {
 
 /// Splits pg_dump's statistics script into entries as its bytes arrive. An entry begins at its header
 /// (`--` then `-- Statistics for Name: ...; Type: STATISTICS DATA; ...`); its SQL is its lines without
-/// comments, blank lines or psql meta-commands (`\restrict`), which the server must not see.
+/// comments, blank lines or psql meta-commands (`\restrict`), which the server must not see; lines
+/// inside a quoted value (a most-common value's text can hold any of them) are kept as they are.
 final class StatisticsEntryReader: ByteSink {
     private let entry: (RestoreStatistics.Entry) throws -> Void
     private var partialLine: [UInt8] = []
     private var previousLine = ""
+    private var lexer = SQLLexer()
     private var current: (relation: String, lines: [String])?
 
     init(entry: @escaping (RestoreStatistics.Entry) throws -> Void) {
@@ -64,7 +66,7 @@ final class StatisticsEntryReader: ByteSink {
         var start = bytes.startIndex
         while let newline = bytes[start...].firstIndex(of: 0x0A) {
             partialLine.append(contentsOf: bytes[start..<newline])
-            try line(String(decoding: partialLine, as: UTF8.self))
+            try line(partialLine)
             partialLine.removeAll(keepingCapacity: true)
             start = newline + 1
         }
@@ -72,19 +74,22 @@ final class StatisticsEntryReader: ByteSink {
     }
 
     func finish() throws {
-        if !partialLine.isEmpty { try line(String(decoding: partialLine, as: UTF8.self)) }
+        if !partialLine.isEmpty { try line(partialLine) }
         partialLine = []
         try flush()
     }
 
-    private func line(_ text: String) throws {
-        defer { previousLine = text }
-        if previousLine == "--", text.hasPrefix("-- Statistics for Name: ") {
+    private func line(_ bytes: [UInt8]) throws {
+        let text = String(decoding: bytes, as: UTF8.self)
+        let continuesQuote = lexer.continuesQuote
+        lexer.feed(bytes)
+        defer { previousLine = continuesQuote ? "" : text }
+        if !continuesQuote, previousLine == "--", text.hasPrefix("-- Statistics for Name: ") {
             try flush()
             if let key = DDLEntryKey(header: Substring(text)), key.type == "STATISTICS DATA" { current = ("\(key.schema).\(key.name)", []) }
             return
         }
-        guard DDLScript.isStatementLine(text), !text.hasPrefix("\\") else { return }
+        guard DDLScript.isStatementLine(text, continuesQuote: continuesQuote), continuesQuote || !text.hasPrefix("\\") else { return }
         current?.lines.append(text)
     }
 

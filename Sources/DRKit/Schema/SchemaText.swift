@@ -2,8 +2,9 @@ import Foundation
 
 /// A pg_dump schema script reduced to what is schema: the statements, without what varies between
 /// runs and machines (headers, "Dumped from/by", \restrict lines, pg_dump's object-header comments,
-/// the SET preamble, trailing whitespace, blank-line runs, CRLF). Text inside dollar-quoted bodies
-/// is never touched, so a change anywhere in a function body still shows.
+/// the SET preamble, trailing whitespace, blank-line runs, CRLF). Lines inside string literals,
+/// dollar-quoted bodies and block comments are kept (but for trailing whitespace), so a change anywhere
+/// in a function body or a comment's text still shows.
 public struct SchemaText: Equatable, Sendable {
     public struct Statement: Equatable, Sendable {
         public var text: String
@@ -59,14 +60,14 @@ public struct SchemaText: Equatable, Sendable {
 
     static func normalizedLines(_ text: String) -> [String] {
         var out: [String] = []
-        var quote = DollarQuoteTracker()
+        var quote = SQLLexer()
         var inHeader = false
         for raw in text.replacingOccurrences(of: "\r\n", with: "\n").split(separator: "\n", omittingEmptySubsequences: false) {
             var line = String(raw)
             while let last = line.last, last == " " || last == "\t" || last == "\r" { line.removeLast() }
-            if quote.isOpen {
+            if quote.continuesQuote {
                 out.append(line)
-                quote.scan(line)
+                quote.feed(line.utf8)
                 continue
             }
             if line == SchemaSnapshot.headerFirstLine { inHeader = true }
@@ -82,46 +83,27 @@ public struct SchemaText: Equatable, Sendable {
             }
             if line.isEmpty && (out.last?.isEmpty ?? true) { continue }
             out.append(line)
-            quote.scan(line)
+            quote.feed(line.utf8)
         }
         while out.last?.isEmpty == true { out.removeLast() }
         return out
     }
 
-    /// Statements end with `;` at the end of a line outside dollar quotes.
+    /// Statements end with `;` at the end of a line outside quotes.
     static func split(_ lines: [String]) -> [String] {
         var statements: [String] = []
         var current: [String] = []
-        var quote = DollarQuoteTracker()
+        var quote = SQLLexer()
         for line in lines {
             if current.isEmpty && line.isEmpty { continue }
             current.append(line)
-            quote.scan(line)
-            if !quote.isOpen && line.hasSuffix(";") {
+            quote.feed(line.utf8)
+            if !quote.continuesQuote && line.hasSuffix(";") {
                 statements.append(current.joined(separator: "\n"))
                 current = []
             }
         }
         if !current.isEmpty { statements.append(current.joined(separator: "\n")) }
         return statements
-    }
-}
-
-/// Follows `$tag$ ... $tag$` quoting across lines.
-struct DollarQuoteTracker {
-    private(set) var openTag: String?
-    var isOpen: Bool { openTag != nil }
-    static let tag = try! NSRegularExpression(pattern: #"\$[A-Za-z_][A-Za-z0-9_]*\$|\$\$"#)
-
-    mutating func scan(_ line: String) {
-        let ns = line as NSString
-        for match in DollarQuoteTracker.tag.matches(in: line, range: NSRange(location: 0, length: ns.length)) {
-            let tag = ns.substring(with: match.range)
-            if let open = openTag {
-                if tag == open { openTag = nil }
-            } else {
-                openTag = tag
-            }
-        }
     }
 }

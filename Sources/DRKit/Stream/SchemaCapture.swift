@@ -241,66 +241,14 @@ enum SQLText {
     /// Calls `visit` for each character with whether it is code (false inside a string literal, a
     /// quoted identifier, a dollar-quoted body or a comment).
     private static func scan(_ sql: String, _ visit: (Character, Bool) -> Void) {
-        let characters = Array(sql)
-        var index = 0
-        func at(_ offset: Int) -> Character? { index + offset < characters.count ? characters[index + offset] : nil }
-        while index < characters.count {
-            let character = characters[index]
-            switch character {
-            case "-" where at(1) == "-":
-                while index < characters.count, characters[index] != "\n" { visit(characters[index], false); index += 1 }
-                continue
-            case "/" where at(1) == "*":
-                var depth = 0
-                repeat {
-                    if characters[index] == "/", at(1) == "*" { depth += 1; visit("/", false); visit("*", false); index += 2; continue }
-                    if characters[index] == "*", at(1) == "/" { depth -= 1; visit("*", false); visit("/", false); index += 2; continue }
-                    visit(characters[index], false)
-                    index += 1
-                } while depth > 0 && index < characters.count
-                continue
-            case "'", "\"":
-                // E'...' strings take backslash escapes; a doubled quote is a quote in both kinds.
-                let backslashes = character == "'" && index > 0 && (characters[index - 1] == "E" || characters[index - 1] == "e")
-                    && (index < 2 || !(characters[index - 2].isLetter || characters[index - 2].isNumber || characters[index - 2] == "_"))
-                visit(character, false)
-                index += 1
-                while index < characters.count {
-                    let c = characters[index]
-                    visit(c, false)
-                    index += 1
-                    if backslashes, c == "\\", index < characters.count { visit(characters[index], false); index += 1; continue }
-                    if c == character {
-                        if at(0) == character { visit(character, false); index += 1; continue }
-                        break
-                    }
-                }
-                continue
-            case "$":
-                // $tag$ ... $tag$, where tag is empty or an identifier not starting with a digit.
-                var end = index + 1
-                while end < characters.count, characters[end].isLetter || characters[end] == "_" || (end > index + 1 && characters[end].isNumber) { end += 1 }
-                let previousIsWord = index > 0 && (characters[index - 1].isLetter || characters[index - 1].isNumber || characters[index - 1] == "_")
-                if end < characters.count, characters[end] == "$", !previousIsWord {
-                    let tag = Array(characters[index...end])
-                    for c in tag { visit(c, false) }
-                    index = end + 1
-                    while index < characters.count {
-                        if characters[index] == "$", index + tag.count <= characters.count, Array(characters[index..<(index + tag.count)]) == tag {
-                            for c in tag { visit(c, false) }
-                            index += tag.count
-                            break
-                        }
-                        visit(characters[index], false)
-                        index += 1
-                    }
-                    continue
-                }
-            default:
-                break
-            }
-            visit(character, true)
-            index += 1
+        var code: [Bool] = []
+        code.reserveCapacity(sql.utf8.count)
+        var lexer = SQLLexer()
+        lexer.feed(sql.utf8) { _, isCode in code.append(isCode) }
+        var offset = 0
+        for character in sql {
+            visit(character, code[offset])
+            offset += character.utf8.count
         }
     }
 }

@@ -9,13 +9,14 @@ import PostgresClient
 /// where backups carry none and every table is analyzed.
 final class PlannerStatisticsTests: DRKitTestCase {
     /// Autovacuum is off on every table (a reloption the restore keeps): no statistics change by themselves
-    /// on either side, so what the restore leaves is what it loaded or analyzed.
+    /// on either side, so what the restore leaves is what it loaded or analyzed. One `kind` holds lines that
+    /// look like pg_dump's own (`--`, a blank line, a backslash line): a most-common value, loaded whole.
     static let source = """
         CREATE TABLE docs (id bigint PRIMARY KEY, doc jsonb NOT NULL, tags text[], amount numeric(14,2), blob bytea,
                            body text, kind text) WITH (autovacuum_enabled = false);
         INSERT INTO docs SELECT g, jsonb_build_object('user', g % 500, 'kind', (ARRAY['a','b','c'])[1 + g % 3], 'n', g % 37),
                ARRAY['t' || g % 11, 't' || g % 7], (g * 7.31)::numeric(14,2) % 10000, decode(md5(g::text), 'hex'),
-               CASE WHEN g % 10 = 0 THEN NULL ELSE repeat(md5(g::text), 1 + g % 5) END, (ARRAY['x','y','z','w'])[1 + g % 4]
+               CASE WHEN g % 10 = 0 THEN NULL ELSE repeat(md5(g::text), 1 + g % 5) END, (ARRAY['x','y',E'z\\n--\\n\\n\\\\w','w'])[1 + g % 4]
         FROM generate_series(1, 40000) g;
         CREATE INDEX docs_doc ON docs USING gin (doc);
         CREATE INDEX docs_lower_body ON docs (lower(body));

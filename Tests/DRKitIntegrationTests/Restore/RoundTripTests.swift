@@ -86,6 +86,37 @@ final class RoundTripTests: DRKitTestCase {
         XCTAssertEqual(try PostgresClientBridge.scalar("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated", in: target), "4")
     }
 
+    /// A function body, a view's literal and a comment holding lines that look like pg_dump's own (an
+    /// entry header, `--`, a blank line, psql meta-commands, an owner change) restore whole, with and
+    /// without `--no-owner`: they are data, not script.
+    func testQuotedLinesThatLookLikeScriptLinesRestoreWhole() throws {
+        let lookalikes = "\\b\n--\n-- Name: fake; Type: TABLE; Schema: public; Owner: nobody\n--\n\n\\connect elsewhere\nALTER TABLE public.t OWNER TO nobody;\n"
+        let source = try newDatabase("drkit_quoted", sql: """
+            CREATE TABLE t (id int PRIMARY KEY, v text);
+            INSERT INTO t VALUES (1, '\(lookalikes)');
+            CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $fn$ SELECT '\(lookalikes)' || $$
+            \\restrict x
+            --
+            $$ $fn$;
+            CREATE VIEW v AS SELECT id, '\(lookalikes)'::text AS z FROM t;
+            COMMENT ON TABLE t IS 'first\n\(lookalikes)last';
+            """)
+        let id = try backup(source)
+        let details = """
+            SELECT concat_ws('|', (SELECT prosrc FROM pg_proc WHERE proname = 'f'), f(), (SELECT z FROM v), obj_description('t'::regclass, 'pg_class'))
+            """
+        let expected = try XCTUnwrap(PostgresClientBridge.scalar(details, in: source))
+        XCTAssertTrue(expected.contains("\nALTER TABLE public.t OWNER TO nobody;\n' || $$\n\\restrict x\n--\n$$"), expected)
+        XCTAssertEqual(expected.components(separatedBy: "\n\\connect elsewhere\n").count, 5, expected)
+        for extra in [[], ["--no-owner"]] {
+            let target = scratchName("drkit_quoted_r")
+            let result = try restore(id, into: target, extra: ["--key-file", keyFile] + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            try assertSameDatabase(source, target)
+            XCTAssertEqual(try PostgresClientBridge.scalar(details, in: target), expected, "\(extra)")
+        }
+    }
+
     func testPassphraseBackupAndListWithoutKey() throws {
         let source = try newDatabase("drkit_pp", sql: "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 1000) g;")
         let env = ["DRKIT_TEST_PASSPHRASE": "a long passphrase for the test"]
