@@ -48,6 +48,7 @@ enum PartialSelection {
         } catch {
             throw DRKitError.wrap(error, "resolving the selection \(arguments.joined(separator: " "))")
         }
-        return Set(String(decoding: text, as: UTF8.self).split(separator: "\n").compactMap(DDLEntryKey.init(header:)))
+        // A header-like line inside a function body or a comment's text names nothing.
+        return Set(SQLLexer.lines(of: String(decoding: text, as: UTF8.self)).compactMap { $0.continuesQuote ? nil : DDLEntryKey(header: $0.line) })
     }
 }
