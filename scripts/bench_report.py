@@ -2,7 +2,8 @@
 """The report of scripts/bench-restore.sh: reads its TSV (set, version, scale, step, round, seconds,
 peak RSS KiB, COPY bytes, the tool's own CPU seconds) and prints per run its median and range over the rounds, per ratio its
 median and range (drkit's run over the anchor's run of the same round) against the issue's targets,
-and, for a set run at several scales, seconds per GB and an SVG chart of time against size."""
+and, for a set run at several scales, seconds per GB and an SVG chart of time against size.
+With --main, the report of scripts/bench.sh's own rounds instead (its steps.tsv)."""
 import argparse
 import collections
 import statistics
@@ -25,11 +26,71 @@ def spread(values):
     return f"{statistics.median(values):.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
+# bench.sh's own rounds: (label, drkit's step, the anchor's step, what is compared, target or None)
+MAIN_RATIOS = [
+    ("backup / pg_dump -Fc", "drkit_backup", "pg_dump_fc", "time", 0.55),
+    ("backup / raw serial COPY", "drkit_backup", "raw_copy", "time", 1.2),
+    ("archive size / pg_dump -Fc", "drkit_backup", "pg_dump_fc", "size", 1.05),
+    ("S3 backup / pg_dump -Fc | aws s3 cp -", "drkit_backup_s3", "pg_dump_aws_s3", "time", 1.0),
+    ("restore / pg_restore -j2", "drkit_restore", "pg_restore_j2", "time", 0.8),
+    ("S3 restore / aws s3 cp + pg_restore -j2", "drkit_restore_s3", "aws_s3_pg_restore", "time", 0.8),
+    ("{n} tables backup / pg_dump -Fd -j2", "many_drkit_backup", "many_pg_dump_fd_j2", "time", 1.0),
+    ("{n} tables restore / pg_restore -j2", "many_drkit_restore", "many_pg_restore_j2", "time", 0.6),
+]
+
+
+def main_rounds(path, small_tables):
+    """Per step its median [range] of seconds, its archive size and peak RSS; per ratio drkit's run over
+    the anchor's run of the same round, median [range], against the target."""
+    times = collections.defaultdict(dict)  # step -> round -> (secs, rss KiB, cpu)
+    sizes = collections.defaultdict(dict)  # step -> round -> bytes
+    with open(path) as f:
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            if fields[0] == "time" and fields[2] != "0":
+                times[fields[1]][int(fields[2])] = (float(fields[3]), int(fields[4]), float(fields[5]))
+            elif fields[0] == "size" and fields[2] != "0":
+                sizes[fields[1]][int(fields[2])] = int(fields[3])
+    rounds = max((len(r) for r in times.values()), default=0)
+    print(f"\n{rounds} interleaved rounds")
+    print(f"  {'run':<20} {'seconds: median [range]':>26} {'size MiB':>9} {'peak RSS MiB':>13} {'own CPU s':>10}")
+    for step, by_round in times.items():
+        secs = [s for s, _, _ in by_round.values()]
+        size = f"{statistics.median(sizes[step].values()) / 2**20:.1f}" if step in sizes else ""
+        rss = max(r for _, r, _ in by_round.values()) / 1024
+        cpu = statistics.median(c for _, _, c in by_round.values())
+        print(f"  {step:<20} {spread(secs):>26} {size:>9} {rss:>13.0f} {cpu:>10.1f}")
+    failed = []
+    for label, ours, anchor, kind, target in MAIN_RATIOS:
+        table = times if kind == "time" else sizes
+        common = sorted(set(table.get(ours, {})) & set(table.get(anchor, {})))
+        if not common:
+            continue
+        value = (lambda step, r: table[step][r][0]) if kind == "time" else (lambda step, r: table[step][r])
+        values = [value(ours, r) / value(anchor, r) for r in common]
+        median = statistics.median(values)
+        label = label.format(n=small_tables)
+        if median > target:
+            failed.append(label)
+        print(f"  ratio {label:<44} {spread(values):>20}  (target <= {target:.2f}: {'met' if median <= target else 'NOT met'})")
+    drkit_rss = [r for step, by_round in times.items() if "drkit" in step for _, r, _ in by_round.values()]
+    if drkit_rss:
+        peak = max(drkit_rss) / 1024
+        print(f"  drkit peak RSS {peak:.0f} MiB (target <= 256: {'met' if peak <= 256 else 'NOT met'})")
+        if peak > 256:
+            failed.append("peak RSS")
+    print("targets not met: " + ("; ".join(failed) if failed else "none"))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("results")
     parser.add_argument("--chart")
+    parser.add_argument("--main", action="store_true", help="results is bench.sh's steps.tsv")
+    parser.add_argument("--small-tables", type=int, default=2000)
     args = parser.parse_args()
+    if args.main:
+        return main_rounds(args.results, args.small_tables)
     runs = collections.defaultdict(dict)  # (set, version, scale) -> step -> round -> (secs, rss KiB)
     copy_bytes = {}
     own_cpu = {}
