@@ -23,21 +23,35 @@ struct SQLLexer {
 
     /// Feeds whole lines (one or more, newlines included or not), calling `visit` with each byte's
     /// offset in `text` and whether it is code.
-    mutating func feed(_ text: some Sequence<UInt8>, visit: ((Int, Bool) -> Void)? = nil) {
-        let bytes = Array(text)
+    mutating func feed(_ text: some Collection<UInt8>, visit: ((Int, Bool) -> Void)? = nil) {
+        if text.withContiguousStorageIfAvailable({ scan($0, visit: visit) }) == nil {
+            Array(text).withUnsafeBufferPointer { scan($0, visit: visit) }
+        }
+    }
+
+    private mutating func scan(_ bytes: UnsafeBufferPointer<UInt8>, visit: ((Int, Bool) -> Void)?) {
         var index = 0
         func pass(_ count: Int, code: Bool) {
             let end = min(index + count, bytes.count)
             if let visit { for offset in index..<end { visit(offset, code) } }
             index = end
         }
+        /// Without a visitor, runs of bytes that change nothing are skipped at once.
+        func skip(while unremarkable: (UInt8) -> Bool) {
+            guard visit == nil else { return }
+            while index < bytes.count, unremarkable(bytes[index]) { index += 1 }
+        }
         func next(is byte: UInt8) -> Bool { index + 1 < bytes.count && bytes[index + 1] == byte }
         while index < bytes.count {
-            let byte = bytes[index]
             switch state {
             case .code:
+                skip { $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "'") && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "$") }
+                guard index < bytes.count else { return }
+                let byte = bytes[index]
                 if byte == UInt8(ascii: "-"), next(is: UInt8(ascii: "-")) {
-                    pass((bytes[index...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count) - index, code: false)
+                    var end = index
+                    while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                    pass(end - index, code: false)
                 } else if byte == UInt8(ascii: "/"), next(is: UInt8(ascii: "*")) {
                     state = .blockComment(depth: 1)
                     pass(2, code: false)
@@ -53,6 +67,9 @@ struct SQLLexer {
                     pass(1, code: true)
                 }
             case .quoted(let quote, let backslashes):
+                skip { $0 != quote && $0 != UInt8(ascii: "\\") }
+                guard index < bytes.count else { return }
+                let byte = bytes[index]
                 if backslashes, byte == UInt8(ascii: "\\") {
                     pass(2, code: false)
                 } else if byte == quote, next(is: quote) {
@@ -62,17 +79,21 @@ struct SQLLexer {
                     pass(1, code: false)
                 }
             case .dollarQuoted(let tag):
-                if byte == UInt8(ascii: "$"), bytes[index...].starts(with: tag) {
+                skip { $0 != UInt8(ascii: "$") }
+                guard index < bytes.count else { return }
+                if bytes[index] == UInt8(ascii: "$"), index + tag.count <= bytes.count, tag.indices.allSatisfy({ bytes[index + $0] == tag[$0] }) {
                     state = .code
                     pass(tag.count, code: false)
                 } else {
                     pass(1, code: false)
                 }
             case .blockComment(let depth):
-                if byte == UInt8(ascii: "/"), next(is: UInt8(ascii: "*")) {
+                skip { $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "*") }
+                guard index < bytes.count else { return }
+                if bytes[index] == UInt8(ascii: "/"), next(is: UInt8(ascii: "*")) {
                     state = .blockComment(depth: depth + 1)
                     pass(2, code: false)
-                } else if byte == UInt8(ascii: "*"), next(is: UInt8(ascii: "/")) {
+                } else if bytes[index] == UInt8(ascii: "*"), next(is: UInt8(ascii: "/")) {
                     state = depth == 1 ? .code : .blockComment(depth: depth - 1)
                     pass(2, code: false)
                 } else {
@@ -84,7 +105,7 @@ struct SQLLexer {
 
     /// `$tag$` opening at `start` (tag empty, or an identifier not starting with a digit); nil for a
     /// parameter such as `$1` or a lone `$`.
-    private func dollarTag(_ bytes: [UInt8], at start: Int) -> [UInt8]? {
+    private func dollarTag(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> [UInt8]? {
         var end = start + 1
         while end < bytes.count, Self.isWordByte(bytes[end]), bytes[end] != UInt8(ascii: "$"),
               end > start + 1 || !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[end]) {

@@ -144,8 +144,9 @@ public enum SchemaCapture {
 
     /// Takes drkit's event-trigger entries out of a pg_dump plain-text script as it streams by. Each
     /// entry begins with a comment block (`--`, `-- Name: drkit_capture_ddl; Type: EVENT TRIGGER; ...`,
-    /// `--`) and runs to the next block.
+    /// `--`) and runs to the next block. Lines inside quotes (a function body holding such a block) are data.
     struct DumpFilter {
+        private var lexer = SQLLexer()
         private var partial: [UInt8] = []
         private var held: [UInt8]?
         private var skipping = false
@@ -177,6 +178,13 @@ public enum SchemaCapture {
 
         private mutating func line(_ line: [UInt8], into out: inout [UInt8]) {
             let text = line.last == UInt8(ascii: "\n") ? line.dropLast() : line[...]
+            let continuesQuote = lexer.continuesQuote
+            lexer.feed(text)
+            // A held `--` is a comment, after which no quote is open.
+            if continuesQuote {
+                if !skipping { out += line }
+                return
+            }
             if let previous = held {
                 held = nil
                 if text.starts(with: Self.header), text.firstRange(of: Self.eventTrigger) != nil {

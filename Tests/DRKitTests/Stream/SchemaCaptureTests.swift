@@ -71,6 +71,18 @@ final class SchemaCaptureTests: XCTestCase {
                EXECUTE FUNCTION public.audit();
 
             --
+            -- Name: f(); Type: FUNCTION; Schema: public; Owner: app
+            --
+
+            CREATE FUNCTION public.f() RETURNS text
+                LANGUAGE sql
+                AS $$ SELECT '
+            --
+            -- Name: drkit_capture_ddl; Type: EVENT TRIGGER; Schema: -; Owner: postgres
+            --
+            kept, a function body'::text $$;
+
+            --
             -- PostgreSQL database dump complete
             --
 
