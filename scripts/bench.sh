@@ -129,7 +129,7 @@ restored_dbs=(bench_pgrestore bench_drkit bench_s3_pgrestore bench_s3_drkit many
 for (( round = 1; round <= rounds; round++ )); do
     [[ $parts == *" main "* ]] || break
     rm -rf "$work/bench.dump" "$work/bench.dir" "$work/repo" "$work/many.dir" "$work/repo-many" "$work/s3.dump"
-    for db in "${restored_dbs[@]}"; do psql_q -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"; done
+    for db in "${restored_dbs[@]}"; do psql_q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"; done
     in_turn step_raw_copy step_pg_dump_fc step_pg_dump_fd_j2 step_drkit_backup
     in_turn step_pg_dump_aws_s3 step_drkit_backup_s3
     in_turn step_pg_restore_j2 step_drkit_restore
