@@ -121,17 +121,21 @@ public enum TestServices {
 
     public static var s3Secret: String { (try? environment("DRKIT_TEST_S3_SECRET_KEY")) ?? "" }
 
-    /// A fresh, uniquely named database; dropped first if it exists.
-    public static func createDatabase(_ prefix: String) throws -> String {
+    /// A fresh, uniquely named database on `server` (the main test cluster unless told).
+    public static func createDatabase(_ prefix: String, on server: () throws -> String = { try postgres() }) throws -> String {
         let name = "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
-        let admin = try Connection(conninfo: try postgres())
+        let admin = try Connection(conninfo: try server())
         try admin.execute("CREATE DATABASE \(Connection.quoteIdentifier(name)) TEMPLATE template0 ENCODING 'UTF8'")
         return name
     }
 
-    public static func dropDatabase(_ name: String) {
-        guard let admin = try? Connection(conninfo: (try? postgres()) ?? "") else { return }
-        _ = try? admin.execute("DROP DATABASE IF EXISTS \(Connection.quoteIdentifier(name)) WITH (FORCE)")
+    public static func dropDatabase(_ name: String) { dropDatabases([name]) }
+
+    /// Drops `names` on `server` (the main test cluster unless told), whatever is still connected; for
+    /// teardown, so failures are ignored.
+    public static func dropDatabases(_ names: [String], on server: () throws -> String = { try postgres() }) {
+        guard !names.isEmpty, let conninfo = try? server(), let admin = try? Connection(conninfo: conninfo) else { return }
+        for name in names { _ = try? admin.execute("DROP DATABASE IF EXISTS \(Connection.quoteIdentifier(name)) WITH (FORCE)") }
     }
 
     public static func databaseExists(_ name: String) throws -> Bool {

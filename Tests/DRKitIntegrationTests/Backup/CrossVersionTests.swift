@@ -11,9 +11,7 @@ final class CrossVersionTests: DRKitTestCase {
     private var databases18: [String] = []
 
     override func tearDown() {
-        if let admin = try? Connection(conninfo: (try? TestServices.postgres18()) ?? "") {
-            for name in databases18 { _ = try? admin.execute("DROP DATABASE IF EXISTS \(Connection.quoteIdentifier(name)) WITH (FORCE)") }
-        }
+        TestServices.dropDatabases(databases18, on: { try TestServices.postgres18() })
         super.tearDown()
     }
 
@@ -27,8 +25,8 @@ final class CrossVersionTests: DRKitTestCase {
     }
 
     private func newDatabase18(_ prefix: String, sql: String) throws -> String {
-        let name = name18(prefix)
-        try Connection(conninfo: try TestServices.postgres18()).execute("CREATE DATABASE \(Connection.quoteIdentifier(name)) TEMPLATE template0 ENCODING 'UTF8'")
+        let name = try TestServices.createDatabase(prefix, on: { try TestServices.postgres18() })
+        databases18.append(name)
         try Connection(conninfo: try TestServices.postgres18(database: name)).execute(sql)
         return name
     }

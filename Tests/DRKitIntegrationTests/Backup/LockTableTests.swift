@@ -12,17 +12,14 @@ final class LockTableTests: DRKitTestCase {
     private var smallClusterDatabases: [String] = []
 
     override func tearDown() {
-        if let admin = try? Connection(conninfo: (try? TestServices.smallLockTable()) ?? "") {
-            for name in smallClusterDatabases { _ = try? admin.execute("DROP DATABASE IF EXISTS \(Connection.quoteIdentifier(name)) WITH (FORCE)") }
-        }
+        TestServices.dropDatabases(smallClusterDatabases, on: { try TestServices.smallLockTable() })
         super.tearDown()
     }
 
     /// A database on the small-lock cluster with `tables` tables t1..tN of `rows` rows each (and tables
     /// `a` of 100 rows and `b` of 10), created 100 tables to a transaction.
     private func smallClusterDatabase(_ prefix: String, tables: Int, rows: Int) throws -> String {
-        let name = "\(prefix)_\(UInt32.random(in: 0...UInt32.max))"
-        try Connection(conninfo: try TestServices.smallLockTable()).execute("CREATE DATABASE \(Connection.quoteIdentifier(name)) TEMPLATE template0 ENCODING 'UTF8'")
+        let name = try TestServices.createDatabase(prefix, on: { try TestServices.smallLockTable() })
         smallClusterDatabases.append(name)
         let connection = try Connection(conninfo: try TestServices.smallLockTable(database: name))
         try connection.execute("""
