@@ -53,7 +53,7 @@ struct RestoreStatistics: Sendable {
 /// inside a quoted value (a most-common value's text can hold any of them) are kept as they are.
 final class StatisticsEntryReader: ByteSink {
     private let entry: (RestoreStatistics.Entry) throws -> Void
-    private var partialLine: [UInt8] = []
+    private var buffer = LineBuffer()
     private var previousLine = ""
     private var lexer = SQLLexer()
     private var current: (relation: String, lines: [String])?
@@ -63,23 +63,15 @@ final class StatisticsEntryReader: ByteSink {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        var start = bytes.startIndex
-        while let newline = bytes[start...].firstIndex(of: 0x0A) {
-            partialLine.append(contentsOf: bytes[start..<newline])
-            try line(partialLine)
-            partialLine.removeAll(keepingCapacity: true)
-            start = newline + 1
-        }
-        partialLine.append(contentsOf: bytes[start...])
+        for line in buffer.lines(completedBy: bytes) { try self.line(line.dropLast()) }
     }
 
     func finish() throws {
-        if !partialLine.isEmpty { try line(partialLine) }
-        partialLine = []
+        if let rest = buffer.rest() { try line(rest[...]) }
         try flush()
     }
 
-    private func line(_ bytes: [UInt8]) throws {
+    private func line(_ bytes: ArraySlice<UInt8>) throws {
         let text = String(decoding: bytes, as: UTF8.self)
         let continuesQuote = lexer.continuesQuote
         lexer.feed(bytes)

@@ -147,27 +147,20 @@ public enum SchemaCapture {
     /// `--`) and runs to the next block. Lines inside quotes (a function body holding such a block) are data.
     struct DumpFilter {
         private var lexer = SQLLexer()
-        private var partial: [UInt8] = []
+        private var buffer = LineBuffer()
         private var held: [UInt8]?
         private var skipping = false
 
         mutating func feed(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
             var out: [UInt8] = []
             out.reserveCapacity(bytes.count)
-            var start = 0
-            for (index, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
-                partial.append(contentsOf: bytes[start...index])
-                line(partial, into: &out)
-                partial.removeAll(keepingCapacity: true)
-                start = index + 1
-            }
-            partial.append(contentsOf: bytes[start...])
+            for line in buffer.lines(completedBy: bytes) { self.line(line, into: &out) }
             return out
         }
 
         mutating func finish() -> [UInt8] {
             var out: [UInt8] = []
-            if !partial.isEmpty { line(partial, into: &out) }
+            if let rest = buffer.rest() { line(rest, into: &out) }
             if let held, !skipping { out += held }
             held = nil
             return out
