@@ -49,6 +49,7 @@ enum PartialSelection {
             throw DRKitError.wrap(error, "resolving the selection \(arguments.joined(separator: " "))")
         }
         // A header-like line inside a function body or a comment's text names nothing.
-        return Set(SQLLexer.lines(of: String(decoding: text, as: UTF8.self)).compactMap { $0.continuesQuote ? nil : DDLEntryKey(header: $0.line) })
+        let lines = String(decoding: text, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        return Set(zip(lines, DumpScriptLines.kinds(of: lines.lazy.map(\.utf8))).compactMap { $1 == .entryHeader ? DDLEntryKey(header: $0) : nil })
     }
 }

@@ -34,23 +34,20 @@ struct DDLScript: Equatable, Sendable {
         var currentLines: [Substring] = []
         var currentPlacement = ""
         var inForce: [String: Substring] = [:]
-        let lines = SQLLexer.lines(of: text)
-        var index = 0
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let kinds = DumpScriptLines.kinds(of: lines.lazy.map(\.utf8))
         func flush() {
             if let type = currentType {
                 entries.append(Entry(type: type, sql: currentLines.joined(separator: "\n"), key: currentKey, placement: currentPlacement))
             }
             currentLines = []
         }
-        while index < lines.count {
-            let (line, continuesQuote) = lines[index]
+        for (index, line) in lines.enumerated() {
+            let kind = kinds[index]
             // psql meta-commands (\restrict, \unrestrict, \connect) are not SQL; the server must not see them.
-            if !continuesQuote, line.hasPrefix("\\") {
-                index += 1
-                continue
-            }
-            if !continuesQuote, line == "--", index + 1 < lines.count, DDLScript.headerPrefixes.contains(where: lines[index + 1].line.hasPrefix) {
-                let header = lines[index + 1].line
+            if kind != .quoted, line.hasPrefix("\\") { continue }
+            if kind == .separator, index + 1 < lines.count, kinds[index + 1] == .entryHeader {
+                let header = lines[index + 1]
                 flush()
                 currentType = DDLScript.type(of: header)
                 currentKey = DDLEntryKey(header: header)
@@ -58,24 +55,17 @@ struct DDLScript: Equatable, Sendable {
                     inForce[name].map(String.init) ?? "RESET \(name);"
                 }.joined(separator: "\n")
                 currentLines = [line]
-                index += 1
                 continue
             }
-            if !continuesQuote, line.hasPrefix("SET "), let name = DDLScript.placementSettings.first(where: { line.hasPrefix("SET \($0) = ") }) {
+            if kind == .code, line.hasPrefix("SET "), let name = DDLScript.placementSettings.first(where: { line.hasPrefix("SET \($0) = ") }) {
                 inForce[name] = line
             }
             if currentType == nil { preambleLines.append(line) } else { currentLines.append(line) }
-            index += 1
         }
         flush()
         self.preamble = preambleLines.joined(separator: "\n")
         self.entries = entries
     }
-
-    /// How pg_dump begins the second line of an entry's header: definitions, data, and (18+) statistics.
-    static let headerPrefixes = keyedHeaderPrefixes + ["-- Data for Name: "]
-    /// The headers of entries a `DDLEntryKey` names (a table's data entry is its table's, not a key of its own).
-    static let keyedHeaderPrefixes = ["-- Name: ", "-- Statistics for Name: "]
 
     static func type(of header: Substring) -> String {
         guard let start = header.range(of: "; Type: ") else { return "UNKNOWN" }
@@ -111,17 +101,10 @@ struct DDLScript: Equatable, Sendable {
         var lineStarts = [0]
         for (offset, byte) in script.enumerated() where byte == 0x0A { lineStarts.append(offset + 1) }
         func end(_ index: Int) -> Int { index + 1 < lineStarts.count ? lineStarts[index + 1] - 1 : script.count }
-        func line(_ index: Int) -> Substring { Substring(String(decoding: script[lineStarts[index]..<end(index)], as: UTF8.self)) }
-        var lexer = SQLLexer()
-        let continuesQuote = lineStarts.indices.map { index in
-            defer { lexer.feed(script[lineStarts[index]..<end(index)]) }
-            return lexer.continuesQuote
-        }
+        let kinds = DumpScriptLines.kinds(of: lineStarts.indices.lazy.map { script[lineStarts[$0]..<end($0)] })
         func header(at index: Int) -> Substring? {
-            let start = lineStarts[index]
-            guard index + 1 < lineStarts.count, !continuesQuote[index], end(index) - start == 2, script[start] == 0x2D, script[start + 1] == 0x2D else { return nil }
-            let next = line(index + 1)
-            return DDLScript.headerPrefixes.contains(where: next.hasPrefix) ? next : nil
+            guard kinds[index] == .separator, index + 1 < kinds.count, kinds[index + 1] == .entryHeader else { return nil }
+            return Substring(String(decoding: script[lineStarts[index + 1]..<end(index + 1)], as: UTF8.self))
         }
         let firstEntry = lineStarts.indices.first { header(at: $0) != nil }
         let preamble = Array(script[..<(firstEntry.map { lineStarts[$0] } ?? script.count)])
@@ -188,7 +171,7 @@ struct DDLEntryKey: Hashable, Sendable {
     }
 
     init?(header line: Substring) {
-        guard let prefix = DDLScript.keyedHeaderPrefixes.first(where: line.hasPrefix),
+        guard let prefix = DumpScriptLines.keyedHeaderPrefixes.first(where: line.hasPrefix),
               let type = line.range(of: "; Type: "), let schema = line.range(of: "; Schema: ") else { return nil }
         self.init(type: String(line[type.upperBound..<schema.lowerBound]), schema: String(line[schema.upperBound...].prefix { $0 != ";" }),
                   name: String(line[line.index(line.startIndex, offsetBy: prefix.count)..<type.lowerBound]))

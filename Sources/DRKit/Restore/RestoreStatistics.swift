@@ -54,8 +54,7 @@ struct RestoreStatistics: Sendable {
 final class StatisticsEntryReader: ByteSink {
     private let entry: (RestoreStatistics.Entry) throws -> Void
     private var buffer = LineBuffer()
-    private var previousLine = ""
-    private var lexer = SQLLexer()
+    private var script = DumpScriptLines()
     private var current: (relation: String, lines: [String])?
 
     init(entry: @escaping (RestoreStatistics.Entry) throws -> Void) {
@@ -72,15 +71,14 @@ final class StatisticsEntryReader: ByteSink {
     }
 
     private func line(_ bytes: ArraySlice<UInt8>) throws {
+        let kind = script.next(bytes)
         let text = String(decoding: bytes, as: UTF8.self)
-        let continuesQuote = lexer.continuesQuote
-        lexer.feed(bytes)
-        defer { previousLine = continuesQuote ? "" : text }
-        if !continuesQuote, previousLine == "--", text.hasPrefix("-- Statistics for Name: ") {
+        if kind == .entryHeader, text.hasPrefix("-- Statistics for Name: ") {
             try flush()
             if let key = DDLEntryKey(header: Substring(text)), key.type == "STATISTICS DATA" { current = ("\(key.schema).\(key.name)", []) }
             return
         }
+        let continuesQuote = kind == .quoted
         guard DDLScript.isStatementLine(text, continuesQuote: continuesQuote), continuesQuote || !text.hasPrefix("\\") else { return }
         current?.lines.append(text)
     }

@@ -146,7 +146,7 @@ public enum SchemaCapture {
     /// entry begins with a comment block (`--`, `-- Name: drkit_capture_ddl; Type: EVENT TRIGGER; ...`,
     /// `--`) and runs to the next block. Lines inside quotes (a function body holding such a block) are data.
     struct DumpFilter {
-        private var lexer = SQLLexer()
+        private var script = DumpScriptLines()
         private var buffer = LineBuffer()
         private var held: [UInt8]?
         private var skipping = false
@@ -170,25 +170,18 @@ public enum SchemaCapture {
         private static let eventTrigger = Array("; Type: EVENT TRIGGER;".utf8)
 
         private mutating func line(_ line: [UInt8], into out: inout [UInt8]) {
-            let text = line.last == UInt8(ascii: "\n") ? line.dropLast() : line[...]
-            let continuesQuote = lexer.continuesQuote
-            lexer.feed(text)
-            // A held `--` is a comment, after which no quote is open.
-            if continuesQuote {
-                if !skipping { out += line }
-                return
-            }
+            let kind = script.next(line)
             if let previous = held {
                 held = nil
-                if text.starts(with: Self.header), text.firstRange(of: Self.eventTrigger) != nil {
+                if kind == .entryHeader, line.starts(with: Self.header), line.firstRange(of: Self.eventTrigger) != nil {
                     skipping = true
                     return
                 }
-                // `--` then `-- ...` opens the next entry's comment block; a `--` alone closes a header.
-                if text.starts(with: "-- ".utf8) { skipping = false }
+                // Any comment block ends the entry skipped: the next entry's header, or the dump's trailer.
+                if kind == .entryHeader || kind == .blockComment { skipping = false }
                 if !skipping { out += previous }
             }
-            if text.elementsEqual("--".utf8) {
+            if kind == .separator {
                 held = line
                 return
             }

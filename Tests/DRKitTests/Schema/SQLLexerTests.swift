@@ -86,6 +86,22 @@ final class SQLLexerTests: XCTestCase {
                      "a header inside a function body is no entry")
     }
 
+    /// One reading of the script's lines serves every reader: the separator before a header belongs to its
+    /// entry, a header inside a quote is data, a trailer block is no entry.
+    func testDumpScriptLinesFindEntriesOutsideQuotes() {
+        let lines = script.split(separator: "\n", omittingEmptySubsequences: false)
+        let kinds = DumpScriptLines.kinds(of: lines.map(\.utf8))
+        let headers = zip(lines, kinds).filter { $1 == .entryHeader }.map(\.0)
+        XCTAssertEqual(headers, ["-- Name: f(); Type: FUNCTION; Schema: s; Owner: o", "-- Name: TABLE t; Type: COMMENT; Schema: s; Owner: o"])
+        XCTAssertEqual(zip(lines, kinds).filter { $0.0 == "--" }.map(\.1), [.separator, .separator, .quoted, .quoted, .separator, .separator, .quoted])
+        XCTAssertEqual(kinds[lines.firstIndex(of: "-- Name: fake; Type: TABLE; Schema: s; Owner: o")!], .quoted)
+
+        var reader = DumpScriptLines()
+        let trailer = ["--", "-- PostgreSQL database dump complete", "--", "", "-- Data for Name: t; Type: TABLE DATA; Schema: s; Owner: o", "x -- Name: y"]
+        XCTAssertEqual(trailer.map { reader.next(Array("\($0)\n".utf8)) }, [.separator, .blockComment, .separator, .code, .code, .code],
+                       "a header counts only right after a separator, with or without its newline")
+    }
+
     func testStatisticsValuesKeepTheirLines() throws {
         let value = "{\"x\n--\n-- Statistics for Name: fake; Type: STATISTICS DATA; Schema: s; Owner: -\n\n\\y\"}"
         let script = "--\n-- Statistics for Name: t; Type: STATISTICS DATA; Schema: s; Owner: -\n--\n\n"
