@@ -114,4 +114,15 @@ final class SchemaCaptureTests: XCTestCase {
             XCTAssertEqual(String(decoding: out, as: UTF8.self), expected, "chunks of \(size)")
         }
     }
+
+    /// pg_dump writes event triggers last: the dump's trailer block after drkit's own entry ends it.
+    func testDumpFilterKeepsTheTrailerAfterTheLastEntry() {
+        let entry = "--\n-- Name: drkit_capture_ddl; Type: EVENT TRIGGER; Schema: -; Owner: postgres\n--\n\nCREATE EVENT TRIGGER drkit_capture_ddl ON ddl_command_end\n   EXECUTE FUNCTION drkit_capture.on_ddl();\n\n"
+        let trailer = "--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict abc\n\n"
+        var filter = SchemaCapture.DumpFilter()
+        var out: [UInt8] = []
+        Array((entry + trailer).utf8).withUnsafeBytes { out += filter.feed($0) }
+        out += filter.finish()
+        XCTAssertEqual(String(decoding: out, as: UTF8.self), trailer)
+    }
 }
