@@ -62,11 +62,14 @@ ls "$manual"/drkit.1 "$manual"/drkit.backup.1 > /dev/null
 "$stage/usr/bin/drkit" --generate-completion-script zsh  | install -D -m 0644 /dev/stdin "$stage/usr/share/zsh/vendor-completions/_drkit"
 "$stage/usr/bin/drkit" --generate-completion-script fish | install -D -m 0644 /dev/stdin "$stage/usr/share/fish/vendor_completions.d/drkit.fish"
 install -d -m 0755 "$stage/usr/share/man/man1"
-# The generator names pages drkit.key.rotate.1; man pages of subcommands are drkit-key-rotate(1), as git's are.
+# The generator names pages drkit.key.rotate.1; man pages of subcommands are drkit-key-rotate(1), as git's are:
+# NAME says drkit-key-rotate (what whatis and apropos index; "drkit key rotate" is no entry lexgrog can
+# read), SYNOPSIS the command as it is typed.
 for page in "$manual"/*.1; do
     name=$(basename "$page" .1)
     [ "$name" != drkit.help ] || continue
-    sed -e '/^\.Dt /{s/\./-/g;s/^-Dt/.Dt/}' -e '/^\.Xr drkit\.help /d' -e '/^\.Xr drkit\./{s/\./-/g;s/^-Xr/.Xr/}' "$page" \
+    sed -e '/^\.Dt /{s/\./-/g;s/^-Dt/.Dt/}' -e '/^\.Xr drkit\.help /d' -e '/^\.Xr drkit\./{s/\./-/g;s/^-Xr/.Xr/}' \
+        -e "/^\\.Sh NAME/{n;s/^\\.Nm .*/.Nm ${name//./-}/}" -e "/^\\.Sh SYNOPSIS/{n;s/^\\.Nm\$/.Nm \"${name//./ }\"/}" "$page" \
         | gzip -9n > "$stage/usr/share/man/man1/${name//./-}.1.gz"
 done
 install -d -m 0755 "$stage/usr/share/drkit" "$stage/usr/share/doc/drkit" "$stage/usr/lib/systemd/system"
