@@ -9,7 +9,7 @@
 #   scripts/monitoring-stack.sh stop DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib/services.sh"
 lifetime=${DRKIT_MONITORING_LIFETIME:-900}
 
 case "${1:-}" in

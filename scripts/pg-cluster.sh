@@ -17,15 +17,13 @@ name=${DRKIT_PG_ENV_NAME:-}
 dir_var=DRKIT_${name:-PG}_DIR
 test_prefix=DRKIT_TEST_${name:+${name}_}PG
 
-as_postgres() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+source "$(dirname "$0")/lib/services.sh"
 
 case "${1:-}" in
 start)
     dir=${2:-$(mktemp -d /tmp/drkit-pg.XXXXXX)}
     mkdir -p "$dir"
-    port=${DRKIT_PG_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+    port=${DRKIT_PG_PORT:-$(free_port)}
     password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
     printf '%s\n' "$password" > "$dir/pwfile"
     if [ "$(id -u)" -eq 0 ]; then chown -R postgres:postgres "$dir"; fi
@@ -62,12 +60,7 @@ start)
     echo "export ${test_prefix}PASSWORD='$password'"
     ;;
 stop)
-    dir=${2:?usage: pg-cluster.sh stop DIR}
-    [ -f "$dir/bindir" ] && bindir=$(cat "$dir/bindir")
-    if [ -d "$dir/data" ]; then
-        as_postgres "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
-    fi
-    rm -rf "$dir"
+    stop_postgres "${2:?usage: pg-cluster.sh stop DIR}" fast
     ;;
 *)
     echo "usage: $0 start [DIR] | stop DIR" >&2

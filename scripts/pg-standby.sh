@@ -12,15 +12,13 @@ set -euo pipefail
 
 bindir=${DRKIT_PG_BINDIR:-$(pg_config --bindir)}
 
-as_postgres() {
-    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+source "$(dirname "$0")/lib/services.sh"
 
 case "${1:-}" in
 start)
     slot=${DRKIT_STANDBY_SLOT:?DRKIT_STANDBY_SLOT names the physical slot to create}
     dir=$(mktemp -d /tmp/drkit-standby.XXXXXX)
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir"; fi
     chmod 700 "$dir"
     major=$("$bindir/postgres" --version | sed -E 's/.* ([0-9]+)(\.[0-9]+)*.*/\1/')
@@ -49,12 +47,7 @@ start)
     echo "export DRKIT_STANDBY_PORT=$port"
     ;;
 stop)
-    dir=${2:?usage: pg-standby.sh stop DIR}
-    [ -f "$dir/bindir" ] && bindir=$(cat "$dir/bindir")
-    if [ -d "$dir/data" ]; then
-        as_postgres "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
-    fi
-    rm -rf "$dir"
+    stop_postgres "${2:?usage: pg-standby.sh stop DIR}" immediate
     ;;
 *)
     echo "usage: $0 start | stop DIR" >&2

@@ -13,7 +13,7 @@
 # ports picked at random; `stop` kills the daemons and removes DIR.
 set -euo pipefail
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "$0")/lib/services.sh"
 
 case "${1:-}" in
 start)

@@ -9,12 +9,13 @@
 # allow-all policy, and create-access-key. Every later request must carry a valid signature.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib/services.sh"
 
 case "${1:-}" in
 start)
     dir=${2:-$(mktemp -d /tmp/drkit-s3.XXXXXX)}
     mkdir -p "$dir"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     INITIAL_NO_AUTH_ACTION_COUNT=3 nohup python3 "$here/moto_server.py" -H 127.0.0.1 -p "$port" >"$dir/server.log" 2>&1 &
     echo $! >"$dir/pid"
     # Probe with a bare TCP connect: an HTTP request would use up one of the unsigned calls.
