@@ -258,7 +258,9 @@ final class ChangeArchiveMaintenanceTests: StreamTestCase {
         try waitUntilArchived(database, log: log)
 
         let (load, output) = try startPgbench(database, ["-c", "2", "-j", "2", "-T", "4", "-n"])
-        usleep(1_000_000)
+        // The lineage must end after `before`, or a restore to `before` would fall in the gap: the slot goes
+        // once the archive holds a commit of this load (a fixed pause was not always long enough for a segment).
+        try waitUntil("a commit of the load archived", log: log) { try (lastArchivedCommit(database) ?? 0) > before }
         let slot = StreamSource.objectName(for: database)
         let admin = try Connection(conninfo: try TestServices.postgres())
         try waitUntil("the slot dropped under load") {
