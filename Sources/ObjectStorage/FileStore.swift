@@ -95,6 +95,10 @@ public final class FileStore: ObjectStore, Sendable {
         defer { close(fd) }
         // A linked folder on the way (data -> /elsewhere) is refused too: the opened file must lie inside the root.
         guard let real = realPath(of: fd), real.hasPrefix(realRoot + "/") else {
+            // Removed between the open and this check (a lease's heartbeat replaced, a backup cleaned): the
+            // object is gone, which its readers handle, rather than a link out of the repository.
+            var status = stat()
+            if fstat(fd, &status) == 0, status.st_nlink == 0 { throw StorageError(.notFound, "object \(key) was removed from \(location) while it was read") }
             throw StorageError(.failed, "object \(key) resolves outside \(location) (a symbolic link); objects are never read from outside the repository")
         }
         if let range, lseek(fd, off_t(range.lowerBound), SEEK_SET) < 0 {
