@@ -197,15 +197,27 @@ public final class Lease: Sendable {
             byHolder[String(parts[1]), default: []].append(object.key)
         }
         var listing = Listing()
-        for (_, keys) in byHolder.sorted(by: { $0.key < $1.key }) {
-            guard let newest = keys.max() else { continue }
-            let record: LeaseRecord
-            let bytes: [UInt8]
-            do { bytes = try repository.store.get(key: newest) } catch let e as StorageError where e.kind == .notFound {
-                continue  // released between the listing and the read
-            } catch {
-                throw DRKitError.wrap(error, "reading lease \(newest)")  // a storage failure, not corruption (exit 4)
+        holders: for (holder, listed) in byHolder.sorted(by: { $0.key < $1.key }) {
+            var keys = listed
+            var newest = ""
+            var bytes: [UInt8] = []
+            // A heartbeat gone between the listing and the read was replaced by a newer one (the holder
+            // renewed it) or released with the rest: the holder's folder, listed again, tells which.
+            for attempt in 1... {
+                guard let key = keys.max() else { continue holders }  // released
+                newest = key
+                do {
+                    bytes = try repository.store.get(key: key)
+                    break
+                } catch let e as StorageError where e.kind == .notFound && attempt < 5 {
+                    do { keys = try repository.store.list(prefix: "\(folder)/\(holder)/").map(\.key) } catch {
+                        throw DRKitError.wrap(error, "listing lease \(holder) in \(repository.store.location)")
+                    }
+                } catch {
+                    throw DRKitError.wrap(error, "reading lease \(key)")  // a storage failure, not corruption (exit 4)
+                }
             }
+            let record: LeaseRecord
             do { record = try JSONCoding.decoder.decode(LeaseRecord.self, from: Data(bytes)) } catch {
                 throw DRKitError(.integrity, "lease \(newest) is unreadable: \(error)")
             }
